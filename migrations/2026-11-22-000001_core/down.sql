@@ -1,0 +1,10 @@
+DROP TABLE queue_tickets;
+DROP TABLE queue_rooms;
+DROP TABLE idempotency_keys;
+DROP TABLE payments;
+DROP TABLE wallet_transactions;
+DROP TABLE reservations;
+DROP TABLE seats;
+DROP TABLE concert_dates;
+DROP TABLE concerts;
+DROP TABLE users;

@@ -1,0 +1,69 @@
+//! The command line: `serve`, `migrate`, `seed`, `print-schema`. Each flag has an environment
+//! fallback; a missing or invalid value stops the process before it does anything.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{DatabaseConfig, Rules, ServeConfig};
+use crate::domain::{Services, seed};
+use crate::{db, graphql, startup};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "encore",
+    version,
+    about = "Concert ticketing: fair queue, seat holds, wallet, over GraphQL"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database and serve the GraphQL API.
+    Serve(Box<ServeConfig>),
+    /// Apply pending migrations and exit.
+    Migrate(DatabaseConfig),
+    /// Load demo data if the database has no concerts.
+    Seed(DatabaseConfig),
+    /// Print the GraphQL SDL.
+    PrintSchema,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(config) => startup::serve(*config).await,
+        Command::Migrate(database) => db::migrate(&database.database_url).await,
+        Command::Seed(database) => {
+            db::migrate(&database.database_url).await?;
+            let pool = db::pool(&database.database_url, 2)?;
+            // Seeding issues no tokens; the signer just needs some key.
+            let services = Services::new(pool, Rules::default(), &rand::random::<[u8; 32]>());
+            if seed::seed_if_empty(&services).await? {
+                println!(
+                    "seeded demo data; sign in as {} / {}",
+                    seed::DEMO_EMAIL,
+                    seed::DEMO_PASSWORD
+                );
+            } else {
+                println!("database already has concerts; nothing seeded");
+            }
+            Ok(())
+        }
+        Command::PrintSchema => {
+            print!("{}", graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,191 @@
+//! Configuration: flags with environment fallbacks (clap). Every value is validated while parsing,
+//! so a bad value stops the process at start with a message naming the flag and the variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::domain::money::Money;
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// MySQL/MariaDB URL, e.g. mysql://user:pass@127.0.0.1:3407/encore
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+
+    /// Connections in the pool of this instance.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub database_pool_size: u16,
+}
+
+/// The business knobs. Defaults are the product's; tests shorten the times.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct Rules {
+    /// How long a held seat stays held without payment.
+    #[arg(long, env = "HOLD_TTL", default_value = "5m", value_parser = positive_duration)]
+    pub hold_ttl: Duration,
+
+    /// How many seats one user may hold at once for one concert date.
+    #[arg(long, env = "MAX_HOLDS_PER_DATE", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub max_holds_per_date: u32,
+
+    /// The largest amount a single charge may add to a wallet.
+    #[arg(long, env = "MAX_CHARGE", default_value = "1000000.00", value_parser = positive_money)]
+    pub max_charge: Money,
+
+    /// Lifetime of an access token from signUp/signIn.
+    #[arg(long, env = "JWT_TTL", default_value = "1h", value_parser = positive_duration)]
+    pub jwt_ttl: Duration,
+
+    /// Most ACTIVE queue tickets per concert at once, across all instances.
+    #[arg(long, env = "QUEUE_ACTIVE_LIMIT", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub queue_active_limit: u32,
+
+    /// Most admissions per second per concert, across all instances.
+    #[arg(long, env = "QUEUE_ADMIT_PER_SEC", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub queue_admit_per_sec: u32,
+
+    /// How long an ACTIVE ticket lasts before it expires.
+    #[arg(long, env = "QUEUE_ACTIVE_TTL", default_value = "10m", value_parser = positive_duration)]
+    pub queue_active_ttl: Duration,
+
+    /// A WAITING ticket neither polled nor watched for this long is skipped by admission.
+    #[arg(long, env = "QUEUE_ABANDON_AFTER", default_value = "2m", value_parser = positive_duration)]
+    pub queue_abandon_after: Duration,
+
+    /// How often each instance runs the admission ticker.
+    #[arg(long, env = "QUEUE_TICK", default_value = "1s", value_parser = positive_duration)]
+    pub queue_tick: Duration,
+
+    /// How often each instance releases expired holds.
+    #[arg(long, env = "HOLD_SWEEP_INTERVAL", default_value = "5s", value_parser = positive_duration)]
+    pub hold_sweep_interval: Duration,
+}
+
+impl Default for Rules {
+    /// The same values as the flags' defaults (a unit test keeps the two in step).
+    fn default() -> Self {
+        Self {
+            hold_ttl: Duration::from_secs(5 * 60),
+            max_holds_per_date: 4,
+            max_charge: Money::from_stored(1_000_000.into()),
+            jwt_ttl: Duration::from_secs(60 * 60),
+            queue_active_limit: 100,
+            queue_admit_per_sec: 10,
+            queue_active_ttl: Duration::from_secs(10 * 60),
+            queue_abandon_after: Duration::from_secs(2 * 60),
+            queue_tick: Duration::from_secs(1),
+            hold_sweep_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    /// Address to listen on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// HMAC secret for access tokens, at least 32 bytes.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Secret,
+
+    /// Load demo data when the database has no concerts yet.
+    #[arg(long, env = "SEED")]
+    pub seed: bool,
+
+    #[command(flatten)]
+    pub rules: Rules,
+}
+
+/// A secret string: parsed with a minimum length and never printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() < 32 {
+            return Err("must be at least 32 bytes long".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 90s, 5m, 250ms)"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+fn positive_money(s: &str) -> Result<Money, String> {
+    let cap: Money = "999999999999.99".parse().map_err(|e| format!("{e}"))?;
+    Money::parse_positive(s, &cap).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct RulesOnly {
+        #[command(flatten)]
+        rules: Rules,
+    }
+
+    #[test]
+    fn default_rules_match_the_flag_defaults() {
+        let parsed = RulesOnly::try_parse_from(["encore"]).expect("defaults parse");
+        assert_eq!(parsed.rules, Rules::default());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        for (flag, value) in [
+            ("--hold-ttl", "0s"),
+            ("--hold-ttl", "soon"),
+            ("--queue-admit-per-sec", "0"),
+            ("--max-charge", "-1"),
+            ("--max-charge", "1.001"),
+        ] {
+            let arg = format!("{flag}={value}");
+            let err = RulesOnly::try_parse_from(["encore", &arg])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(flag), "{arg} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn short_secrets_are_refused_and_none_is_printed() {
+        assert!("short".parse::<Secret>().is_err());
+        let secret: Secret = "x".repeat(32).parse().expect("long enough");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
+}

@@ -1,0 +1,125 @@
+//! Row types: one struct per table, exactly as stored. The domain turns them into its own types
+//! (statuses parsed, money wrapped), so nothing above storage depends on column spellings.
+
+use bigdecimal::BigDecimal;
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::schema::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users, check_for_backend(diesel::mysql::Mysql))]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub balance: BigDecimal,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = concerts, check_for_backend(diesel::mysql::Mysql))]
+pub struct ConcertRow {
+    pub id: String,
+    pub title: String,
+    pub venue: String,
+    pub price: BigDecimal,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = concert_dates, check_for_backend(diesel::mysql::Mysql))]
+pub struct ConcertDateRow {
+    pub concert_id: String,
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = seats, check_for_backend(diesel::mysql::Mysql))]
+pub struct SeatRow {
+    pub concert_id: String,
+    pub date: NaiveDate,
+    pub number: i16,
+    pub price: BigDecimal,
+    pub status: String,
+    pub held_by: Option<String>,
+    pub held_until: Option<NaiveDateTime>,
+    pub reservation_id: Option<String>,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = reservations, check_for_backend(diesel::mysql::Mysql))]
+pub struct ReservationRow {
+    pub id: String,
+    pub user_id: String,
+    pub concert_id: String,
+    pub date: NaiveDate,
+    pub seat_number: i16,
+    pub price: BigDecimal,
+    pub status: String,
+    pub held_until: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = wallet_transactions, check_for_backend(diesel::mysql::Mysql))]
+pub struct WalletTransactionRow {
+    pub id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub amount: BigDecimal,
+    pub balance_after: BigDecimal,
+    pub reservation_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payments, check_for_backend(diesel::mysql::Mysql))]
+pub struct PaymentRow {
+    pub id: String,
+    pub user_id: String,
+    pub reservation_id: String,
+    pub wallet_transaction_id: String,
+    pub amount: BigDecimal,
+    pub paid_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = idempotency_keys, check_for_backend(diesel::mysql::Mysql))]
+pub struct IdempotencyKeyRow {
+    pub user_id: String,
+    pub idem_key: String,
+    pub operation: String,
+    pub fingerprint: String,
+    pub result_id: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = queue_rooms, check_for_backend(diesel::mysql::Mysql))]
+pub struct QueueRoomRow {
+    pub concert_id: String,
+    pub issued: i64,
+    pub admitted_seq: i64,
+    pub admit_clock: Option<NaiveDateTime>,
+    pub last_tick_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = queue_tickets, check_for_backend(diesel::mysql::Mysql))]
+pub struct QueueTicketRow {
+    pub id: String,
+    pub token: String,
+    pub user_id: String,
+    pub concert_id: String,
+    pub seq: i64,
+    pub status: String,
+    pub last_seen_at: NaiveDateTime,
+    pub activated_at: Option<NaiveDateTime>,
+    pub expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}

@@ -1,0 +1,132 @@
+// Diesel table definitions, matching migrations/. Regenerate with `diesel print-schema` (see
+// diesel.toml) after changing a migration; the `migrations_match_schema` test catches drift.
+
+diesel::table! {
+    users (id) {
+        id -> Char,
+        username -> Varchar,
+        email -> Varchar,
+        password_hash -> Varchar,
+        balance -> Decimal,
+        created_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    concerts (id) {
+        id -> Char,
+        title -> Varchar,
+        venue -> Varchar,
+        price -> Decimal,
+        created_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    concert_dates (concert_id, date) {
+        concert_id -> Char,
+        date -> Date,
+    }
+}
+
+diesel::table! {
+    seats (concert_id, date, number) {
+        concert_id -> Char,
+        date -> Date,
+        number -> Smallint,
+        price -> Decimal,
+        status -> Varchar,
+        held_by -> Nullable<Char>,
+        held_until -> Nullable<Datetime>,
+        reservation_id -> Nullable<Char>,
+        updated_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    reservations (id) {
+        id -> Char,
+        user_id -> Char,
+        concert_id -> Char,
+        date -> Date,
+        seat_number -> Smallint,
+        price -> Decimal,
+        status -> Varchar,
+        held_until -> Datetime,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    wallet_transactions (id) {
+        id -> Char,
+        user_id -> Char,
+        kind -> Varchar,
+        amount -> Decimal,
+        balance_after -> Decimal,
+        reservation_id -> Nullable<Char>,
+        created_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Char,
+        user_id -> Char,
+        reservation_id -> Char,
+        wallet_transaction_id -> Char,
+        amount -> Decimal,
+        paid_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> Char,
+        idem_key -> Varchar,
+        operation -> Varchar,
+        fingerprint -> Varchar,
+        result_id -> Char,
+        created_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    queue_rooms (concert_id) {
+        concert_id -> Char,
+        issued -> Bigint,
+        admitted_seq -> Bigint,
+        admit_clock -> Nullable<Datetime>,
+        last_tick_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    queue_tickets (id) {
+        id -> Char,
+        token -> Char,
+        user_id -> Char,
+        concert_id -> Char,
+        seq -> Bigint,
+        status -> Varchar,
+        last_seen_at -> Datetime,
+        activated_at -> Nullable<Datetime>,
+        expires_at -> Nullable<Datetime>,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    concerts,
+    concert_dates,
+    seats,
+    reservations,
+    wallet_transactions,
+    payments,
+    idempotency_keys,
+    queue_rooms,
+    queue_tickets,
+);

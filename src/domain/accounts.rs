@@ -1,0 +1,144 @@
+//! Sign-up, sign-in and the signed-in user.
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::RunQueryDsl;
+
+use super::auth::{hash_password, verify_password};
+use super::error::{Error, Result};
+use super::inputs::{Email, Password, Username};
+use super::money::Money;
+use super::{Services, new_id};
+use crate::db::models::UserRow;
+use crate::db::schema::users;
+use crate::db::{self, Conn};
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub balance: Money,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            balance: Money::from_stored(row.balance),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub user: User,
+}
+
+pub async fn sign_up(
+    services: &Services,
+    username: &str,
+    email: &str,
+    password: &str,
+) -> Result<Session> {
+    let username = Username::parse(username)?;
+    let email = Email::parse(email)?;
+    let password = Password::parse(password)?;
+    let user = create_user(services, &username, &email, &password).await?;
+    let token = services.tokens.issue(&user.id)?;
+    Ok(Session { token, user })
+}
+
+/// Inserts a user with a zero balance. A taken username or email is a `BAD_USER_INPUT`.
+pub async fn create_user(
+    services: &Services,
+    username: &Username,
+    email: &Email,
+    password: &Password,
+) -> Result<User> {
+    let password_hash = hash_password(password).await?;
+    let mut conn = services.pool.get().await?;
+    let row = UserRow {
+        id: new_id(),
+        username: username.as_str().to_owned(),
+        email: email.as_str().to_owned(),
+        password_hash,
+        balance: Money::zero().as_decimal().clone(),
+        created_at: db::now(&mut conn).await?,
+    };
+    match diesel::insert_into(users::table)
+        .values(&row)
+        .execute(&mut conn)
+        .await
+    {
+        Ok(_) => Ok(row.into()),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+            let what = if info.message().contains("users_email") {
+                "email"
+            } else {
+                "username"
+            };
+            Err(Error::bad_input(format!(
+                "that {what} is already registered"
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn sign_in(services: &Services, email: &str, password: &str) -> Result<Session> {
+    let refused = || Error::Unauthenticated("wrong email or password".into());
+    let email = Email::parse(email).map_err(|_| refused())?;
+    let mut conn = services.pool.get().await?;
+    let row: Option<UserRow> = users::table
+        .filter(users::email.eq(email.as_str()))
+        .select(UserRow::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?;
+    drop(conn);
+    let row = row.ok_or_else(refused)?;
+    if !verify_password(password, &row.password_hash).await? {
+        return Err(refused());
+    }
+    let token = services.tokens.issue(&row.id)?;
+    Ok(Session {
+        token,
+        user: row.into(),
+    })
+}
+
+pub async fn user(services: &Services, user_id: &str) -> Result<User> {
+    let mut conn = services.pool.get().await?;
+    find_user(&mut conn, user_id).await
+}
+
+pub(crate) async fn find_user(conn: &mut Conn, user_id: &str) -> Result<User> {
+    users::table
+        .find(user_id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .map(User::from)
+        // A valid token for a user that no longer exists.
+        .ok_or_else(|| Error::Unauthenticated("unknown user".into()))
+}
+
+/// Locks the user's row for the rest of the transaction and returns its balance. Taken first in
+/// every transaction that touches a user's holds or money, so those transactions serialise per
+/// user and lock rows in one global order (user, seat, reservation, queue ticket).
+pub(crate) async fn lock_user(conn: &mut Conn, user_id: &str) -> Result<Money> {
+    users::table
+        .find(user_id)
+        .select(users::balance)
+        .for_update()
+        .first::<bigdecimal::BigDecimal>(conn)
+        .await
+        .optional()?
+        .map(Money::from_stored)
+        .ok_or_else(|| Error::Unauthenticated("unknown user".into()))
+}

@@ -1,0 +1,147 @@
+//! Credentials: argon2 password hashes and short-lived HS256 JWTs naming the user.
+
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::error::{Error, Result};
+use super::inputs::Password;
+
+/// Hashes on the blocking pool: argon2 is deliberately slow and must not stall the reactor.
+pub async fn hash_password(password: &Password) -> Result<String> {
+    let password = password.clone();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| Error::Internal(anyhow::anyhow!("hashing password: {e}")))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.into()))?
+}
+
+pub async fn verify_password(password: &str, stored_hash: &str) -> Result<bool> {
+    let password = password.to_owned();
+    let stored_hash = stored_hash.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&stored_hash)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("stored password hash: {e}")))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| Error::Internal(e.into()))?
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// Issues and checks access tokens. Token lifetimes use the instance clock: they are a security
+/// bound with a generous leeway, not a business deadline like a hold.
+pub struct TokenSigner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl: Duration,
+}
+
+impl TokenSigner {
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            ttl,
+        }
+    }
+
+    pub fn issue(&self, user_id: &str) -> Result<String> {
+        let now = unix_now();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            iat: now,
+            exp: now + self.ttl.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("signing token: {e}")))
+    }
+
+    /// The user id in a valid, unexpired token.
+    pub fn verify(&self, token: &str) -> Result<String> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims.sub)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    Error::Unauthenticated("access token expired; sign in again".into())
+                }
+                _ => Error::Unauthenticated("invalid access token".into()),
+            })
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_round_trips_and_a_forged_one_is_refused() {
+        let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
+        let token = signer.issue("user-1").expect("sign");
+        assert_eq!(signer.verify(&token).ok(), Some("user-1".into()));
+
+        let other = TokenSigner::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
+        assert!(matches!(
+            other.verify(&token),
+            Err(Error::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            signer.verify("not.a.jwt"),
+            Err(Error::Unauthenticated(_))
+        ));
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(0));
+        let claims = Claims {
+            sub: "u".into(),
+            iat: 0,
+            exp: 1,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &signer.encoding)
+            .expect("sign");
+        assert!(
+            matches!(signer.verify(&token), Err(Error::Unauthenticated(m)) if m.contains("expired"))
+        );
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_only_against_their_own_hash() {
+        let password = Password::parse("correct horse").expect("valid");
+        let hash = hash_password(&password).await.expect("hash");
+        assert!(
+            verify_password("correct horse", &hash)
+                .await
+                .expect("verify")
+        );
+        assert!(!verify_password("wrong horse", &hash).await.expect("verify"));
+    }
+}

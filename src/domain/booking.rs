@@ -1,0 +1,327 @@
+//! Holds: taking a seat for a few minutes, releasing it, and tidying lapsed holds.
+//!
+//! One conditional UPDATE on the seat row decides who gets a seat: it matches only a seat that is
+//! AVAILABLE or whose hold deadline has passed by the database clock, so exactly one of any number
+//! of racing callers sees one affected row. Expiry needs no background job to be correct; the
+//! sweeper only makes the stored rows say what the queries already compute.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+use diesel_async::RunQueryDsl;
+use tokio_util::sync::CancellationToken;
+
+use super::accounts::lock_user;
+use super::catalog::{SEAT_IS_FREE, ensure_date};
+use super::error::{Error, Result};
+use super::inputs::SeatNumber;
+use super::money::Money;
+use super::{Services, chrono_duration, new_id, utc};
+use crate::db::models::ReservationRow;
+use crate::db::schema::{reservations, seats};
+use crate::db::{self, Conn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservationStatus {
+    Held,
+    Paid,
+    Expired,
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub id: String,
+    pub user_id: String,
+    pub concert_id: String,
+    pub date: NaiveDate,
+    pub seat_number: i32,
+    pub price: Money,
+    pub status: ReservationStatus,
+    pub held_until: chrono::DateTime<chrono::Utc>,
+}
+
+/// SQL for a reservation's status as clients see it: HELD past its deadline reads EXPIRED.
+const EFFECTIVE_RESERVATION_STATUS: &str = "CASE WHEN reservations.status = 'HELD' AND reservations.held_until <= UTC_TIMESTAMP(6) \
+     THEN 'EXPIRED' ELSE reservations.status END";
+
+/// Holds seat `number` of `date` for the caller until `now + HOLD_TTL`.
+pub async fn hold_seat(
+    services: &Services,
+    user_id: &str,
+    concert_id: &str,
+    date: NaiveDate,
+    seat: SeatNumber,
+) -> Result<Reservation> {
+    {
+        let mut conn = services.pool.get().await?;
+        ensure_date(&mut conn, concert_id, date).await?;
+    }
+    let rules = &services.rules;
+    let id = transaction!(services.pool, async |conn: &mut Conn| {
+        lock_user(conn, user_id).await?;
+        let held: i64 = reservations::table
+            .filter(reservations::user_id.eq(user_id))
+            .filter(reservations::concert_id.eq(concert_id))
+            .filter(reservations::date.eq(date))
+            .filter(reservations::status.eq("HELD"))
+            .filter(sql::<Bool>("reservations.held_until > UTC_TIMESTAMP(6)"))
+            .count()
+            .get_result(conn)
+            .await?;
+        if held >= i64::from(rules.max_holds_per_date) {
+            return Err(Error::HoldLimitReached(rules.max_holds_per_date));
+        }
+
+        let now = db::now(conn).await?;
+        let held_until = now + chrono_duration(rules.hold_ttl);
+        let reservation_id = new_id();
+        let taken = diesel::update(seats::table.find((concert_id, date, seat.get())))
+            .filter(sql::<Bool>(SEAT_IS_FREE))
+            .set((
+                seats::status.eq("HELD"),
+                seats::held_by.eq(user_id),
+                seats::held_until.eq(held_until),
+                seats::reservation_id.eq(&reservation_id),
+                seats::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        if taken != 1 {
+            return Err(Error::SeatUnavailable);
+        }
+        // The seat may have been taken over from a lapsed hold: that hold's record now says so.
+        diesel::update(reservations::table)
+            .filter(reservations::concert_id.eq(concert_id))
+            .filter(reservations::date.eq(date))
+            .filter(reservations::seat_number.eq(seat.get()))
+            .filter(reservations::status.eq("HELD"))
+            .filter(reservations::held_until.le(now))
+            .set((
+                reservations::status.eq("EXPIRED"),
+                reservations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        let price: bigdecimal::BigDecimal = seats::table
+            .find((concert_id, date, seat.get()))
+            .select(seats::price)
+            .first(conn)
+            .await?;
+        diesel::insert_into(reservations::table)
+            .values(&ReservationRow {
+                id: reservation_id.clone(),
+                user_id: user_id.to_owned(),
+                concert_id: concert_id.to_owned(),
+                date,
+                seat_number: seat.get(),
+                price,
+                status: "HELD".into(),
+                held_until,
+                created_at: now,
+                updated_at: now,
+            })
+            .execute(conn)
+            .await?;
+        Ok(reservation_id)
+    })
+    .await?;
+    metrics::counter!("holds_taken_total").increment(1);
+    reservation(services, &id).await
+}
+
+/// The holder gives the seat back. Releasing an already cancelled hold returns it unchanged, so
+/// a retried request is harmless.
+pub async fn release_seat(
+    services: &Services,
+    user_id: &str,
+    reservation_id: &str,
+) -> Result<Reservation> {
+    let current = reservation(services, reservation_id).await?;
+    if current.user_id != user_id {
+        return Err(Error::Forbidden(
+            "this reservation belongs to another user".into(),
+        ));
+    }
+    match current.status {
+        ReservationStatus::Cancelled => return Ok(current),
+        ReservationStatus::Expired => return Err(Error::HoldExpired),
+        ReservationStatus::Paid => {
+            return Err(Error::bad_input(
+                "this reservation is paid; a paid seat cannot be released",
+            ));
+        }
+        ReservationStatus::Held => {}
+    }
+    transaction!(services.pool, async |conn: &mut Conn| {
+        lock_user(conn, user_id).await?;
+        let now = db::now(conn).await?;
+        let row = lock_reservation(conn, reservation_id).await?;
+        match stored_status(&row, now)? {
+            ReservationStatus::Held => {}
+            ReservationStatus::Cancelled => return Ok(()),
+            ReservationStatus::Expired => return Err(Error::HoldExpired),
+            ReservationStatus::Paid => {
+                return Err(Error::bad_input(
+                    "this reservation is paid; a paid seat cannot be released",
+                ));
+            }
+        }
+        free_seat(conn, &row, now).await?;
+        diesel::update(reservations::table.find(reservation_id))
+            .set((
+                reservations::status.eq("CANCELLED"),
+                reservations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+    .await?;
+    reservation(services, reservation_id).await
+}
+
+/// The caller's reservations, newest first.
+pub async fn my_reservations(services: &Services, user_id: &str) -> Result<Vec<Reservation>> {
+    let mut conn = services.pool.get().await?;
+    let rows: Vec<(ReservationRow, String)> = reservations::table
+        .filter(reservations::user_id.eq(user_id))
+        .order((reservations::created_at.desc(), reservations::id.desc()))
+        .select((
+            ReservationRow::as_select(),
+            sql::<Text>(EFFECTIVE_RESERVATION_STATUS),
+        ))
+        .load(&mut conn)
+        .await?;
+    rows.into_iter()
+        .map(|(row, status)| to_reservation(row, &status))
+        .collect()
+}
+
+pub async fn reservation(services: &Services, reservation_id: &str) -> Result<Reservation> {
+    let mut conn = services.pool.get().await?;
+    find_reservation(&mut conn, reservation_id).await
+}
+
+pub(crate) async fn find_reservation(conn: &mut Conn, reservation_id: &str) -> Result<Reservation> {
+    let (row, status): (ReservationRow, String) = reservations::table
+        .find(reservation_id)
+        .select((
+            ReservationRow::as_select(),
+            sql::<Text>(EFFECTIVE_RESERVATION_STATUS),
+        ))
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(Error::NotFound("reservation"))?;
+    to_reservation(row, &status)
+}
+
+/// Locks the reservation row (after the user and seat rows, by the global lock order).
+pub(crate) async fn lock_reservation(
+    conn: &mut Conn,
+    reservation_id: &str,
+) -> Result<ReservationRow> {
+    reservations::table
+        .find(reservation_id)
+        .select(ReservationRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(Error::NotFound("reservation"))
+}
+
+/// A locked row's status against a database time read in the same transaction.
+pub(crate) fn stored_status(row: &ReservationRow, now: NaiveDateTime) -> Result<ReservationStatus> {
+    let status = parse_status(&row.status)?;
+    Ok(
+        if status == ReservationStatus::Held && row.held_until <= now {
+            ReservationStatus::Expired
+        } else {
+            status
+        },
+    )
+}
+
+/// Makes a held seat available again, only if this reservation still holds it.
+async fn free_seat(conn: &mut Conn, row: &ReservationRow, now: NaiveDateTime) -> Result<()> {
+    diesel::update(seats::table.find((&row.concert_id, row.date, row.seat_number)))
+        .filter(seats::reservation_id.eq(&row.id))
+        .filter(seats::status.eq("HELD"))
+        .set((
+            seats::status.eq("AVAILABLE"),
+            seats::held_by.eq(None::<String>),
+            seats::held_until.eq(None::<NaiveDateTime>),
+            seats::reservation_id.eq(None::<String>),
+            seats::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Releases lapsed holds: seats back to AVAILABLE, reservations to EXPIRED. Each statement is its
+/// own short transaction over at most `batch` rows, so the sweeper never holds locks for long.
+pub async fn sweep_expired_holds(services: &Services, batch: u32) -> Result<(usize, usize)> {
+    let mut conn = services.pool.get().await?;
+    let seats_freed = diesel::sql_query(
+        "UPDATE seats SET status = 'AVAILABLE', held_by = NULL, held_until = NULL, \
+         reservation_id = NULL, updated_at = UTC_TIMESTAMP(6) \
+         WHERE status = 'HELD' AND held_until <= UTC_TIMESTAMP(6) LIMIT ?",
+    )
+    .bind::<diesel::sql_types::Unsigned<diesel::sql_types::Integer>, _>(batch)
+    .execute(&mut conn)
+    .await?;
+    let expired = diesel::sql_query(
+        "UPDATE reservations SET status = 'EXPIRED', updated_at = UTC_TIMESTAMP(6) \
+         WHERE status = 'HELD' AND held_until <= UTC_TIMESTAMP(6) LIMIT ?",
+    )
+    .bind::<diesel::sql_types::Unsigned<diesel::sql_types::Integer>, _>(batch)
+    .execute(&mut conn)
+    .await?;
+    if seats_freed + expired > 0 {
+        tracing::debug!(seats_freed, expired, "swept expired holds");
+    }
+    Ok((seats_freed, expired))
+}
+
+/// Runs [`sweep_expired_holds`] every `hold_sweep_interval` until `shutdown`.
+pub async fn run_hold_sweeper(services: Services, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(services.rules.hold_sweep_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = interval.tick() => {
+                if let Err(err) = sweep_expired_holds(&services, 1000).await {
+                    tracing::warn!(error = ?err, "hold sweep failed");
+                }
+            }
+        }
+    }
+}
+
+fn parse_status(s: &str) -> Result<ReservationStatus> {
+    match s {
+        "HELD" => Ok(ReservationStatus::Held),
+        "PAID" => Ok(ReservationStatus::Paid),
+        "EXPIRED" => Ok(ReservationStatus::Expired),
+        "CANCELLED" => Ok(ReservationStatus::Cancelled),
+        other => Err(Error::corrupt(format!("reservation status {other:?}"))),
+    }
+}
+
+fn to_reservation(row: ReservationRow, effective_status: &str) -> Result<Reservation> {
+    Ok(Reservation {
+        status: parse_status(effective_status)?,
+        id: row.id,
+        user_id: row.user_id,
+        concert_id: row.concert_id,
+        date: row.date,
+        seat_number: row.seat_number.into(),
+        price: Money::from_stored(row.price),
+        held_until: utc(row.held_until),
+    })
+}

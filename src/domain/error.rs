@@ -1,0 +1,65 @@
+//! The one error type of the domain. Every use case returns it; the GraphQL edge maps each variant
+//! to a stable `extensions.code` exactly once (`graphql::error`). Storage and pool failures are
+//! kept whole so they can be logged with their cause, and are never shown to clients.
+
+use crate::db::{self, PoolError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    NotAdmitted(String),
+    #[error("this seat is not available")]
+    SeatUnavailable,
+    #[error("the hold has expired; hold the seat again")]
+    HoldExpired,
+    #[error("insufficient balance: {needed} needed, {available} available")]
+    InsufficientBalance { needed: String, available: String },
+    #[error("you already hold {0} seats for this date, the most allowed")]
+    HoldLimitReached(u32),
+    #[error("database error")]
+    Database(#[from] diesel::result::Error),
+    #[error("database pool error")]
+    Pool(#[from] PoolError),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self::BadInput(message.into())
+    }
+
+    pub fn not_admitted(message: impl Into<String>) -> Self {
+        Self::NotAdmitted(message.into())
+    }
+
+    /// A stored value the domain cannot interpret: a bug or a hand-edited row, never user input.
+    pub fn corrupt(what: impl std::fmt::Display) -> Self {
+        Self::Internal(anyhow::anyhow!("unexpected stored value: {what}"))
+    }
+
+    /// True when the error hides a cause that must be logged rather than shown.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Database(_) | Self::Pool(_) | Self::Internal(_))
+    }
+}
+
+impl Error {
+    /// A deadlock, lock-wait timeout or write conflict: the transaction may simply run again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Database(err) => db::is_retryable(err),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Validated inputs. Each `parse` is the only way to build the value, so a use case that takes a
+//! `Username` or a `SeatNumber` never re-checks it.
+
+use super::error::{Error, Result};
+
+pub const SEATS_PER_DATE: u16 = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(input: &str) -> Result<Self> {
+        let name = input.trim();
+        let ok_len = (3..=32).contains(&name.chars().count());
+        let ok_chars = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok_len || !ok_chars {
+            return Err(Error::bad_input(
+                "username must be 3 to 32 characters: letters, digits, '_', '-' or '.'",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// A deliberately modest check (one '@', a dot in the domain, no spaces); the address is
+    /// stored lower-cased so sign-in is case-insensitive.
+    pub fn parse(input: &str) -> Result<Self> {
+        let email = input.trim().to_lowercase();
+        let valid = match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+                    && !email.chars().any(char::is_whitespace)
+                    && email.len() <= 254
+            }
+            None => false,
+        };
+        if !valid {
+            return Err(Error::bad_input(format!(
+                "{input:?} is not a valid email address"
+            )));
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(input: &str) -> Result<Self> {
+        let len = input.chars().count();
+        if !(8..=128).contains(&len) {
+            return Err(Error::bad_input("password must be 8 to 128 characters"));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatNumber(u16);
+
+impl SeatNumber {
+    pub fn parse(input: i32) -> Result<Self> {
+        match u16::try_from(input) {
+            Ok(n) if (1..=SEATS_PER_DATE).contains(&n) => Ok(Self(n)),
+            _ => Err(Error::bad_input(format!(
+                "seatNumber must be between 1 and {SEATS_PER_DATE}, got {input}"
+            ))),
+        }
+    }
+
+    pub fn get(self) -> i16 {
+        // 1..=50 always fits.
+        self.0 as i16
+    }
+}
+
+/// An entity id from a client: a UUID in its canonical hyphenated form. Anything else cannot name
+/// a row, so it is refused before it reaches a query.
+pub fn parse_id(input: &str, field: &str) -> Result<String> {
+    uuid::Uuid::parse_str(input.trim())
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| Error::bad_input(format!("{field} {input:?} is not a valid id")))
+}
+
+/// An idempotency key: 1 to 128 printable characters.
+pub fn parse_idempotency_key(input: Option<String>) -> Result<Option<String>> {
+    match input {
+        None => Ok(None),
+        Some(key) if !key.is_empty() && key.len() <= 128 && !key.chars().any(char::is_control) => {
+            Ok(Some(key))
+        }
+        Some(_) => Err(Error::bad_input(
+            "idempotencyKey must be 1 to 128 printable characters",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(Username::parse("fan_01").is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse("has space").is_err());
+        assert!(Username::parse(&"x".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn emails_are_lowercased_and_checked() {
+        assert_eq!(
+            Email::parse(" Fan@Example.COM ")
+                .map(|e| e.as_str().to_owned())
+                .ok(),
+            Some("fan@example.com".into())
+        );
+        for bad in [
+            "",
+            "fan",
+            "fan@",
+            "@example.com",
+            "fan@example",
+            "fan@.com",
+            "f an@example.com",
+            "a@b@c.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_have_a_length_window_and_never_print() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"p".repeat(129)).is_err());
+        let pw = Password::parse("long enough").map(|p| format!("{p:?}"));
+        assert_eq!(pw.ok(), Some("Password(***)".into()));
+    }
+
+    #[test]
+    fn seat_numbers_run_from_1_to_50() {
+        assert!(SeatNumber::parse(1).is_ok());
+        assert!(SeatNumber::parse(50).is_ok());
+        for bad in [0, 51, -1, i32::MAX] {
+            assert!(SeatNumber::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_must_be_uuids() {
+        assert!(parse_id("0193a0b4-7d1e-7c3a-9f00-000000000001", "id").is_ok());
+        assert!(parse_id("1", "id").is_err());
+        assert!(parse_id("'; DROP TABLE users; --", "id").is_err());
+    }
+
+    #[test]
+    fn idempotency_keys() {
+        assert_eq!(parse_idempotency_key(None).ok(), Some(None));
+        assert!(parse_idempotency_key(Some(String::new())).is_err());
+        assert!(parse_idempotency_key(Some("k".repeat(129))).is_err());
+        assert!(parse_idempotency_key(Some("order-42".into())).is_ok());
+    }
+}

@@ -1,0 +1,85 @@
+//! The domain: the rules of the queue, the catalog, holds, the wallet and payment. It knows nothing
+//! of HTTP or GraphQL; resolvers and background tasks call the same functions.
+
+/// Runs `$body`, an async closure taking `&mut Conn`, in one database transaction on a pooled
+/// connection, retrying a bounded number of times when the database reports a deadlock,
+/// lock-wait timeout or write conflict. The body may run more than once, so it must have no
+/// effects outside the transaction. (A macro rather than a function: a generic async-closure
+/// parameter cannot be required to return a `Send` future on stable Rust; inlined, it is
+/// concrete.)
+macro_rules! transaction {
+    ($pool:expr, $body:expr) => {
+        async {
+            let mut attempt = 0u32;
+            loop {
+                let mut conn = $pool.get().await?;
+                let result: $crate::domain::Result<_> =
+                    $crate::db::_AsyncConnection::transaction(&mut *conn, $body).await;
+                match result {
+                    Err(e) if e.is_retryable() && attempt < $crate::db::MAX_RETRIES => {
+                        attempt += 1;
+                        $crate::db::backoff(attempt).await;
+                    }
+                    other => break other,
+                }
+            }
+        }
+    };
+}
+
+pub mod accounts;
+pub mod auth;
+pub mod booking;
+pub mod catalog;
+pub mod error;
+mod idempotency;
+pub mod inputs;
+pub mod money;
+pub mod payment;
+pub mod queue;
+pub mod seed;
+pub mod wallet;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+pub use error::{Error, Result};
+
+use crate::config::Rules;
+use crate::db::Pool;
+use auth::TokenSigner;
+
+/// What every use case needs: the pool, the rules in force and the token signer. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub pool: Pool,
+    pub rules: Arc<Rules>,
+    pub tokens: Arc<TokenSigner>,
+}
+
+impl Services {
+    pub fn new(pool: Pool, rules: Rules, jwt_secret: &[u8]) -> Self {
+        let tokens = TokenSigner::new(jwt_secret, rules.jwt_ttl);
+        Self {
+            pool,
+            rules: Arc::new(rules),
+            tokens: Arc::new(tokens),
+        }
+    }
+}
+
+/// Stored times are UTC without a zone; this attaches it.
+pub fn utc(at: NaiveDateTime) -> DateTime<Utc> {
+    at.and_utc()
+}
+
+/// `std::time::Duration` as a chrono duration for adding to database times.
+pub fn chrono_duration(d: std::time::Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+/// A fresh id: UUIDv7, time-ordered so inserts append to InnoDB's clustered index.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().hyphenated().to_string()
+}

@@ -1,0 +1,175 @@
+//! Paying for a hold, in one transaction: the hold is the caller's and still live, the queue turn
+//! is ACTIVE, the balance covers the price; then balance down, ledger row, payment row, seat SOLD,
+//! reservation PAID, queue ticket COMPLETED. Any failure rolls all of it back.
+//!
+//! Rows are locked in the global order (user, seat, reservation, queue ticket), so concurrent pays
+//! and holds cannot deadlock one another; the user lock also serialises idempotency checks.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::accounts::lock_user;
+use super::booking::{self, Reservation, ReservationStatus, lock_reservation, stored_status};
+use super::error::{Error, Result};
+use super::idempotency;
+use super::inputs::parse_idempotency_key;
+use super::money::Money;
+use super::wallet::{self, TransactionKind};
+use super::{Services, new_id, queue, utc};
+use crate::db::models::PaymentRow;
+use crate::db::schema::{payments, reservations, seats};
+use crate::db::{self, Conn};
+
+#[derive(Debug, Clone)]
+pub struct Payment {
+    pub id: String,
+    pub amount: Money,
+    pub paid_at: chrono::DateTime<chrono::Utc>,
+    pub reservation: Reservation,
+}
+
+pub async fn pay(
+    services: &Services,
+    user_id: &str,
+    reservation_id: &str,
+    queue_token: Option<&str>,
+    key: Option<String>,
+) -> Result<Payment> {
+    let key = parse_idempotency_key(key)?;
+    let token = queue_token
+        .ok_or_else(|| Error::not_admitted("a Queue-Token header is required to pay"))?;
+    let current = booking::reservation(services, reservation_id).await?;
+    if current.user_id != user_id {
+        return Err(Error::Forbidden(
+            "this reservation belongs to another user".into(),
+        ));
+    }
+    let rules = &services.rules;
+    let payment_id = transaction!(services.pool, async |conn: &mut Conn| {
+        lock_user(conn, user_id).await?;
+        if let Some(key) = &key
+            && let Some(first) =
+                idempotency::replay(conn, user_id, key, "pay", reservation_id).await?
+        {
+            return Ok(first);
+        }
+        lock_seat(conn, &current).await?;
+        let row = lock_reservation(conn, reservation_id).await?;
+        let now = db::now(conn).await?;
+        match stored_status(&row, now)? {
+            ReservationStatus::Held => {}
+            ReservationStatus::Expired => return Err(Error::HoldExpired),
+            ReservationStatus::Paid => {
+                return Err(Error::bad_input("this reservation is already paid"));
+            }
+            ReservationStatus::Cancelled => {
+                return Err(Error::bad_input("this reservation was cancelled"));
+            }
+        }
+        let ticket = queue::lock_active(conn, token, &row.concert_id, user_id, rules).await?;
+
+        let price = Money::from_stored(row.price.clone());
+        let ledger = wallet::apply(
+            conn,
+            user_id,
+            TransactionKind::Payment,
+            &price,
+            Some(reservation_id),
+        )
+        .await?;
+        let payment_id = new_id();
+        diesel::insert_into(payments::table)
+            .values(&PaymentRow {
+                id: payment_id.clone(),
+                user_id: user_id.to_owned(),
+                reservation_id: reservation_id.to_owned(),
+                wallet_transaction_id: ledger.id,
+                amount: price.as_decimal().clone(),
+                paid_at: now,
+            })
+            .execute(conn)
+            .await?;
+        sell_seat(
+            conn,
+            reservation_id,
+            &row.concert_id,
+            row.date,
+            row.seat_number,
+            now,
+        )
+        .await?;
+        diesel::update(reservations::table.find(reservation_id))
+            .set((
+                reservations::status.eq("PAID"),
+                reservations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        queue::complete(conn, &ticket.id, now).await?;
+        if let Some(key) = &key {
+            idempotency::record(conn, user_id, key, "pay", reservation_id, &payment_id).await?;
+        }
+        Ok(payment_id)
+    })
+    .await?;
+    metrics::counter!("payments_total").increment(1);
+    payment(services, &payment_id).await
+}
+
+pub async fn payment(services: &Services, payment_id: &str) -> Result<Payment> {
+    let mut conn = services.pool.get().await?;
+    let row: PaymentRow = payments::table
+        .find(payment_id)
+        .select(PaymentRow::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?
+        .ok_or(Error::NotFound("payment"))?;
+    let reservation = booking::find_reservation(&mut conn, &row.reservation_id).await?;
+    Ok(Payment {
+        id: row.id,
+        amount: Money::from_stored(row.amount),
+        paid_at: utc(row.paid_at),
+        reservation,
+    })
+}
+
+async fn lock_seat(conn: &mut Conn, reservation: &Reservation) -> Result<()> {
+    let number =
+        i16::try_from(reservation.seat_number).map_err(|_| Error::corrupt("seat number"))?;
+    seats::table
+        .find((&reservation.concert_id, reservation.date, number))
+        .select(seats::number)
+        .for_update()
+        .first::<i16>(conn)
+        .await?;
+    Ok(())
+}
+
+async fn sell_seat(
+    conn: &mut Conn,
+    reservation_id: &str,
+    concert_id: &str,
+    date: chrono::NaiveDate,
+    number: i16,
+    now: NaiveDateTime,
+) -> Result<()> {
+    let sold = diesel::update(seats::table.find((concert_id, date, number)))
+        .filter(seats::reservation_id.eq(reservation_id))
+        .filter(seats::status.eq("HELD"))
+        .set((
+            seats::status.eq("SOLD"),
+            seats::held_until.eq(None::<NaiveDateTime>),
+            seats::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    if sold != 1 {
+        // A live HELD reservation whose seat row no longer points at it: never expected.
+        return Err(Error::corrupt(format!(
+            "seat of reservation {reservation_id} is not held by it"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! Demo data for a fresh database: three concerts with four future dates each (50 seats a date)
+//! and one demo user with a funded wallet. Runs only when there are no concerts yet.
+
+use chrono::{Days, NaiveDate};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::accounts::create_user;
+use super::catalog::create_concert;
+use super::error::Result;
+use super::inputs::{Email, Password, Username};
+use super::money::Money;
+use super::{Services, wallet};
+use crate::db::schema::concerts;
+
+pub const DEMO_EMAIL: &str = "demo@encore.test";
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+/// Seeds and returns true, or returns false when the database already has concerts.
+pub async fn seed_if_empty(services: &Services) -> Result<bool> {
+    let mut conn = services.pool.get().await?;
+    let existing: i64 = concerts::table.count().get_result(&mut conn).await?;
+    if existing > 0 {
+        return Ok(false);
+    }
+    let today: NaiveDate =
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Date>("UTC_DATE()"))
+            .get_result(&mut conn)
+            .await?;
+    let dates = |offsets: &[u64]| -> Vec<NaiveDate> {
+        offsets
+            .iter()
+            .filter_map(|&d| today.checked_add_days(Days::new(d)))
+            .collect()
+    };
+    let demo = [
+        (
+            "Aurora Nights World Tour",
+            "Olympic Stadium, Seoul",
+            "150000.00",
+            dates(&[7, 8, 14, 15]),
+        ),
+        (
+            "The Midnight Strings",
+            "Royal Albert Hall, London",
+            "89000.00",
+            dates(&[10, 11, 24, 25]),
+        ),
+        (
+            "Neon Harbor Live",
+            "Budokan, Tokyo",
+            "120000.00",
+            dates(&[30, 31, 45, 46]),
+        ),
+    ];
+    for (title, venue, price, dates) in demo {
+        let price: Money = price
+            .parse()
+            .map_err(|e| super::Error::Internal(anyhow::Error::new(e)))?;
+        create_concert(&mut conn, title, venue, &price, &dates).await?;
+    }
+    drop(conn);
+
+    let user = create_user(
+        services,
+        &Username::parse("demo")?,
+        &Email::parse(DEMO_EMAIL)?,
+        &Password::parse(DEMO_PASSWORD)?,
+    )
+    .await?;
+    // Through the ledger, like any top-up, so balance = sum of transactions holds for the demo too.
+    wallet::charge(services, &user.id, "500000.00", Some("demo-seed".into())).await?;
+    Ok(true)
+}

@@ -1,0 +1,147 @@
+//! The one place domain errors become GraphQL errors. Each variant has a stable
+//! `extensions.code`; internal causes are logged with their chain and replaced by a generic
+//! message, so SQL and internals never reach a client.
+
+use async_graphql::ErrorExtensions;
+
+use crate::domain::Error;
+
+/// A domain error already mapped for the client. Resolvers return `ApiResult<T>` and use `?` on
+/// domain results; the conversion below is the only mapping.
+#[derive(Debug, Clone)]
+pub struct ApiError(async_graphql::Error);
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(to_graphql(&e))
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        e.0
+    }
+}
+
+/// Extensions the domain error adds to the GraphQL error.
+pub fn code(error: &Error) -> &'static str {
+    match error {
+        Error::Unauthenticated(_) => "UNAUTHENTICATED",
+        Error::Forbidden(_) => "FORBIDDEN",
+        Error::BadInput(_) => "BAD_USER_INPUT",
+        Error::NotFound(_) => "NOT_FOUND",
+        Error::NotAdmitted(_) => "NOT_ADMITTED",
+        Error::SeatUnavailable => "SEAT_UNAVAILABLE",
+        Error::HoldExpired => "HOLD_EXPIRED",
+        Error::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
+        Error::HoldLimitReached(_) => "HOLD_LIMIT_REACHED",
+        Error::Database(_) | Error::Pool(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
+    }
+}
+
+pub fn to_graphql(error: &Error) -> async_graphql::Error {
+    let code = code(error);
+    if error.is_internal() {
+        tracing::error!(error = ?error, cause = %cause_chain(error), "internal error");
+        return async_graphql::Error::new("internal server error")
+            .extend_with(|_, e| e.set("code", code));
+    }
+    let mut gql =
+        async_graphql::Error::new(error.to_string()).extend_with(|_, e| e.set("code", code));
+    if let Error::InsufficientBalance { needed, available } = error {
+        gql = gql.extend_with(|_, e| {
+            e.set("needed", needed.as_str());
+            e.set("available", available.as_str());
+        });
+    }
+    gql
+}
+
+/// Errors raised by async-graphql itself (unparsable query, unknown field, an argument of the
+/// wrong type, a depth or complexity limit) carry no code; give them one so every error a client
+/// sees has `extensions.code`.
+pub fn ensure_code(error: &mut async_graphql::ServerError) {
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|x| x.get("code").is_some());
+    if has_code {
+        return;
+    }
+    let code =
+        if error.message.contains("Failed to parse") || error.message.contains("Invalid value") {
+            "BAD_USER_INPUT"
+        } else {
+            "GRAPHQL_VALIDATION_FAILED"
+        };
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+}
+
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(e: Error) -> Option<String> {
+        let gql = to_graphql(&e);
+        gql.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .map(|v| v.to_string().trim_matches('"').to_owned())
+    }
+
+    #[test]
+    fn every_variant_has_its_stable_code() {
+        let cases = [
+            (Error::Unauthenticated("x".into()), "UNAUTHENTICATED"),
+            (Error::Forbidden("x".into()), "FORBIDDEN"),
+            (Error::BadInput("x".into()), "BAD_USER_INPUT"),
+            (Error::NotFound("concert"), "NOT_FOUND"),
+            (Error::NotAdmitted("x".into()), "NOT_ADMITTED"),
+            (Error::SeatUnavailable, "SEAT_UNAVAILABLE"),
+            (Error::HoldExpired, "HOLD_EXPIRED"),
+            (
+                Error::InsufficientBalance {
+                    needed: "1.00".into(),
+                    available: "0.00".into(),
+                },
+                "INSUFFICIENT_BALANCE",
+            ),
+            (Error::HoldLimitReached(4), "HOLD_LIMIT_REACHED"),
+            (
+                Error::Internal(anyhow::anyhow!("boom")),
+                "INTERNAL_SERVER_ERROR",
+            ),
+            (
+                Error::Database(diesel::result::Error::NotFound),
+                "INTERNAL_SERVER_ERROR",
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(code_of(error).as_deref(), Some(expected));
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let gql = to_graphql(&Error::Internal(anyhow::anyhow!(
+            "SELECT secret FROM users"
+        )));
+        assert_eq!(gql.message, "internal server error");
+    }
+}

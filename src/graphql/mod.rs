@@ -1,0 +1,43 @@
+//! The GraphQL API: schema roots, types, scalars and the error edge. Resolvers translate and
+//! delegate to the domain; they hold no business rules.
+
+pub mod context;
+pub mod error;
+pub mod mutation;
+pub mod query;
+pub mod scalars;
+pub mod types;
+
+use async_graphql::{EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
+
+use crate::domain::Services;
+pub use context::Credentials;
+use mutation::Mutation;
+use query::Query;
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Depth and complexity ceilings: generous for the real operations, fatal for abusive ones.
+const MAX_DEPTH: usize = 10;
+const MAX_COMPLEXITY: usize = 500;
+
+/// The schema without data: for SDL export and tests.
+pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+}
+
+pub fn schema(services: Services) -> AppSchema {
+    builder().data(services).finish()
+}
+
+/// The SDL of the served schema, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl_with_options(
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items(),
+    )
+}

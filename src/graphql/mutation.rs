@@ -1,0 +1,117 @@
+//! Mutation root. A failed mutation changes nothing: each one is a single domain call whose writes
+//! share one database transaction.
+
+use async_graphql::{Context, ID, Object};
+
+use super::context::{queue_token, services, viewer};
+use super::error::ApiResult;
+use super::scalars::{Date, Decimal};
+use super::types::{AuthPayload, Payment, QueueTicket, Reservation, Wallet};
+use crate::domain::inputs::{SeatNumber, parse_id};
+use crate::domain::{accounts, booking, payment, queue, wallet};
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Creates an account and signs in.
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+        email: String,
+        password: String,
+    ) -> ApiResult<AuthPayload> {
+        Ok(
+            accounts::sign_up(services(ctx)?, &username, &email, &password)
+                .await?
+                .into(),
+        )
+    }
+
+    async fn sign_in(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> ApiResult<AuthPayload> {
+        Ok(accounts::sign_in(services(ctx)?, &email, &password)
+            .await?
+            .into())
+    }
+
+    /// Joins the concert's waiting room. Calling it again returns the same live ticket.
+    /// Needs `Authorization`.
+    async fn enter_queue(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<QueueTicket> {
+        let user_id = viewer(ctx)?;
+        let concert_id = parse_id(&concert_id, "concertId")?;
+        Ok(queue::enter(services(ctx)?, &user_id, &concert_id)
+            .await?
+            .into())
+    }
+
+    /// Holds a seat for `HOLD_TTL`. Needs `Authorization` and an ACTIVE `Queue-Token`.
+    async fn hold_seat(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        date: Date,
+        seat_number: i32,
+    ) -> ApiResult<Reservation> {
+        let services = services(ctx)?;
+        let user_id = viewer(ctx)?;
+        let concert_id = parse_id(&concert_id, "concertId")?;
+        let seat = SeatNumber::parse(seat_number)?;
+        queue::require_active(services, queue_token(ctx), &concert_id, Some(&user_id)).await?;
+        Ok(
+            booking::hold_seat(services, &user_id, &concert_id, date.0, seat)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Cancels your own hold; the seat is free again at once.
+    async fn release_seat(&self, ctx: &Context<'_>, reservation_id: ID) -> ApiResult<Reservation> {
+        let user_id = viewer(ctx)?;
+        let reservation_id = parse_id(&reservation_id, "reservationId")?;
+        Ok(
+            booking::release_seat(services(ctx)?, &user_id, &reservation_id)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Tops up your wallet. With an `idempotencyKey`, a repeat returns the first result.
+    async fn charge(
+        &self,
+        ctx: &Context<'_>,
+        amount: Decimal,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<Wallet> {
+        let user_id = viewer(ctx)?;
+        Ok(Wallet(
+            wallet::charge(services(ctx)?, &user_id, &amount.0, idempotency_key).await?,
+        ))
+    }
+
+    /// Pays for a hold from your wallet. Needs `Authorization` and an ACTIVE `Queue-Token`.
+    /// With an `idempotencyKey`, a repeat returns the first payment.
+    async fn pay(
+        &self,
+        ctx: &Context<'_>,
+        reservation_id: ID,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<Payment> {
+        let user_id = viewer(ctx)?;
+        let reservation_id = parse_id(&reservation_id, "reservationId")?;
+        let paid = payment::pay(
+            services(ctx)?,
+            &user_id,
+            &reservation_id,
+            queue_token(ctx),
+            idempotency_key,
+        )
+        .await?;
+        Ok(paid.into())
+    }
+}

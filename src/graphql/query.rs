@@ -1,0 +1,84 @@
+//! Query root. Resolvers translate arguments, call one domain function and convert the result.
+
+use async_graphql::{Context, ID, Object};
+
+use super::context::{optional_viewer, queue_token, services, viewer};
+use super::error::ApiResult;
+use super::scalars::Date;
+use super::types::{Concert, QueueTicket, Reservation, Seat, User, Wallet};
+use crate::domain::inputs::parse_id;
+use crate::domain::{Error, accounts, booking, catalog, queue, wallet};
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The signed-in user. Needs `Authorization`.
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        let user_id = viewer(ctx)?;
+        Ok(accounts::user(services(ctx)?, &user_id).await?.into())
+    }
+
+    /// Every concert with its dates. Public.
+    async fn concerts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Concert>> {
+        Ok(catalog::concerts(services(ctx)?)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Dates from today on with at least one seat free. Needs an ACTIVE `Queue-Token` for the
+    /// concert.
+    async fn available_dates(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<Vec<Date>> {
+        let services = services(ctx)?;
+        let concert_id = parse_id(&concert_id, "concertId")?;
+        let user_id = optional_viewer(ctx)?;
+        queue::require_active(services, queue_token(ctx), &concert_id, user_id.as_deref()).await?;
+        Ok(catalog::available_dates(services, &concert_id)
+            .await?
+            .into_iter()
+            .map(Date)
+            .collect())
+    }
+
+    /// The seat map of one date: seats 1 to 50. Needs an ACTIVE `Queue-Token` for the concert.
+    async fn seats(&self, ctx: &Context<'_>, concert_id: ID, date: Date) -> ApiResult<Vec<Seat>> {
+        let services = services(ctx)?;
+        let concert_id = parse_id(&concert_id, "concertId")?;
+        let user_id = optional_viewer(ctx)?;
+        queue::require_active(services, queue_token(ctx), &concert_id, user_id.as_deref()).await?;
+        Ok(catalog::seats(services, &concert_id, date.0)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Your place in line, for polling. Needs `Queue-Token`; each poll counts as presence.
+    async fn queue_ticket(&self, ctx: &Context<'_>) -> ApiResult<QueueTicket> {
+        let services = services(ctx)?;
+        let token = queue_token(ctx)
+            .ok_or_else(|| Error::not_admitted("a Queue-Token header is required"))?;
+        let user_id = optional_viewer(ctx)?;
+        Ok(queue::poll(services, token, user_id.as_deref())
+            .await?
+            .into())
+    }
+
+    /// Your holds and purchases, newest first. Needs `Authorization`.
+    async fn my_reservations(&self, ctx: &Context<'_>) -> ApiResult<Vec<Reservation>> {
+        let user_id = viewer(ctx)?;
+        Ok(booking::my_reservations(services(ctx)?, &user_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Your balance and ledger. Needs `Authorization`.
+    async fn wallet(&self, ctx: &Context<'_>) -> ApiResult<Wallet> {
+        let user_id = viewer(ctx)?;
+        Ok(Wallet(wallet::wallet(services(ctx)?, &user_id).await?))
+    }
+}

@@ -1,0 +1,95 @@
+//! Custom scalars. `Decimal` is string-only on purpose: async-graphql's built-in decimal accepts
+//! JSON numbers, which pass through f64 and can lose cents. `Date` is a calendar date
+//! ("2026-12-24"). `DateTime` is async-graphql's chrono scalar (RFC 3339, UTC).
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use chrono::NaiveDate;
+
+use crate::domain::money::Money;
+
+/// Money as a decimal string with two places, e.g. "50000.00".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decimal(pub String);
+
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match value {
+            Value::String(s) => Ok(Self(s)),
+            _ => Err(InputValueError::custom(
+                "Decimal must be a string such as \"50000.00\", not a number",
+            )),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.clone())
+    }
+}
+
+impl From<&Money> for Decimal {
+    fn from(m: &Money) -> Self {
+        Self(m.to_string())
+    }
+}
+
+impl From<Money> for Decimal {
+    fn from(m: Money) -> Self {
+        Self(m.to_string())
+    }
+}
+
+/// A calendar date, "YYYY-MM-DD".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date(pub NaiveDate);
+
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Self)
+                .map_err(|_| {
+                    InputValueError::custom(format!(
+                        "{s:?} is not a date in the form \"2026-12-24\""
+                    ))
+                }),
+            _ => Err(InputValueError::custom(
+                "Date must be a string such as \"2026-12-24\"",
+            )),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_refuses_json_numbers() {
+        assert!(<Decimal as ScalarType>::parse(Value::from(10.5)).is_err());
+        assert_eq!(
+            <Decimal as ScalarType>::parse(Value::from("10.50")).ok(),
+            Some(Decimal("10.50".into()))
+        );
+    }
+
+    #[test]
+    fn date_parses_only_iso_calendar_dates() {
+        assert!(<Date as ScalarType>::parse(Value::from("2026-12-24")).is_ok());
+        for bad in ["2026-13-01", "24/12/2026", "2026-12-24T00:00:00Z", ""] {
+            assert!(
+                <Date as ScalarType>::parse(Value::from(bad)).is_err(),
+                "{bad}"
+            );
+        }
+        let date = NaiveDate::from_ymd_opt(2026, 12, 24)
+            .map(Date)
+            .expect("valid");
+        assert_eq!(date.to_value(), Value::from("2026-12-24"));
+    }
+}

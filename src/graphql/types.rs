@@ -1,0 +1,247 @@
+//! Output types: the public shape of domain values. Conversions only; no rules here.
+
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::services;
+use super::error::ApiResult;
+use super::scalars::{Date, Decimal};
+use crate::domain::{accounts, booking, catalog, payment, queue, wallet};
+
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    pub token: String,
+    pub user: User,
+}
+
+impl From<accounts::Session> for AuthPayload {
+    fn from(s: accounts::Session) -> Self {
+        Self {
+            token: s.token,
+            user: s.user.into(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct User {
+    pub id: ID,
+    pub username: String,
+    pub email: String,
+    pub balance: Decimal,
+}
+
+impl From<accounts::User> for User {
+    fn from(u: accounts::User) -> Self {
+        Self {
+            id: u.id.into(),
+            username: u.username,
+            email: u.email,
+            balance: u.balance.into(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Concert {
+    pub id: ID,
+    pub title: String,
+    pub venue: String,
+    /// Base price of a seat.
+    pub price: Decimal,
+    pub dates: Vec<Date>,
+}
+
+impl From<catalog::Concert> for Concert {
+    fn from(c: catalog::Concert) -> Self {
+        Self {
+            id: c.id.into(),
+            title: c.title,
+            venue: c.venue,
+            price: c.price.into(),
+            dates: c.dates.into_iter().map(Date).collect(),
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+#[derive(SimpleObject)]
+pub struct Seat {
+    pub number: i32,
+    pub status: SeatStatus,
+    pub price: Decimal,
+}
+
+impl From<catalog::Seat> for Seat {
+    fn from(s: catalog::Seat) -> Self {
+        let status = match s.status {
+            catalog::SeatStatus::Available => SeatStatus::Available,
+            catalog::SeatStatus::Held => SeatStatus::Held,
+            catalog::SeatStatus::Sold => SeatStatus::Sold,
+        };
+        Self {
+            number: s.number,
+            status,
+            price: s.price.into(),
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum QueueStatus {
+    Waiting,
+    Active,
+    Expired,
+    Completed,
+}
+
+#[derive(SimpleObject)]
+pub struct QueueTicket {
+    /// Send as the `Queue-Token` header.
+    pub token: String,
+    pub concert_id: ID,
+    pub status: QueueStatus,
+    /// People ahead of you; 0 once ACTIVE.
+    pub position: i32,
+    pub estimated_wait_seconds: i32,
+    /// When an ACTIVE turn ends.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<queue::QueueTicket> for QueueTicket {
+    fn from(t: queue::QueueTicket) -> Self {
+        let status = match t.status {
+            queue::TicketStatus::Waiting => QueueStatus::Waiting,
+            queue::TicketStatus::Active => QueueStatus::Active,
+            queue::TicketStatus::Expired => QueueStatus::Expired,
+            queue::TicketStatus::Completed => QueueStatus::Completed,
+        };
+        Self {
+            token: t.token,
+            concert_id: t.concert_id.into(),
+            status,
+            position: saturate(t.position),
+            estimated_wait_seconds: saturate(t.estimated_wait_seconds),
+            expires_at: t.expires_at,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum ReservationStatus {
+    Held,
+    Paid,
+    Expired,
+    Cancelled,
+}
+
+#[derive(SimpleObject)]
+pub struct Reservation {
+    pub id: ID,
+    pub concert_id: ID,
+    pub date: Date,
+    pub seat_number: i32,
+    pub price: Decimal,
+    pub status: ReservationStatus,
+    pub held_until: DateTime<Utc>,
+}
+
+impl From<booking::Reservation> for Reservation {
+    fn from(r: booking::Reservation) -> Self {
+        let status = match r.status {
+            booking::ReservationStatus::Held => ReservationStatus::Held,
+            booking::ReservationStatus::Paid => ReservationStatus::Paid,
+            booking::ReservationStatus::Expired => ReservationStatus::Expired,
+            booking::ReservationStatus::Cancelled => ReservationStatus::Cancelled,
+        };
+        Self {
+            id: r.id.into(),
+            concert_id: r.concert_id.into(),
+            date: Date(r.date),
+            seat_number: r.seat_number,
+            price: r.price.into(),
+            status,
+            held_until: r.held_until,
+        }
+    }
+}
+
+pub struct Wallet(pub wallet::Wallet);
+
+#[Object]
+impl Wallet {
+    async fn balance(&self) -> Decimal {
+        (&self.0.balance).into()
+    }
+
+    /// Newest first; `first` from 1 to 100.
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+    ) -> ApiResult<Vec<WalletTransaction>> {
+        let list = wallet::transactions(services(ctx)?, &self.0.user_id, first).await?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum WalletTransactionKind {
+    Charge,
+    Payment,
+}
+
+#[derive(SimpleObject)]
+pub struct WalletTransaction {
+    pub id: ID,
+    pub kind: WalletTransactionKind,
+    /// Signed: positive for a charge, negative for a payment.
+    pub amount: Decimal,
+    pub balance_after: Decimal,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<wallet::WalletTransaction> for WalletTransaction {
+    fn from(t: wallet::WalletTransaction) -> Self {
+        let kind = match t.kind {
+            wallet::TransactionKind::Charge => WalletTransactionKind::Charge,
+            wallet::TransactionKind::Payment => WalletTransactionKind::Payment,
+        };
+        Self {
+            id: t.id.into(),
+            kind,
+            amount: t.amount.into(),
+            balance_after: t.balance_after.into(),
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Payment {
+    pub id: ID,
+    pub amount: Decimal,
+    pub paid_at: DateTime<Utc>,
+    pub reservation: Reservation,
+}
+
+impl From<payment::Payment> for Payment {
+    fn from(p: payment::Payment) -> Self {
+        Self {
+            id: p.id.into(),
+            amount: p.amount.into(),
+            paid_at: p.paid_at,
+            reservation: p.reservation.into(),
+        }
+    }
+}
+
+fn saturate(n: i64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
