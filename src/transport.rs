@@ -68,13 +68,10 @@ async fn graphql_handler(
         authorization: header_str(&headers, header::AUTHORIZATION.as_str()),
         queue_token: header_str(&headers, QUEUE_TOKEN_HEADER),
     };
-    let mut response = state
-        .schema
-        .execute(request.into_inner().data(credentials))
-        .await;
-    for error in &mut response.errors {
-        graphql::error::ensure_code(error);
-    }
+    let request = request.into_inner();
+    let query = request.query.clone();
+    let mut response = state.schema.execute(request.data(credentials)).await;
+    graphql::error::ensure_codes(&mut response.errors, &query);
     response.into()
 }
 

@@ -82,15 +82,10 @@ pub async fn now(conn: &mut Conn) -> Result<NaiveDateTime, DieselError> {
     diesel::select(utc_now()).get_result(conn).await
 }
 
-diesel::define_sql_function! {
-    /// `UTC_TIMESTAMP(6)`: the database's current time in UTC, microsecond precision.
-    #[sql_name = "UTC_TIMESTAMP"]
-    fn utc_timestamp(precision: diesel::sql_types::Integer) -> diesel::sql_types::Datetime;
-}
-
 /// `UTC_TIMESTAMP(6)` as an expression, for use inside the statement whose outcome depends on it.
-pub fn utc_now() -> utc_timestamp<diesel::dsl::AsExprOf<i32, diesel::sql_types::Integer>> {
-    utc_timestamp(6)
+/// (A literal: MariaDB does not accept the precision as a bind parameter.)
+pub fn utc_now() -> diesel::expression::SqlLiteral<diesel::sql_types::Datetime> {
+    diesel::dsl::sql::<diesel::sql_types::Datetime>("UTC_TIMESTAMP(6)")
 }
 
 /// True for errors a transaction should simply be retried after: deadlock (1213), lock-wait

@@ -67,7 +67,8 @@ impl Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.with_scale(2))
+        // `{:.2}`, not `with_scale(2)`: bigdecimal prints a zero as "0" whatever its scale.
+        write!(f, "{:.2}", self.0)
     }
 }
 

@@ -61,25 +61,33 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
 
 /// Errors raised by async-graphql itself (unparsable query, unknown field, an argument of the
 /// wrong type, a depth or complexity limit) carry no code; give them one so every error a client
-/// sees has `extensions.code`.
-pub fn ensure_code(error: &mut async_graphql::ServerError) {
-    let has_code = error
-        .extensions
-        .as_ref()
-        .is_some_and(|x| x.get("code").is_some());
-    if has_code {
+/// sees has `extensions.code`. `query` is the operation text, re-parsed only on this error path to
+/// tell a syntax error from a validation error exactly.
+pub fn ensure_codes(errors: &mut [async_graphql::ServerError], query: &str) {
+    let uncoded = |e: &async_graphql::ServerError| {
+        e.extensions
+            .as_ref()
+            .is_none_or(|x| x.get("code").is_none())
+    };
+    if !errors.iter().any(uncoded) {
         return;
     }
-    let code =
-        if error.message.contains("Failed to parse") || error.message.contains("Invalid value") {
+    let syntax_error = async_graphql::parser::parse_query(query).is_err();
+    for error in errors.iter_mut().filter(|e| uncoded(e)) {
+        let code = if syntax_error {
+            "GRAPHQL_PARSE_FAILED"
+        } else if error.message.contains("Failed to parse")
+            || error.message.contains("Invalid value")
+        {
             "BAD_USER_INPUT"
         } else {
             "GRAPHQL_VALIDATION_FAILED"
         };
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
 }
 
 fn cause_chain(error: &dyn std::error::Error) -> String {

@@ -17,8 +17,9 @@ use query::Query;
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Depth and complexity ceilings: generous for the real operations, fatal for abusive ones.
-const MAX_DEPTH: usize = 10;
+/// Depth and complexity ceilings: generous for the real operations and for the introspection
+/// query GraphiQL and Apollo tooling send (13 levels deep), fatal for abusive ones.
+const MAX_DEPTH: usize = 16;
 const MAX_COMPLEXITY: usize = 500;
 
 /// The schema without data: for SDL export and tests.

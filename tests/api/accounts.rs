@@ -1,0 +1,146 @@
+//! Sign-up, sign-in and who is signed in.
+
+use serde_json::json;
+
+use crate::common::{Auth, TestApp, unique_name};
+
+const SIGN_UP: &str = "mutation($u: String!, $e: String!, $p: String!) { signUp(username: $u, email: $e, password: $p) { token user { id username email balance } } }";
+const SIGN_IN: &str =
+    "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token user { id } } }";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_fan_signs_up_signs_in_and_sees_themself() {
+    let app = TestApp::spawn().await;
+    let name = unique_name();
+    let signed_up = app
+        .gql(
+            SIGN_UP,
+            json!({ "u": name, "e": format!("{name}@Fans.test"), "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await
+        .ok();
+    let user = &signed_up["signUp"]["user"];
+    assert_eq!(user["balance"], "0.00");
+    assert_eq!(
+        user["email"],
+        format!("{name}@fans.test"),
+        "emails are stored lower-cased"
+    );
+
+    let signed_in = app
+        .gql(
+            SIGN_IN,
+            json!({ "e": format!("{name}@FANS.test"), "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await
+        .ok();
+    assert_eq!(signed_in["signIn"]["user"]["id"], user["id"]);
+
+    let token = signed_in["signIn"]["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let me = app
+        .gql(
+            "{ me { id username } }",
+            json!({}),
+            &Auth {
+                bearer: Some(token),
+                ..Auth::none()
+            },
+        )
+        .await
+        .ok();
+    assert_eq!(me["me"]["username"], name);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_sign_up_input_is_refused_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    for (u, e, p) in [
+        ("ab", "short@fans.test", "password-123"),
+        ("good_name", "not-an-email", "password-123"),
+        ("good_name", "good@fans.test", "short"),
+    ] {
+        let r = app
+            .gql(SIGN_UP, json!({ "u": u, "e": e, "p": p }), &Auth::none())
+            .await;
+        assert_eq!(r.code(), "BAD_USER_INPUT", "{u} {e} {p}");
+    }
+    assert_eq!(app.count("users", "1=1").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_email_or_username_is_refused() {
+    let app = TestApp::spawn().await;
+    let fan = app.fan().await;
+    let same_email = app
+        .gql(
+            SIGN_UP,
+            json!({ "u": unique_name(), "e": fan.email, "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await;
+    assert_eq!(same_email.code(), "BAD_USER_INPUT");
+    assert!(same_email.message().contains("email"));
+    let same_name = app
+        .gql(
+            SIGN_UP,
+            json!({ "u": fan.username, "e": "other@fans.test", "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await;
+    assert_eq!(same_name.code(), "BAD_USER_INPUT");
+    assert_eq!(app.count("users", "1=1").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_credentials_and_missing_or_forged_tokens_are_unauthenticated() {
+    let app = TestApp::spawn().await;
+    let fan = app.fan().await;
+    let wrong = app
+        .gql(
+            SIGN_IN,
+            json!({ "e": fan.email, "p": "wrong-password" }),
+            &Auth::none(),
+        )
+        .await;
+    assert_eq!(wrong.code(), "UNAUTHENTICATED");
+    let unknown = app
+        .gql(
+            SIGN_IN,
+            json!({ "e": "nobody@fans.test", "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await;
+    assert_eq!(unknown.code(), "UNAUTHENTICATED");
+
+    assert_eq!(
+        app.gql("{ me { id } }", json!({}), &Auth::none())
+            .await
+            .code(),
+        "UNAUTHENTICATED"
+    );
+    let forged = Auth {
+        bearer: Some("eyJhbGciOiJIUzI1NiJ9.e30.forged".into()),
+        ..Auth::none()
+    };
+    assert_eq!(
+        app.gql("{ me { id } }", json!({}), &forged).await.code(),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        app.gql("{ wallet { balance } }", json!({}), &forged)
+            .await
+            .code(),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        app.gql("{ myReservations { id } }", json!({}), &Auth::none())
+            .await
+            .code(),
+        "UNAUTHENTICATED"
+    );
+}

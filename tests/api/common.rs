@@ -1,0 +1,444 @@
+//! Test harness: every test gets its own database (created, migrated, dropped on `Drop`) on the
+//! private MariaDB the test command starts, and the real server on 127.0.0.1:0.
+
+use std::time::Duration;
+
+use chrono::{Days, NaiveDate, Utc};
+use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use encore::config::Rules;
+use encore::db::{self, Conn};
+use encore::domain::Services;
+use encore::domain::catalog::create_concert;
+use encore::startup::{self, Background, Running};
+use serde_json::{Value, json};
+
+pub const ADMIN_URL_VAR: &str = "ENCORE_TEST_DATABASE_URL";
+
+/// A database of its own for one test.
+pub struct TestDb {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let admin_url = std::env::var(ADMIN_URL_VAR).unwrap_or_else(|_| {
+            panic!("{ADMIN_URL_VAR} is not set: run the suite with scripts/test, which starts a private MariaDB")
+        });
+        let admin_url = admin_url.trim_end_matches('/').to_owned();
+        let name = format!("encore_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = Conn::establish(&admin_url)
+            .await
+            .expect("connect to the test MariaDB");
+        admin
+            .batch_execute(&format!("CREATE DATABASE `{name}`"))
+            .await
+            .expect("create test database");
+        let url = format!("{admin_url}/{name}");
+        db::migrate(&url).await.expect("migrate test database");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs in async code; a separate thread with its own runtime may block freely.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = Conn::establish(&admin_url).await?;
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// Rules for tests: generous queue limits unless a test is about them.
+pub fn test_rules() -> Rules {
+    Rules {
+        queue_active_limit: 10_000,
+        queue_admit_per_sec: 10_000,
+        ..Rules::default()
+    }
+}
+
+pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+pub struct TestApp {
+    pub server: Running,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(test_rules(), Background::NONE).await
+    }
+
+    pub async fn spawn_with(rules: Rules, background: Background) -> Self {
+        init_test_logs();
+        let db = TestDb::create().await;
+        let server = Self::instance(&db, rules, background).await;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(200)
+            .build()
+            .expect("http client");
+        Self { server, db, http }
+    }
+
+    /// Another server process-equivalent on the same database: own pool, own port.
+    pub async fn instance(db: &TestDb, rules: Rules, background: Background) -> Running {
+        let pool = db::pool(&db.url, 24).expect("pool");
+        let services = Services::new(pool, rules, JWT_SECRET);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        startup::spawn(listener, services, background).expect("spawn server")
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.server.services
+    }
+
+    pub async fn conn(&self) -> db::PooledConn {
+        self.services().pool.get().await.expect("connection")
+    }
+
+    /// A concert with `dates` future dates, 50 seats each.
+    pub async fn concert(&self, price: &str, dates: u64) -> (String, Vec<NaiveDate>) {
+        let today = Utc::now().date_naive();
+        let dates: Vec<NaiveDate> = (1..=dates)
+            .filter_map(|d| today.checked_add_days(Days::new(d * 7)))
+            .collect();
+        let mut conn = self.conn().await;
+        let id = create_concert(
+            &mut conn,
+            "Test Concert",
+            "Test Hall",
+            &price.parse().expect("price"),
+            &dates,
+        )
+        .await
+        .expect("create concert");
+        (id, dates)
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            http: self.http.clone(),
+            url: format!("{}/graphql", self.server.url()),
+        }
+    }
+
+    pub async fn gql(&self, query: &str, variables: Value, auth: &Auth) -> Gql {
+        self.client().gql(query, variables, auth).await
+    }
+
+    /// Signs up a new fan with a unique name.
+    pub async fn fan(&self) -> Fan {
+        self.client().sign_up(&unique_name()).await
+    }
+
+    /// A signed-up fan who entered the queue and was admitted.
+    pub async fn admitted_fan(&self, concert_id: &str) -> Fan {
+        let mut fan = self.fan().await;
+        let ticket = self.enter_queue(&mut fan, concert_id).await;
+        assert_eq!(
+            ticket["status"], "ACTIVE",
+            "expected immediate admission: {ticket}"
+        );
+        fan
+    }
+
+    pub async fn enter_queue(&self, fan: &mut Fan, concert_id: &str) -> Value {
+        self.client().enter_queue(fan, concert_id).await
+    }
+
+    pub async fn charge(&self, fan: &Fan, amount: &str) -> Gql {
+        self.gql(
+            "mutation($a: Decimal!) { charge(amount: $a) { balance } }",
+            json!({ "a": amount }),
+            &fan.auth(),
+        )
+        .await
+    }
+
+    pub async fn hold(&self, fan: &Fan, concert_id: &str, date: NaiveDate, seat: i32) -> Gql {
+        self.client().hold(fan, concert_id, date, seat).await
+    }
+
+    pub async fn pay(&self, fan: &Fan, reservation_id: &str) -> Gql {
+        self.gql(
+            "mutation($r: ID!) { pay(reservationId: $r) { id amount reservation { id status } } }",
+            json!({ "r": reservation_id }),
+            &fan.auth(),
+        )
+        .await
+    }
+
+    pub async fn balance(&self, fan: &Fan) -> String {
+        let r = self
+            .gql("{ wallet { balance } }", json!({}), &fan.auth())
+            .await
+            .ok();
+        r["wallet"]["balance"].as_str().expect("balance").to_owned()
+    }
+
+    pub async fn seat_status(
+        &self,
+        fan: &Fan,
+        concert_id: &str,
+        date: NaiveDate,
+        seat: i32,
+    ) -> String {
+        let r = self
+            .gql(
+                "query($c: ID!, $d: Date!) { seats(concertId: $c, date: $d) { number status } }",
+                json!({ "c": concert_id, "d": date.to_string() }),
+                &fan.auth(),
+            )
+            .await
+            .ok();
+        r["seats"][(seat - 1) as usize]["status"]
+            .as_str()
+            .expect("status")
+            .to_owned()
+    }
+
+    /// For every user: balance equals the sum of the ledger, and nothing is negative.
+    pub async fn assert_ledgers_balance(&self) {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.conn().await;
+        let mismatches: Vec<(String, String, String)> = diesel::sql_query(
+            "SELECT u.id AS id, CAST(u.balance AS CHAR) AS balance, CAST(COALESCE(SUM(t.amount), 0) AS CHAR) AS ledger \
+             FROM users u LEFT JOIN wallet_transactions t ON t.user_id = u.id \
+             GROUP BY u.id, u.balance HAVING u.balance <> COALESCE(SUM(t.amount), 0) OR u.balance < 0",
+        )
+        .load::<LedgerRow>(&mut conn)
+        .await
+        .expect("ledger query")
+        .into_iter()
+        .map(|r| (r.id, r.balance, r.ledger))
+        .collect();
+        assert!(
+            mismatches.is_empty(),
+            "balance differs from ledger: {mismatches:?}"
+        );
+    }
+
+    /// Counts rows matching a SQL condition in a table, straight from the database.
+    pub async fn count(&self, table: &str, condition: &str) -> i64 {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.conn().await;
+        let row: CountRow = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {condition}"
+        ))
+        .get_result(&mut conn)
+        .await
+        .expect("count query");
+        row.n
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct LedgerRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    balance: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    ledger: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Credentials for one request.
+#[derive(Clone, Default)]
+pub struct Auth {
+    pub bearer: Option<String>,
+    pub queue_token: Option<String>,
+}
+
+impl Auth {
+    pub fn none() -> Self {
+        Self::default()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Fan {
+    pub username: String,
+    pub email: String,
+    pub token: String,
+    pub user_id: String,
+    pub queue_token: Option<String>,
+}
+
+impl Fan {
+    pub fn auth(&self) -> Auth {
+        Auth {
+            bearer: Some(self.token.clone()),
+            queue_token: self.queue_token.clone(),
+        }
+    }
+}
+
+/// A GraphQL client for one server instance.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub url: String,
+}
+
+impl Client {
+    pub async fn gql(&self, query: &str, variables: Value, auth: &Auth) -> Gql {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(bearer) = &auth.bearer {
+            request = request.header("Authorization", format!("Bearer {bearer}"));
+        }
+        if let Some(token) = &auth.queue_token {
+            request = request.header("Queue-Token", token);
+        }
+        let response = request.send().await.expect("request");
+        assert!(response.status().is_success(), "HTTP {}", response.status());
+        let body: Value = response.json().await.expect("json body");
+        Gql { body }
+    }
+
+    pub async fn sign_up(&self, name: &str) -> Fan {
+        let email = format!("{name}@fans.test");
+        let r = self
+            .gql(
+                "mutation($u: String!, $e: String!, $p: String!) { signUp(username: $u, email: $e, password: $p) { token user { id } } }",
+                json!({ "u": name, "e": email, "p": "password-123" }),
+                &Auth::none(),
+            )
+            .await
+            .ok();
+        Fan {
+            username: name.to_owned(),
+            email,
+            token: r["signUp"]["token"].as_str().expect("token").to_owned(),
+            user_id: r["signUp"]["user"]["id"].as_str().expect("id").to_owned(),
+            queue_token: None,
+        }
+    }
+
+    pub async fn enter_queue(&self, fan: &mut Fan, concert_id: &str) -> Value {
+        let r = self
+            .gql(
+                "mutation($c: ID!) { enterQueue(concertId: $c) { token concertId status position estimatedWaitSeconds expiresAt } }",
+                json!({ "c": concert_id }),
+                &fan.auth(),
+            )
+            .await
+            .ok();
+        let ticket = r["enterQueue"].clone();
+        fan.queue_token = ticket["token"].as_str().map(str::to_owned);
+        ticket
+    }
+
+    pub async fn poll(&self, fan: &Fan) -> Value {
+        let r = self
+            .gql(
+                "{ queueTicket { token status position estimatedWaitSeconds expiresAt } }",
+                json!({}),
+                &fan.auth(),
+            )
+            .await
+            .ok();
+        r["queueTicket"].clone()
+    }
+
+    pub async fn hold(&self, fan: &Fan, concert_id: &str, date: NaiveDate, seat: i32) -> Gql {
+        self.gql(
+            "mutation($c: ID!, $d: Date!, $s: Int!) { holdSeat(concertId: $c, date: $d, seatNumber: $s) { id status seatNumber price heldUntil } }",
+            json!({ "c": concert_id, "d": date.to_string(), "s": seat }),
+            &fan.auth(),
+        )
+        .await
+    }
+}
+
+/// A GraphQL response.
+#[derive(Debug, Clone)]
+pub struct Gql {
+    pub body: Value,
+}
+
+impl Gql {
+    /// The data, after asserting there were no errors.
+    pub fn ok(self) -> Value {
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            self.body["errors"]
+        );
+        self.body["data"].clone()
+    }
+
+    /// The `extensions.code` of the first error, asserting there was one.
+    pub fn code(&self) -> String {
+        let code = &self.body["errors"][0]["extensions"]["code"];
+        assert!(
+            code.is_string(),
+            "expected an error with a code, got {}",
+            self.body
+        );
+        code.as_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn message(&self) -> String {
+        self.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.body.get("errors").is_none()
+    }
+}
+
+pub fn unique_name() -> String {
+    format!("fan_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Waits `d` of wall time: only ever a little longer than a TTL under test.
+pub async fn pause(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+/// Server logs go to the test's captured output, shown only when the test fails.
+fn init_test_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}

@@ -1,0 +1,16 @@
+//! Integration tests: the real server over HTTP against a real MariaDB, one database per test.
+//! Run with `scripts/test`, which starts the private MariaDB and sets ENCORE_TEST_DATABASE_URL.
+
+// The whole crate is test code: a failed setup step should stop the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod accounts;
+mod catalog;
+mod concurrency;
+mod holds;
+mod payment;
+mod queue;
+mod service;
+mod wallet;

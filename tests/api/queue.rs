@@ -1,0 +1,264 @@
+//! The waiting room: one live ticket per fan, FIFO admission paced by the active limit and the
+//! rate, positions that only fall, and people who left skipped.
+
+use std::time::Duration;
+
+use encore::config::Rules;
+use encore::domain::queue;
+use encore::startup::Background;
+use serde_json::json;
+
+use crate::common::{Auth, TestApp, pause, test_rules};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entering_twice_returns_the_same_live_ticket() {
+    let app = TestApp::spawn_with(
+        Rules {
+            queue_active_limit: 1,
+            ..test_rules()
+        },
+        Background::NONE,
+    )
+    .await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let _first = app.admitted_fan(&concert).await;
+    let mut fan = app.fan().await;
+    let a = app.enter_queue(&mut fan, &concert).await;
+    let b = app.enter_queue(&mut fan, &concert).await;
+    assert_eq!(a["token"], b["token"]);
+    assert_eq!(b["status"], "WAITING");
+    assert_eq!(b["position"], 0);
+    assert_eq!(
+        app.count("queue_tickets", &format!("user_id = '{}'", fan.user_id))
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_fan_in_an_idle_room_is_admitted_at_once() {
+    let app = TestApp::spawn().await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let mut fan = app.fan().await;
+    let ticket = app.enter_queue(&mut fan, &concert).await;
+    assert_eq!(ticket["status"], "ACTIVE");
+    assert_eq!(ticket["position"], 0);
+    assert!(ticket["expiresAt"].is_string());
+    assert_eq!(ticket["concertId"], concert);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fans_are_admitted_in_arrival_order_and_positions_only_fall() {
+    let rules = Rules {
+        queue_active_limit: 1,
+        queue_active_ttl: Duration::from_millis(600),
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::NONE).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let client = app.client();
+
+    let first = app.admitted_fan(&concert).await;
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let mut fan = app.fan().await;
+        client.enter_queue(&mut fan, &concert).await;
+        waiting.push(fan);
+    }
+    let positions: Vec<i64> = futures::future::join_all(waiting.iter().map(|f| client.poll(f)))
+        .await
+        .iter()
+        .map(|t| t["position"].as_i64().expect("position"))
+        .collect();
+    assert_eq!(positions, vec![0, 1, 2]);
+
+    // Each turn lasts 600 ms; after it lapses the next fan in line is admitted, never a later one.
+    let mut last_positions = positions;
+    for expected_active in 0..3 {
+        pause(Duration::from_millis(650)).await;
+        queue::tick(app.services()).await.expect("tick");
+        let tickets = futures::future::join_all(waiting.iter().map(|f| client.poll(f))).await;
+        for (i, t) in tickets.iter().enumerate() {
+            if i == expected_active {
+                assert_eq!(t["status"], "ACTIVE", "fan {i} should be admitted: {t}");
+            } else if i > expected_active {
+                assert_eq!(t["status"], "WAITING");
+                let p = t["position"].as_i64().expect("position");
+                assert!(
+                    p <= last_positions[i],
+                    "position rose from {} to {p}",
+                    last_positions[i]
+                );
+                last_positions[i] = p;
+            }
+        }
+    }
+    let first_ticket = client.poll(&first).await;
+    assert_eq!(first_ticket["status"], "EXPIRED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fan_who_stopped_polling_is_skipped() {
+    let rules = Rules {
+        queue_active_limit: 1,
+        queue_active_ttl: Duration::from_millis(1500),
+        queue_abandon_after: Duration::from_millis(1000),
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::NONE).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let client = app.client();
+    let _active = app.admitted_fan(&concert).await;
+    let mut gone = app.fan().await;
+    client.enter_queue(&mut gone, &concert).await;
+    let mut present = app.fan().await;
+    client.enter_queue(&mut present, &concert).await;
+
+    // `present` keeps polling (a write happens at most every 5 s, so re-enter to refresh), `gone`
+    // does not. Presence refreshes on enterQueue too.
+    pause(Duration::from_millis(1100)).await;
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.conn().await;
+        diesel::sql_query(format!(
+            "UPDATE queue_tickets SET last_seen_at = UTC_TIMESTAMP(6) WHERE user_id = '{}'",
+            present.user_id
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("presence");
+    }
+    pause(Duration::from_millis(500)).await;
+    queue::tick(app.services()).await.expect("tick");
+
+    assert_eq!(client.poll(&present).await["status"], "ACTIVE");
+    assert_eq!(client.poll(&gone).await["status"], "EXPIRED");
+    // Entering again puts the returning fan at the back with a new ticket.
+    let again = client.enter_queue(&mut gone, &concert).await;
+    assert_eq!(again["status"], "WAITING");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn polling_keeps_a_waiting_ticket_alive() {
+    let rules = Rules {
+        queue_active_limit: 1,
+        queue_abandon_after: Duration::from_millis(800),
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::NONE).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let _active = app.admitted_fan(&concert).await;
+    let mut fan = app.fan().await;
+    app.enter_queue(&mut fan, &concert).await;
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.conn().await;
+        diesel::sql_query(format!(
+            "UPDATE queue_tickets SET last_seen_at = UTC_TIMESTAMP(6) - INTERVAL 10 SECOND WHERE user_id = '{}'",
+            fan.user_id
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("age the ticket");
+    }
+    app.client().poll(&fan).await;
+    let fresh = app
+        .count(
+            "queue_tickets",
+            &format!(
+                "user_id = '{}' AND last_seen_at > UTC_TIMESTAMP(6) - INTERVAL 2 SECOND",
+                fan.user_id
+            ),
+        )
+        .await;
+    assert_eq!(fresh, 1, "a poll records presence");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admission_never_exceeds_the_rate() {
+    let rules = Rules {
+        queue_active_limit: 10_000,
+        queue_admit_per_sec: 4,
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::NONE).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let client = app.client();
+    let mut fans = futures::future::join_all((0..40).map(|_| app.fan())).await;
+    // The clock starts before anyone enters: entering at the head of the line admits at once.
+    let started = std::time::Instant::now();
+    futures::future::join_all(fans.iter_mut().map(|f| {
+        let client = client.clone();
+        let concert = concert.clone();
+        async move {
+            client.enter_queue(f, &concert).await;
+        }
+    }))
+    .await;
+    for _ in 0..12 {
+        queue::tick(app.services()).await.expect("tick");
+        pause(Duration::from_millis(200)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let active = app.count("queue_tickets", "status = 'ACTIVE'").await;
+    // Rate 4/s over `elapsed`, plus the one-second burst a fresh room allows.
+    let ceiling = (4.0 * elapsed).floor() as i64 + 4;
+    assert!(
+        active <= ceiling,
+        "{active} admitted in {elapsed:.2}s, ceiling {ceiling}"
+    );
+    assert!(
+        active >= 8,
+        "admission stalled: only {active} admitted in {elapsed:.2}s"
+    );
+    // By the database's own timestamps: no one-second window saw more than rate + burst.
+    let busiest = app
+        .count(
+            "queue_tickets a",
+            "a.status = 'ACTIVE' AND (SELECT COUNT(*) FROM queue_tickets b WHERE b.status = 'ACTIVE' \
+             AND b.activated_at >= a.activated_at AND b.activated_at < a.activated_at + INTERVAL 1 SECOND) > 8",
+        )
+        .await;
+    assert_eq!(busiest, 0, "some one-second window admitted more than 8");
+    let tickets = futures::future::join_all(fans.iter().map(|f| client.poll(f))).await;
+    let waiting: Vec<_> = tickets
+        .iter()
+        .filter(|t| t["status"] == "WAITING")
+        .collect();
+    assert_eq!(waiting.len() as i64, 40 - active);
+    assert!(
+        waiting
+            .iter()
+            .all(|t| t["estimatedWaitSeconds"].as_i64().expect("eta") >= 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_errors_are_coded() {
+    let app = TestApp::spawn().await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let enter = "mutation($c: ID!) { enterQueue(concertId: $c) { token } }";
+    assert_eq!(
+        app.gql(enter, json!({ "c": concert }), &Auth::none())
+            .await
+            .code(),
+        "UNAUTHENTICATED"
+    );
+    let fan = app.fan().await;
+    assert_eq!(
+        app.gql("{ queueTicket { status } }", json!({}), &fan.auth())
+            .await
+            .code(),
+        "NOT_ADMITTED"
+    );
+    let bogus = Auth {
+        queue_token: Some("x".repeat(43)),
+        ..fan.auth()
+    };
+    assert_eq!(
+        app.gql("{ queueTicket { status } }", json!({}), &bogus)
+            .await
+            .code(),
+        "NOT_ADMITTED"
+    );
+}

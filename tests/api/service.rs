@@ -1,0 +1,139 @@
+//! The service around the API: SDL in sync, health, GraphiQL, metrics, error hygiene.
+
+use encore::config::Rules;
+use encore::domain::Services;
+use encore::startup::{self, Background};
+use serde_json::json;
+
+use crate::common::{Auth, JWT_SECRET, TestApp};
+
+#[test]
+fn schema_graphql_is_the_sdl_of_the_served_schema() {
+    let sdl = encore::graphql::sdl();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(path, &sdl).expect("write schema.graphql");
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == sdl,
+        "schema.graphql is out of date: run `UPDATE_SCHEMA=1 cargo test schema_graphql` and commit it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_reports_a_reachable_database() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(format!("{}/health", app.server.url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["database"], "up");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_is_503_when_the_database_is_unreachable() {
+    // Port 9 on loopback: nothing listens there.
+    let pool = encore::db::pool("mysql://nobody:nothing@127.0.0.1:9/none", 1).expect("pool");
+    let services = Services::new(pool, Rules::default(), JWT_SECRET);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = startup::spawn(listener, services, Background::NONE).expect("spawn");
+    let response = reqwest::get(format!("{}/health", server.url()))
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 503);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graphiql_is_served_on_get_and_metrics_in_prometheus_format() {
+    let app = TestApp::spawn().await;
+    let page = app
+        .http
+        .get(format!("{}/graphql", app.server.url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("body").contains("graphiql"));
+
+    app.gql("{ concerts { id } }", json!({}), &Auth::none())
+        .await
+        .ok();
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.server.url()))
+        .send()
+        .await
+        .expect("request");
+    let text = metrics.text().await.expect("body");
+    assert!(text.contains("http_requests_total"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_operations_get_a_code_too() {
+    let app = TestApp::spawn().await;
+    let unknown_field = app.gql("{ nonsense }", json!({}), &Auth::none()).await;
+    assert_eq!(unknown_field.code(), "GRAPHQL_VALIDATION_FAILED");
+    let syntax = app.gql("{ concerts { id ", json!({}), &Auth::none()).await;
+    assert_eq!(syntax.code(), "GRAPHQL_PARSE_FAILED");
+    let wrong_type = app
+        .gql(
+            "mutation { charge(amount: 10.5) { balance } }",
+            json!({}),
+            &Auth::none(),
+        )
+        .await;
+    assert_eq!(
+        wrong_type.code(),
+        "BAD_USER_INPUT",
+        "a JSON number is not a Decimal"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graphiql_introspection_fits_the_limits_but_abusive_depth_does_not() {
+    let app = TestApp::spawn().await;
+    let introspection = app.gql(INTROSPECTION, json!({}), &Auth::none()).await;
+    assert!(introspection.is_ok(), "{}", introspection.body);
+
+    let nested = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {}name{} }} }} }} }} }}",
+        "ofType { ".repeat(20),
+        " }".repeat(20)
+    );
+    let deep = app.gql(&nested, json!({}), &Auth::none()).await;
+    assert_eq!(deep.code(), "GRAPHQL_VALIDATION_FAILED", "{}", deep.body);
+}
+
+/// The introspection query GraphiQL and Apollo tooling send.
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}
+"#;
