@@ -320,7 +320,13 @@ pub async fn advance(
             .set((
                 queue_rooms::admitted_seq.eq(cursor),
                 queue_rooms::admit_clock.eq(pace.after(clock, admitted.len())),
-                queue_rooms::last_tick_at.eq(now),
+                // Only a ticker round claims the tick: an inline step after enterQueue must not
+                // make the next round skip.
+                queue_rooms::last_tick_at.eq(if use_lease {
+                    Some(now)
+                } else {
+                    room.last_tick_at
+                }),
             ))
             .execute(conn)
             .await?;

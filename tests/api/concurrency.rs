@@ -187,3 +187,24 @@ async fn admission_across_two_instances_never_exceeds_the_active_limit() {
     positions.sort_unstable();
     assert_eq!(positions, (0..35).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_fan_entering_the_queue_ten_times_at_once_gets_one_ticket() {
+    let rules = Rules {
+        queue_active_limit: 1,
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::NONE).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let client = app.client();
+    let fan = app.fan().await;
+    let results = join_all((0..10).map(|_| {
+        let client = client.clone();
+        let mut fan = fan.clone();
+        let concert = concert.clone();
+        async move { client.enter_queue(&mut fan, &concert).await["token"].clone() }
+    }))
+    .await;
+    assert!(results.iter().all(|t| *t == results[0]), "{results:?}");
+    assert_eq!(app.count("queue_tickets", "1=1").await, 1);
+}

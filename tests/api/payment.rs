@@ -153,3 +153,29 @@ async fn a_repeated_pay_with_one_key_returns_the_first_payment() {
     assert_eq!(app.count("payments", "1=1").await, 1);
     app.assert_ledgers_balance().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_frees_its_queue_slot_for_the_next_fan() {
+    let rules = Rules {
+        queue_active_limit: 1,
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::NONE).await;
+    let (concert, dates) = app.concert("10.00", 1).await;
+    let buyer = app.admitted_fan(&concert).await;
+    let mut next = app.fan().await;
+    assert_eq!(
+        app.enter_queue(&mut next, &concert).await["status"],
+        "WAITING"
+    );
+
+    app.charge(&buyer, "10.00").await.ok();
+    let hold = app.hold(&buyer, &concert, dates[0], 1).await.ok();
+    app.pay(&buyer, hold["holdSeat"]["id"].as_str().expect("id"))
+        .await
+        .ok();
+    encore::domain::queue::tick(app.services())
+        .await
+        .expect("tick");
+    assert_eq!(app.client().poll(&next).await["status"], "ACTIVE");
+}

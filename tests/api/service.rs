@@ -51,6 +51,26 @@ async fn health_is_503_when_the_database_is_unreachable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_database_failure_is_an_internal_error_that_leaks_nothing() {
+    let pool = encore::db::pool("mysql://nobody:nothing@127.0.0.1:9/none", 1).expect("pool");
+    let services = Services::new(pool, Rules::default(), JWT_SECRET);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = startup::spawn(listener, services, Background::NONE).expect("spawn");
+    let client = crate::common::Client {
+        http: reqwest::Client::new(),
+        url: format!("{}/graphql", server.url()),
+    };
+    let r = client
+        .gql("{ concerts { id } }", json!({}), &Auth::none())
+        .await;
+    assert_eq!(r.code(), "INTERNAL_SERVER_ERROR");
+    assert_eq!(r.message(), "internal server error");
+    assert!(!r.body.to_string().contains("127.0.0.1:9"), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn graphiql_is_served_on_get_and_metrics_in_prometheus_format() {
     let app = TestApp::spawn().await;
     let page = app
