@@ -36,9 +36,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(database) => db::migrate(&database.database_url).await,
         Command::Seed(database) => {
             db::migrate(&database.database_url).await?;
-            let pool = db::pool(&database.database_url, 2)?;
+            let database = db::connect(&database.database_url, 2)?;
             // Seeding issues no tokens; the signer just needs some key.
-            let services = Services::new(pool, Rules::default(), &rand::random::<[u8; 32]>());
+            let services = Services::new(database, Rules::default(), &rand::random::<[u8; 32]>());
             if seed::seed_if_empty(&services).await? {
                 println!(
                     "seeded demo data; sign in as {} / {}",

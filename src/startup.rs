@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
 use crate::db;
-use crate::domain::{Services, booking, queue, seed};
+use crate::domain::{Services, booking, live, queue, seed};
 use crate::{telemetry, transport};
 
 /// A running server with its background tasks. Dropping it stops them.
@@ -44,16 +44,20 @@ impl Drop for Running {
 pub struct Background {
     pub admission_ticker: bool,
     pub hold_sweeper: bool,
+    /// Reads watched rooms and dates once per tick for this instance's subscribers.
+    pub live_ticker: bool,
 }
 
 impl Background {
     pub const ALL: Self = Self {
         admission_ticker: true,
         hold_sweeper: true,
+        live_ticker: true,
     };
     pub const NONE: Self = Self {
         admission_ticker: false,
         hold_sweeper: false,
+        live_ticker: false,
     };
 }
 
@@ -67,6 +71,12 @@ pub fn spawn(
     let shutdown = CancellationToken::new();
     if background.admission_ticker {
         tokio::spawn(queue::run_admission_ticker(
+            services.clone(),
+            shutdown.child_token(),
+        ));
+    }
+    if background.live_ticker {
+        tokio::spawn(live::run_live_ticker(
             services.clone(),
             shutdown.child_token(),
         ));
@@ -99,9 +109,9 @@ pub fn spawn(
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let url = &config.database.database_url;
     db::migrate(url).await.context("running migrations")?;
-    let pool = db::pool(url, config.database.database_pool_size.into())?;
+    let database = db::connect(url, config.database.database_pool_size.into())?;
     let services = Services::new(
-        pool,
+        database,
         config.rules.clone(),
         config.jwt_secret.expose().as_bytes(),
     );

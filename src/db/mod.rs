@@ -8,10 +8,13 @@
 pub mod models;
 pub mod schema;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::ConnectionError;
+use diesel::connection::InstrumentationEvent;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
 use diesel_async::pooled_connection::{
@@ -35,29 +38,57 @@ pub const MAX_RETRIES: u32 = 8;
 
 const SESSION_SETUP: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
+/// Counts the SQL statements a pool's connections start: the cost model of live updates is
+/// "statements per tick", and this is how it is measured (tests, the bench, `/metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        AtomicU64::load(&self.0, Ordering::Relaxed)
+    }
+}
+
+/// A pool and the counter of the statements its connections run.
+#[derive(Clone)]
+pub struct Database {
+    pub pool: Pool,
+    pub statements: StatementCounter,
+}
+
 /// A pool of `size` connections to `url`. Connections are opened lazily.
-pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
+pub fn connect(url: &str, size: usize) -> anyhow::Result<Database> {
+    let statements = StatementCounter::default();
+    let counter = statements.clone();
     let mut config = ManagerConfig::default();
     // A failed query discards a broken connection anyway; a ping per checkout is a statement
     // per request we do not need.
     config.recycling_method = RecyclingMethod::Fast;
-    config.custom_setup = Box::new(|url| {
+    config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
+        let counter = counter.clone();
         Box::pin(async move {
             let mut conn = Conn::establish(&url).await?;
             conn.batch_execute(SESSION_SETUP)
                 .await
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                if let InstrumentationEvent::StartQuery { .. } = event {
+                    counter.0.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("db_statements_total").increment(1);
+                }
+            });
             Ok(conn)
         })
     });
     let manager = AsyncDieselConnectionManager::<Conn>::new_with_config(url, config);
-    Ok(Pool::builder(manager)
+    let pool = Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(Duration::from_secs(10)))
         .create_timeout(Some(Duration::from_secs(10)))
         .runtime(deadpool::Runtime::Tokio1)
-        .build()?)
+        .build()?;
+    Ok(Database { pool, statements })
 }
 
 /// Applies pending embedded migrations to the database at `url`.

@@ -34,6 +34,7 @@ pub mod catalog;
 pub mod error;
 mod idempotency;
 pub mod inputs;
+pub mod live;
 pub mod money;
 pub mod payment;
 pub mod queue;
@@ -47,24 +48,29 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 pub use error::{Error, Result};
 
 use crate::config::Rules;
-use crate::db::Pool;
+use crate::db::{Database, Pool, StatementCounter};
 use auth::TokenSigner;
 
 /// What every use case needs: the pool, the rules in force and the token signer. Cheap to clone.
 #[derive(Clone)]
 pub struct Services {
     pub pool: Pool,
+    pub statements: StatementCounter,
     pub rules: Arc<Rules>,
     pub tokens: Arc<TokenSigner>,
+    /// This instance's fan-out of live updates to its subscribers.
+    pub live: Arc<live::LiveHub>,
 }
 
 impl Services {
-    pub fn new(pool: Pool, rules: Rules, jwt_secret: &[u8]) -> Self {
+    pub fn new(database: Database, rules: Rules, jwt_secret: &[u8]) -> Self {
         let tokens = TokenSigner::new(jwt_secret, rules.jwt_ttl);
         Self {
-            pool,
+            pool: database.pool,
+            statements: database.statements,
             rules: Arc::new(rules),
             tokens: Arc::new(tokens),
+            live: Arc::new(live::LiveHub::default()),
         }
     }
 }

@@ -150,6 +150,13 @@ pub async fn poll(services: &Services, token: &str, user_id: Option<&str>) -> Re
     view(&row, admitted_seq, now, &services.rules)
 }
 
+/// Checks that `token` names a ticket (of `user_id`, when given); used when a websocket connects.
+pub async fn check_token(services: &Services, token: &str, user_id: Option<&str>) -> Result<()> {
+    let mut conn = services.pool.get().await?;
+    let (row, _, _) = find_by_token(&mut conn, token).await?;
+    check_owner(&row, user_id)
+}
+
 /// Checks that `token` is an ACTIVE, unexpired ticket for `concert_id` (and, when the caller is
 /// signed in, that it is theirs). Guards the seat map, holds and payment.
 pub async fn require_active(
@@ -410,7 +417,7 @@ impl Pace {
     }
 }
 
-async fn find_by_token(
+pub(crate) async fn find_by_token(
     conn: &mut Conn,
     token: &str,
 ) -> Result<(QueueTicketRow, i64, NaiveDateTime)> {
@@ -457,7 +464,7 @@ async fn lock_room(conn: &mut Conn, concert_id: &str) -> Result<Option<QueueRoom
 }
 
 /// Records presence for a waiting ticket, at most once per [`PRESENCE_WRITE_EVERY`].
-async fn touch(conn: &mut Conn, row: &QueueTicketRow, now: NaiveDateTime) -> Result<()> {
+pub(crate) async fn touch(conn: &mut Conn, row: &QueueTicketRow, now: NaiveDateTime) -> Result<()> {
     if row.status == WAITING && now - row.last_seen_at >= PRESENCE_WRITE_EVERY {
         diesel::update(queue_tickets::table.find(&row.id))
             .filter(queue_tickets::status.eq(WAITING))
@@ -468,7 +475,7 @@ async fn touch(conn: &mut Conn, row: &QueueTicketRow, now: NaiveDateTime) -> Res
     Ok(())
 }
 
-fn check_owner(row: &QueueTicketRow, user_id: Option<&str>) -> Result<()> {
+pub(crate) fn check_owner(row: &QueueTicketRow, user_id: Option<&str>) -> Result<()> {
     match user_id {
         Some(user) if user != row.user_id => Err(Error::Forbidden(
             "this queue token belongs to another user".into(),
@@ -507,7 +514,7 @@ fn check_admitted(
     }
 }
 
-fn view(
+pub(crate) fn view(
     row: &QueueTicketRow,
     admitted_seq: i64,
     now: NaiveDateTime,

@@ -6,16 +6,18 @@ pub mod error;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
+use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
 
 use crate::domain::Services;
 pub use context::Credentials;
 use mutation::Mutation;
 use query::Query;
+use subscription::Subscription;
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Depth and complexity ceilings: generous for the real operations and for the introspection
 /// query GraphiQL and Apollo tooling send (13 levels deep), fatal for abusive ones.
@@ -23,8 +25,8 @@ const MAX_DEPTH: usize = 16;
 const MAX_COMPLEXITY: usize = 500;
 
 /// The schema without data: for SDL export and tests.
-pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation, EmptySubscription)
+pub fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }

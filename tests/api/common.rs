@@ -105,8 +105,8 @@ impl TestApp {
 
     /// Another server process-equivalent on the same database: own pool, own port.
     pub async fn instance(db: &TestDb, rules: Rules, background: Background) -> Running {
-        let pool = db::pool(&db.url, 24).expect("pool");
-        let services = Services::new(pool, rules, JWT_SECRET);
+        let database = db::connect(&db.url, 24).expect("pool");
+        let services = Services::new(database, rules, JWT_SECRET);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -38,8 +38,8 @@ async fn health_reports_a_reachable_database() {
 #[tokio::test(flavor = "multi_thread")]
 async fn health_is_503_when_the_database_is_unreachable() {
     // Port 9 on loopback: nothing listens there.
-    let pool = encore::db::pool("mysql://nobody:nothing@127.0.0.1:9/none", 1).expect("pool");
-    let services = Services::new(pool, Rules::default(), JWT_SECRET);
+    let database = encore::db::connect("mysql://nobody:nothing@127.0.0.1:9/none", 1).expect("pool");
+    let services = Services::new(database, Rules::default(), JWT_SECRET);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -52,8 +52,8 @@ async fn health_is_503_when_the_database_is_unreachable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_failure_is_an_internal_error_that_leaks_nothing() {
-    let pool = encore::db::pool("mysql://nobody:nothing@127.0.0.1:9/none", 1).expect("pool");
-    let services = Services::new(pool, Rules::default(), JWT_SECRET);
+    let database = encore::db::connect("mysql://nobody:nothing@127.0.0.1:9/none", 1).expect("pool");
+    let services = Services::new(database, Rules::default(), JWT_SECRET);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -1,5 +1,5 @@
-//! HTTP transport: the axum router. `/graphql` (POST for operations, GET for GraphiQL), `/health`
-//! and `/metrics`. Credentials are read from headers here and handed to GraphQL as request data.
+//! HTTP transport: the axum router. `/graphql` (POST for operations, GET for GraphiQL),
+//! `/graphql/ws` (subscriptions), `/health` and `/metrics`. Credentials are read from headers here and handed to GraphQL as request data.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,8 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+mod ws;
+
 use crate::domain::Services;
 use crate::graphql::{self, AppSchema, Credentials};
 
@@ -25,7 +27,7 @@ pub const QUEUE_TOKEN_HEADER: &str = "queue-token";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
-struct AppState {
+pub(crate) struct AppState {
     schema: AppSchema,
     services: Services,
     metrics: PrometheusHandle,
@@ -47,6 +49,7 @@ pub fn router(services: Services, metrics: PrometheusHandle) -> Router {
         ]);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_handler))
+        .route("/graphql/ws", get(ws::graphql_ws))
         .route("/health", get(health))
         .route("/metrics", get(metrics_page))
         .with_state(state)

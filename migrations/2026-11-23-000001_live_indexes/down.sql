@@ -1,0 +1,1 @@
+DROP INDEX queue_tickets_changes ON queue_tickets;

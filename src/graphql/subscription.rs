@@ -1,0 +1,68 @@
+//! Subscription root. Streams come from the instance's live hub, so an open subscription costs
+//! no database work per tick of its own.
+
+use async_graphql::{Context, ID, Subscription};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+use super::context::{optional_viewer, queue_token, services};
+use super::error::ApiResult;
+use super::scalars::Date;
+use super::types::{QueueTicket, Seat};
+use crate::domain::inputs::parse_id;
+use crate::domain::{Error, live};
+
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// Your place in line, pushed: the ticket at once, then whenever status, position or
+    /// estimated wait changes; completes after EXPIRED or COMPLETED. Needs `queueToken` in
+    /// `connection_init`. An open subscription counts as presence.
+    async fn queue_ticket(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<BoxStream<'static, QueueTicket>> {
+        Ok(queue_ticket_stream(ctx).await?)
+    }
+
+    /// Each seat of the date whose status changes (held, released, expired, sold), from any
+    /// instance, within about one tick. Needs an ACTIVE `queueToken` for the concert.
+    async fn seat_updates(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        date: Date,
+    ) -> async_graphql::Result<BoxStream<'static, Seat>> {
+        Ok(seat_stream(ctx, concert_id, date).await?)
+    }
+}
+
+async fn queue_ticket_stream(ctx: &Context<'_>) -> ApiResult<BoxStream<'static, QueueTicket>> {
+    let services = services(ctx)?;
+    let token = queue_token(ctx)
+        .ok_or_else(|| Error::not_admitted("send queueToken in connection_init"))?;
+    let user_id = optional_viewer(ctx)?;
+    let stream = live::watch_ticket(services, token, user_id.as_deref()).await?;
+    Ok(stream.map(QueueTicket::from).boxed())
+}
+
+async fn seat_stream(
+    ctx: &Context<'_>,
+    concert_id: ID,
+    date: Date,
+) -> ApiResult<BoxStream<'static, Seat>> {
+    let services = services(ctx)?;
+    let concert_id = parse_id(&concert_id, "concertId")?;
+    let user_id = optional_viewer(ctx)?;
+    live::require_seat_watch(
+        services,
+        queue_token(ctx),
+        &concert_id,
+        date.0,
+        user_id.as_deref(),
+    )
+    .await?;
+    let stream = live::watch_seats(services, &concert_id, date.0).await?;
+    Ok(stream.map(Seat::from).boxed())
+}
