@@ -7,6 +7,7 @@
 mod common;
 
 mod accounts;
+mod apollo;
 mod catalog;
 mod concurrency;
 mod holds;

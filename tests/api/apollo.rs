@@ -1,0 +1,55 @@
+//! The Apollo Client end-to-end test: `tests/e2e/booking-flow.mjs` (Node, @apollo/client +
+//! graphql-ws) runs the whole booking flow against a real server, as a single-page app would.
+//! `scripts/test` installs its locked dependencies (`npm ci`).
+
+use std::time::Duration;
+
+use encore::config::Rules;
+use encore::startup::Background;
+
+use crate::common::{TestApp, test_rules};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apollo_client_waits_for_its_turn_holds_pays_and_sees_its_seat_sold() {
+    let e2e = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e");
+    assert!(
+        std::path::Path::new(e2e)
+            .join("node_modules/@apollo/client")
+            .exists(),
+        "tests/e2e has no node_modules: run scripts/test (it runs `npm ci` there)"
+    );
+    // One slot with short turns: the Apollo fan queues behind someone and must wait for ACTIVE.
+    let rules = Rules {
+        queue_active_limit: 1,
+        queue_active_ttl: Duration::from_secs(2),
+        queue_tick: Duration::from_millis(250),
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::ALL).await;
+    let (concert, dates) = app.concert("120.00", 1).await;
+    let _ahead = app.admitted_fan(&concert).await;
+
+    let output = tokio::process::Command::new("node")
+        .arg("booking-flow.mjs")
+        .current_dir(e2e)
+        .env("ENCORE_URL", app.server.url())
+        .env("CONCERT_ID", &concert)
+        .env("CONCERT_DATE", dates[0].to_string())
+        .env("SEAT", "17")
+        .output()
+        .await
+        .expect("run node (install Node.js: scripts/test does)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(output.status.success(), "e2e failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("admitted after WAITING@0 -> ACTIVE@0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("17:HELD") && stdout.contains("17:SOLD"),
+        "{stdout}"
+    );
+    assert_eq!(app.count("payments", "1=1").await, 1);
+}
