@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{DatabaseConfig, Rules, ServeConfig};
 use crate::domain::{Services, seed};
-use crate::{db, graphql, startup};
+use crate::{bench, db, graphql, startup};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +28,15 @@ pub enum Command {
     Seed(DatabaseConfig),
     /// Print the GraphQL SDL.
     PrintSchema,
+    /// Benchmarks (see scripts/bench).
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// N websocket subscribers on one instance: RSS, push delay, statements per tick.
+    Subscribers(bench::SubscribersBench),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -50,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(Bench::Subscribers(args)) => bench::subscribers(args).await,
         Command::PrintSchema => {
             print!("{}", graphql::sdl());
             Ok(())

@@ -7,6 +7,7 @@
 //! - [`domain`]: the rules and use cases, plus the background tasks that serve them;
 //! - [`db`]: diesel-async on MariaDB: schema, rows, pool, transactions, migrations.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod db;

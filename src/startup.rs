@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
 use crate::db;
-use crate::domain::{Services, booking, live, queue, seed};
+use crate::domain::{Services, booking, live, seed};
 use crate::{telemetry, transport};
 
 /// A running server with its background tasks. Dropping it stops them.
@@ -69,15 +69,11 @@ pub fn spawn(
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    if background.admission_ticker {
-        tokio::spawn(queue::run_admission_ticker(
+    if background.admission_ticker || background.live_ticker {
+        tokio::spawn(live::run_queue_ticker(
             services.clone(),
-            shutdown.child_token(),
-        ));
-    }
-    if background.live_ticker {
-        tokio::spawn(live::run_live_ticker(
-            services.clone(),
+            background.admission_ticker,
+            background.live_ticker,
             shutdown.child_token(),
         ));
     }

@@ -360,15 +360,26 @@ pub async fn tick(services: &Services) -> Result<LiveTickReport> {
     })
 }
 
-/// Runs [`tick`] every `queue_tick` until `shutdown`.
-pub async fn run_live_ticker(services: Services, shutdown: CancellationToken) {
+/// The queue ticker of one instance, every `queue_tick` until `shutdown`: first an admission
+/// step for every room with people waiting (when `admission`), then the live read for this
+/// instance's subscribers (when `live`). In that order, admissions this instance makes reach its
+/// subscribers in the same tick rather than one tick later.
+pub async fn run_queue_ticker(
+    services: Services,
+    admission: bool,
+    live: bool,
+    shutdown: CancellationToken,
+) {
     let mut interval = tokio::time::interval(services.rules.queue_tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = interval.tick() => {
-                if let Err(err) = tick(&services).await {
+                if admission && let Err(err) = queue::tick(&services).await {
+                    tracing::warn!(error = ?err, "admission tick failed");
+                }
+                if live && let Err(err) = tick(&services).await {
                     tracing::warn!(error = ?err, "live tick failed");
                 }
             }

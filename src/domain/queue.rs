@@ -19,7 +19,6 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
-use tokio_util::sync::CancellationToken;
 
 use super::accounts::lock_user;
 use super::catalog::ensure_concert;
@@ -366,23 +365,6 @@ pub async fn tick(services: &Services) -> Result<Vec<(String, AdmissionReport)>>
         reports.push((concert_id, report));
     }
     Ok(reports)
-}
-
-/// Runs [`tick`] every `queue_tick` until `shutdown`. Runs on every instance; the room lock and
-/// the lease make that safe.
-pub async fn run_admission_ticker(services: Services, shutdown: CancellationToken) {
-    let mut interval = tokio::time::interval(services.rules.queue_tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = interval.tick() => {
-                if let Err(err) = tick(&services).await {
-                    tracing::warn!(error = ?err, "admission tick failed");
-                }
-            }
-        }
-    }
 }
 
 /// The admission rate as a GCRA: `clock` is the time up to which admissions have been "spent".

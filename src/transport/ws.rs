@@ -44,6 +44,11 @@ pub async fn graphql_ws(
         .map(str::to_owned);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // GraphQL messages here are small; tungstenite's 128 KiB default buffers would cost
+        // ~256 KiB per idle subscriber. The message cap also bounds what a client can send.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(64 * 1024)
         .on_upgrade(move |socket| serve(socket, state, protocol, legacy, header_auth))
 }
 
