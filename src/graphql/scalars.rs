@@ -11,6 +11,7 @@ use crate::domain::money::Money;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decimal(pub String);
 
+/// Money: a decimal string with at most two places, e.g. "50000.00". JSON numbers are refused.
 #[Scalar(name = "Decimal")]
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -43,6 +44,7 @@ impl From<Money> for Decimal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Date(pub NaiveDate);
 
+/// A calendar date, "2026-12-24".
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
