@@ -62,6 +62,14 @@ struct HubState {
     last_presence: Option<Instant>,
 }
 
+impl HubState {
+    fn subscribers(&self) -> usize {
+        let rooms: usize = self.rooms.values().map(|f| f.tx.receiver_count()).sum();
+        let dates: usize = self.dates.values().map(|f| f.tx.receiver_count()).sum();
+        rooms + dates
+    }
+}
+
 struct RoomFeed {
     tx: watch::Sender<Arc<RoomSnapshot>>,
     cursor: NaiveDateTime,
@@ -110,17 +118,7 @@ impl LiveHub {
 
     /// Open subscriptions on this instance.
     pub fn subscribers(&self) -> usize {
-        let state = self.lock();
-        state
-            .rooms
-            .values()
-            .map(|f| f.tx.receiver_count())
-            .sum::<usize>()
-            + state
-                .dates
-                .values()
-                .map(|f| f.tx.receiver_count())
-                .sum::<usize>()
+        self.lock().subscribers()
     }
 
     fn room_receiver(
@@ -301,17 +299,7 @@ pub async fn tick(services: &Services) -> Result<LiveTickReport> {
         } else {
             Vec::new()
         };
-        let subscribers = state
-            .rooms
-            .values()
-            .map(|f| f.tx.receiver_count())
-            .sum::<usize>()
-            + state
-                .dates
-                .values()
-                .map(|f| f.tx.receiver_count())
-                .sum::<usize>();
-        (rooms, dates, presence, subscribers)
+        (rooms, dates, presence, state.subscribers())
     };
     metrics::gauge!("live_subscribers").set(subscribers as f64);
     if rooms.is_empty() && dates.is_empty() {

@@ -103,6 +103,16 @@ impl TestApp {
         Self { server, db, http }
     }
 
+    /// A server whose database is unreachable (nothing listens on loopback port 9).
+    pub async fn with_dead_database() -> Running {
+        let database = db::connect("mysql://nobody:nothing@127.0.0.1:9/none", 1).expect("pool");
+        let services = Services::new(database, Rules::default(), JWT_SECRET);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        startup::spawn(listener, services, Background::NONE).expect("spawn server")
+    }
+
     /// Another server process-equivalent on the same database: own pool, own port.
     pub async fn instance(db: &TestDb, rules: Rules, background: Background) -> Running {
         let database = db::connect(&db.url, 24).expect("pool");
@@ -241,6 +251,33 @@ impl TestApp {
             mismatches.is_empty(),
             "balance differs from ledger: {mismatches:?}"
         );
+    }
+
+    /// All `fans` enter the concert's queue at once.
+    pub async fn enter_all(&self, fans: &mut [Fan], concert_id: &str) {
+        let client = self.client();
+        futures::future::join_all(fans.iter_mut().map(|f| {
+            let client = client.clone();
+            async move {
+                client.enter_queue(f, concert_id).await;
+            }
+        }))
+        .await;
+    }
+
+    /// The most admissions any one-second window saw, by the database's `activated_at`.
+    pub async fn busiest_admission_second(&self) -> i64 {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.conn().await;
+        let row: CountRow = diesel::sql_query(
+            "SELECT COALESCE(MAX((SELECT COUNT(*) FROM queue_tickets b WHERE b.status = 'ACTIVE' \
+             AND b.activated_at >= a.activated_at AND b.activated_at < a.activated_at + INTERVAL 1 SECOND)), 0) AS n \
+             FROM queue_tickets a WHERE a.status = 'ACTIVE'",
+        )
+        .get_result(&mut conn)
+        .await
+        .expect("admission windows");
+        row.n
     }
 
     /// Counts rows matching a SQL condition in a table, straight from the database.

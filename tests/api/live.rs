@@ -261,17 +261,9 @@ async fn three_tickers_share_one_admission_rate() {
     let _b = TestApp::instance(&app.db, rules.clone(), Background::ALL).await;
     let _c = TestApp::instance(&app.db, rules, Background::ALL).await;
     let (concert, _) = app.concert("10.00", 1).await;
-    let client = app.client();
     let mut fans = futures::future::join_all((0..30).map(|_| app.fan())).await;
     let started = std::time::Instant::now();
-    futures::future::join_all(fans.iter_mut().map(|f| {
-        let client = client.clone();
-        let concert = concert.clone();
-        async move {
-            client.enter_queue(f, &concert).await;
-        }
-    }))
-    .await;
+    app.enter_all(&mut fans, &concert).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let active = app.count("queue_tickets", "status = 'ACTIVE'").await;
@@ -281,16 +273,10 @@ async fn three_tickers_share_one_admission_rate() {
         "{active} admitted by three instances in {elapsed:.2}s; ceiling {ceiling}"
     );
     assert!(active >= 6, "admission stalled: {active} in {elapsed:.2}s");
-    let busiest = app
-        .count(
-            "queue_tickets a",
-            "a.status = 'ACTIVE' AND (SELECT COUNT(*) FROM queue_tickets b WHERE b.status = 'ACTIVE' \
-             AND b.activated_at >= a.activated_at AND b.activated_at < a.activated_at + INTERVAL 1 SECOND) > 6",
-        )
-        .await;
-    assert_eq!(
-        busiest, 0,
-        "a one-second window admitted more than rate + burst"
+    let busiest = app.busiest_admission_second().await;
+    assert!(
+        busiest <= 6,
+        "a one-second window admitted {busiest}, more than rate + burst"
     );
 }
 

@@ -1,11 +1,8 @@
 //! The service around the API: SDL in sync, health, GraphiQL, metrics, error hygiene.
 
-use encore::config::Rules;
-use encore::domain::Services;
-use encore::startup::{self, Background};
 use serde_json::json;
 
-use crate::common::{Auth, JWT_SECRET, TestApp};
+use crate::common::{Auth, TestApp};
 
 #[test]
 fn schema_graphql_is_the_sdl_of_the_served_schema() {
@@ -37,13 +34,7 @@ async fn health_reports_a_reachable_database() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_is_503_when_the_database_is_unreachable() {
-    // Port 9 on loopback: nothing listens there.
-    let database = encore::db::connect("mysql://nobody:nothing@127.0.0.1:9/none", 1).expect("pool");
-    let services = Services::new(database, Rules::default(), JWT_SECRET);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let server = startup::spawn(listener, services, Background::NONE).expect("spawn");
+    let server = TestApp::with_dead_database().await;
     let response = reqwest::get(format!("{}/health", server.url()))
         .await
         .expect("request");
@@ -52,12 +43,7 @@ async fn health_is_503_when_the_database_is_unreachable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_failure_is_an_internal_error_that_leaks_nothing() {
-    let database = encore::db::connect("mysql://nobody:nothing@127.0.0.1:9/none", 1).expect("pool");
-    let services = Services::new(database, Rules::default(), JWT_SECRET);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let server = startup::spawn(listener, services, Background::NONE).expect("spawn");
+    let server = TestApp::with_dead_database().await;
     let client = crate::common::Client {
         http: reqwest::Client::new(),
         url: format!("{}/graphql", server.url()),
