@@ -397,3 +397,61 @@ async fn statements_per_tick_do_not_grow_with_subscribers() {
         statements(&many)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seat_map_hears_of_releases_and_of_holds_that_lapse_with_no_sweeper() {
+    let rules = Rules {
+        hold_ttl: Duration::from_millis(1200),
+        ..fast_ticks()
+    };
+    let no_sweeper = Background {
+        hold_sweeper: false,
+        ..Background::ALL
+    };
+    let app = TestApp::spawn_with(rules, no_sweeper).await;
+    let (concert, dates) = app.concert("10.00", 1).await;
+    let fan = app.admitted_fan(&concert).await;
+    let mut ws = WsClient::connect(&app.server.url(), MODERN, init(&fan))
+        .await
+        .expect("ack");
+    ws.subscribe(
+        "s",
+        SEAT_SUB,
+        json!({ "c": concert, "d": dates[0].to_string() }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let released = app.hold(&fan, &concert, dates[0], 3).await.ok();
+    assert_eq!(
+        ws.next_data("s", WAIT).await.expect("held")["seatUpdates"],
+        json!({ "number": 3, "status": "HELD" })
+    );
+    app.gql(
+        "mutation($r: ID!) { releaseSeat(reservationId: $r) { status } }",
+        json!({ "r": released["holdSeat"]["id"] }),
+        &fan.auth(),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        ws.next_data("s", WAIT).await.expect("released")["seatUpdates"],
+        json!({ "number": 3, "status": "AVAILABLE" })
+    );
+
+    app.hold(&fan, &concert, dates[0], 4).await.ok();
+    assert_eq!(
+        ws.next_data("s", WAIT).await.expect("held")["seatUpdates"],
+        json!({ "number": 4, "status": "HELD" })
+    );
+    // Nobody writes the seat again: the lapse itself must be noticed.
+    assert_eq!(
+        ws.next_data("s", WAIT).await.expect("lapsed")["seatUpdates"],
+        json!({ "number": 4, "status": "AVAILABLE" })
+    );
+    assert_eq!(
+        app.count("seats", "status = 'HELD'").await,
+        1,
+        "the stored row still says HELD"
+    );
+}
