@@ -1,5 +1,6 @@
 // Diesel table definitions, matching migrations/. Regenerate with `diesel print-schema` (see
-// diesel.toml) after changing a migration; the `migrations_match_schema` test catches drift.
+// diesel.toml) after changing a migration. Drift shows up in the integration suite, whose
+// queries run against freshly migrated databases.
 
 diesel::table! {
     users (id) {
