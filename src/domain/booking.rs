@@ -17,7 +17,7 @@ use super::catalog::{SEAT_IS_FREE, ensure_date};
 use super::error::{Error, Result};
 use super::inputs::SeatNumber;
 use super::money::Money;
-use super::{Services, chrono_duration, new_id, utc};
+use super::{Services, chrono_duration, new_id, queue, utc};
 use crate::db::models::ReservationRow;
 use crate::db::schema::{reservations, seats};
 use crate::db::{self, Conn};
@@ -53,6 +53,7 @@ pub async fn hold_seat(
     concert_id: &str,
     date: NaiveDate,
     seat: SeatNumber,
+    queue_token: &str,
 ) -> Result<Reservation> {
     {
         let mut conn = services.pool.get().await?;
@@ -124,6 +125,9 @@ pub async fn hold_seat(
             })
             .execute(conn)
             .await?;
+        // The turn is checked under lock, last in the lock order: a turn that ended since the
+        // resolver's early check holds nothing.
+        queue::lock_active(conn, queue_token, concert_id, user_id, rules).await?;
         Ok(reservation_id)
     })
     .await?;
@@ -156,6 +160,7 @@ pub async fn release_seat(
     }
     transaction!(services.pool, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
+        lock_seat(conn, &current).await?;
         let now = db::now(conn).await?;
         let row = lock_reservation(conn, reservation_id).await?;
         match stored_status(&row, now)? {
@@ -216,6 +221,19 @@ pub(crate) async fn find_reservation(conn: &mut Conn, reservation_id: &str) -> R
         .optional()?
         .ok_or(Error::NotFound("reservation"))?;
     to_reservation(row, &status)
+}
+
+/// Locks the reservation's seat row (after the user row, before the reservation row).
+pub(crate) async fn lock_seat(conn: &mut Conn, reservation: &Reservation) -> Result<()> {
+    let number =
+        i16::try_from(reservation.seat_number).map_err(|_| Error::corrupt("seat number"))?;
+    seats::table
+        .find((&reservation.concert_id, reservation.date, number))
+        .select(seats::number)
+        .for_update()
+        .first::<i16>(conn)
+        .await?;
+    Ok(())
 }
 
 /// Locks the reservation row (after the user and seat rows, by the global lock order).

@@ -115,11 +115,17 @@ pub fn parse_id(input: &str, field: &str) -> Result<String> {
 pub fn parse_idempotency_key(input: Option<String>) -> Result<Option<String>> {
     match input {
         None => Ok(None),
-        Some(key) if !key.is_empty() && key.len() <= 128 && !key.chars().any(char::is_control) => {
+        // No surrounding spaces: MySQL's PAD SPACE collations compare "k" and "k " as equal.
+        Some(key)
+            if !key.is_empty()
+                && key.len() <= 128
+                && !key.chars().any(char::is_control)
+                && key.trim() == key =>
+        {
             Ok(Some(key))
         }
         Some(_) => Err(Error::bad_input(
-            "idempotencyKey must be 1 to 128 printable characters",
+            "idempotencyKey must be 1 to 128 printable characters, without surrounding spaces",
         )),
     }
 }
@@ -188,5 +194,6 @@ mod tests {
         assert!(parse_idempotency_key(Some(String::new())).is_err());
         assert!(parse_idempotency_key(Some("k".repeat(129))).is_err());
         assert!(parse_idempotency_key(Some("order-42".into())).is_ok());
+        assert!(parse_idempotency_key(Some("order-42 ".into())).is_err());
     }
 }

@@ -54,7 +54,7 @@ pub async fn pay(
         {
             return Ok(first);
         }
-        lock_seat(conn, &current).await?;
+        booking::lock_seat(conn, &current).await?;
         let row = lock_reservation(conn, reservation_id).await?;
         let now = db::now(conn).await?;
         match stored_status(&row, now)? {
@@ -106,7 +106,11 @@ pub async fn pay(
             ))
             .execute(conn)
             .await?;
-        queue::complete(conn, &ticket.id, now).await?;
+        // The turn ends with the last live hold paid: a fan holding several seats pays them one
+        // by one within the same turn.
+        if other_live_holds(conn, user_id, &row.concert_id, reservation_id, now).await? == 0 {
+            queue::complete(conn, &ticket.id, now).await?;
+        }
         if let Some(key) = &key {
             idempotency::record(conn, user_id, key, "pay", reservation_id, &payment_id).await?;
         }
@@ -135,16 +139,23 @@ pub async fn payment(services: &Services, payment_id: &str) -> Result<Payment> {
     })
 }
 
-async fn lock_seat(conn: &mut Conn, reservation: &Reservation) -> Result<()> {
-    let number =
-        i16::try_from(reservation.seat_number).map_err(|_| Error::corrupt("seat number"))?;
-    seats::table
-        .find((&reservation.concert_id, reservation.date, number))
-        .select(seats::number)
-        .for_update()
-        .first::<i16>(conn)
-        .await?;
-    Ok(())
+/// The caller's other HELD, unexpired reservations for the concert (rows under the user lock).
+async fn other_live_holds(
+    conn: &mut Conn,
+    user_id: &str,
+    concert_id: &str,
+    paid_reservation: &str,
+    now: NaiveDateTime,
+) -> Result<i64> {
+    Ok(reservations::table
+        .filter(reservations::user_id.eq(user_id))
+        .filter(reservations::concert_id.eq(concert_id))
+        .filter(reservations::status.eq("HELD"))
+        .filter(reservations::id.ne(paid_reservation))
+        .filter(reservations::held_until.gt(now))
+        .count()
+        .get_result(conn)
+        .await?)
 }
 
 async fn sell_seat(

@@ -87,13 +87,20 @@ pub async fn enter(services: &Services, user_id: &str, concert_id: &str) -> Resu
             touch(conn, &live, now).await?;
             return Ok((live.id, false));
         }
-        diesel::insert_or_ignore_into(queue_rooms::table)
-            .values(queue_rooms::concert_id.eq(concert_id))
-            .execute(conn)
-            .await?;
-        let room = lock_room(conn, concert_id)
-            .await?
-            .ok_or_else(|| Error::corrupt("room vanished"))?;
+        // Lock the existing room straight away: INSERT IGNORE on an existing row takes a shared
+        // lock first, and N entries upgrading shared locks together deadlock.
+        let room = match lock_room(conn, concert_id).await? {
+            Some(room) => room,
+            None => {
+                diesel::insert_or_ignore_into(queue_rooms::table)
+                    .values(queue_rooms::concert_id.eq(concert_id))
+                    .execute(conn)
+                    .await?;
+                lock_room(conn, concert_id)
+                    .await?
+                    .ok_or_else(|| Error::corrupt("room vanished"))?
+            }
+        };
         let seq = room.issued + 1;
         diesel::update(queue_rooms::table.find(concert_id))
             .set(queue_rooms::issued.eq(seq))
@@ -187,6 +194,7 @@ pub(crate) async fn lock_active(
     user_id: &str,
     rules: &Rules,
 ) -> Result<QueueTicketRow> {
+    check_token_shape(token)?;
     let (row, admitted_seq, now) = queue_tickets::table
         .filter(queue_tickets::token.eq(token))
         .select((
@@ -361,8 +369,11 @@ pub async fn tick(services: &Services) -> Result<Vec<(String, AdmissionReport)>>
     };
     let mut reports = Vec::with_capacity(rooms.len());
     for concert_id in rooms {
-        let report = advance(services, &concert_id, true).await?;
-        reports.push((concert_id, report));
+        // One room's failure must not stall admission in the others.
+        match advance(services, &concert_id, true).await {
+            Ok(report) => reports.push((concert_id, report)),
+            Err(err) => tracing::warn!(error = ?err, concert_id, "admission step failed"),
+        }
     }
     Ok(reports)
 }
@@ -403,6 +414,7 @@ pub(crate) async fn find_by_token(
     conn: &mut Conn,
     token: &str,
 ) -> Result<(QueueTicketRow, i64, NaiveDateTime)> {
+    check_token_shape(token)?;
     queue_tickets::table
         .filter(queue_tickets::token.eq(token))
         .select((
@@ -539,6 +551,20 @@ fn estimated_wait(position: i64, per_sec: u32, tick: std::time::Duration) -> i64
     let per_sec = i64::from(per_sec.max(1));
     let seconds = (position + 1 + per_sec - 1) / per_sec;
     seconds.max(tick.as_secs().max(1) as i64)
+}
+
+/// Tokens are 43 URL-safe characters; anything else cannot name a ticket and is refused before
+/// it reaches a query (a non-ASCII value would not even compare with the ASCII column).
+fn check_token_shape(token: &str) -> Result<()> {
+    let well_formed = token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(unknown_token())
+    }
 }
 
 fn unknown_token() -> Error {

@@ -62,9 +62,12 @@ impl Mutation {
         let user_id = viewer(ctx)?;
         let concert_id = parse_id(&concert_id, "concertId")?;
         let seat = SeatNumber::parse(seat_number)?;
-        queue::require_active(services, queue_token(ctx), &concert_id, Some(&user_id)).await?;
+        // An early, cheap check for a clear error; hold_seat checks again under lock.
+        let token = queue_token(ctx);
+        queue::require_active(services, token, &concert_id, Some(&user_id)).await?;
+        let token = token.unwrap_or_default();
         Ok(
-            booking::hold_seat(services, &user_id, &concert_id, date.0, seat)
+            booking::hold_seat(services, &user_id, &concert_id, date.0, seat, token)
                 .await?
                 .into(),
         )

@@ -132,7 +132,7 @@ async fn concurrent_pays_the_balance_covers_only_once_never_go_negative() {
     });
     let results = join_all(attempts).await;
     let counts = codes(&results);
-    // Each buyer's first pay wins; the second finds the money gone or the turn completed.
+    // Each buyer's first pay wins; the second finds the money gone.
     assert_eq!(counts.get("ok"), Some(&5), "{counts:?}");
     assert_eq!(app.count("payments", "1=1").await, 5);
     assert_eq!(app.count("users", "balance < 0").await, 0);

@@ -179,3 +179,27 @@ async fn a_payment_frees_its_queue_slot_for_the_next_fan() {
         .expect("tick");
     assert_eq!(app.client().poll(&next).await["status"], "ACTIVE");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fan_holding_two_seats_pays_for_both_in_one_turn() {
+    let app = TestApp::spawn().await;
+    let (concert, dates) = app.concert("10.00", 1).await;
+    let fan = app.admitted_fan(&concert).await;
+    app.charge(&fan, "20.00").await.ok();
+    let first = app.hold(&fan, &concert, dates[0], 1).await.ok();
+    let second = app.hold(&fan, &concert, dates[0], 2).await.ok();
+
+    app.pay(&fan, first["holdSeat"]["id"].as_str().expect("id"))
+        .await
+        .ok();
+    assert_eq!(
+        app.client().poll(&fan).await["status"],
+        "ACTIVE",
+        "one hold is still unpaid"
+    );
+    app.pay(&fan, second["holdSeat"]["id"].as_str().expect("id"))
+        .await
+        .ok();
+    assert_eq!(app.client().poll(&fan).await["status"], "COMPLETED");
+    assert_eq!(app.balance(&fan).await, "0.00");
+}
