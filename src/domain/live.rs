@@ -450,19 +450,6 @@ async fn read_seat_changes(
         .collect()
 }
 
-/// Checked at subscribe time for `seatUpdates`.
-pub async fn require_seat_watch(
-    services: &Services,
-    token: Option<&str>,
-    concert_id: &str,
-    date: NaiveDate,
-    user_id: Option<&str>,
-) -> Result<()> {
-    queue::require_active(services, token, concert_id, user_id).await?;
-    let mut conn = services.pool.get().await?;
-    catalog::ensure_date(&mut conn, concert_id, date).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,10 +2,11 @@
 //! now, websocket `connection_init` later) build a [`Credentials`] and put it in the request data;
 //! resolvers only ask for the signed-in user or the queue token.
 
-use async_graphql::Context;
+use async_graphql::{Context, ID};
 
 use super::error::ApiError;
-use crate::domain::{Error, Services};
+use crate::domain::inputs::parse_id;
+use crate::domain::{Error, Services, queue};
 
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
@@ -42,6 +43,21 @@ pub fn optional_viewer(ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::Unauthenticated("Authorization must be \"Bearer <token>\"".into()))?;
     Ok(Some(services(ctx)?.tokens.verify(token)?))
+}
+
+/// The concert an operation names, after checking the caller has an ACTIVE turn for it (and, when
+/// signed in, that the queue token is theirs). The gate of the seat map and its live feed.
+pub async fn admitted_concert(ctx: &Context<'_>, concert_id: &ID) -> Result<String, ApiError> {
+    let concert_id = parse_id(concert_id, "concertId")?;
+    let user_id = optional_viewer(ctx)?;
+    queue::require_active(
+        services(ctx)?,
+        queue_token(ctx),
+        &concert_id,
+        user_id.as_deref(),
+    )
+    .await?;
+    Ok(concert_id)
 }
 
 pub fn queue_token<'a>(ctx: &Context<'a>) -> Option<&'a str> {

@@ -2,11 +2,10 @@
 
 use async_graphql::{Context, ID, Object};
 
-use super::context::{optional_viewer, queue_token, services, viewer};
+use super::context::{admitted_concert, optional_viewer, queue_token, services, viewer};
 use super::error::ApiResult;
 use super::scalars::Date;
 use super::types::{Concert, QueueTicket, Reservation, Seat, User, Wallet};
-use crate::domain::inputs::parse_id;
 use crate::domain::{Error, accounts, booking, catalog, queue, wallet};
 
 pub struct Query;
@@ -31,10 +30,8 @@ impl Query {
     /// Dates from today on with at least one seat free. Needs an ACTIVE `Queue-Token` for the
     /// concert.
     async fn available_dates(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<Vec<Date>> {
+        let concert_id = admitted_concert(ctx, &concert_id).await?;
         let services = services(ctx)?;
-        let concert_id = parse_id(&concert_id, "concertId")?;
-        let user_id = optional_viewer(ctx)?;
-        queue::require_active(services, queue_token(ctx), &concert_id, user_id.as_deref()).await?;
         Ok(catalog::available_dates(services, &concert_id)
             .await?
             .into_iter()
@@ -44,10 +41,8 @@ impl Query {
 
     /// The seat map of one date: seats 1 to 50. Needs an ACTIVE `Queue-Token` for the concert.
     async fn seats(&self, ctx: &Context<'_>, concert_id: ID, date: Date) -> ApiResult<Vec<Seat>> {
+        let concert_id = admitted_concert(ctx, &concert_id).await?;
         let services = services(ctx)?;
-        let concert_id = parse_id(&concert_id, "concertId")?;
-        let user_id = optional_viewer(ctx)?;
-        queue::require_active(services, queue_token(ctx), &concert_id, user_id.as_deref()).await?;
         Ok(catalog::seats(services, &concert_id, date.0)
             .await?
             .into_iter()

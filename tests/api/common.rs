@@ -190,6 +190,15 @@ impl TestApp {
         .await
     }
 
+    pub async fn charge_with_key(&self, fan: &Fan, amount: &str, key: &str) -> Gql {
+        self.gql(
+            "mutation($a: Decimal!, $k: String) { charge(amount: $a, idempotencyKey: $k) { balance } }",
+            json!({ "a": amount, "k": key }),
+            &fan.auth(),
+        )
+        .await
+    }
+
     pub async fn hold(&self, fan: &Fan, concert_id: &str, date: NaiveDate, seat: i32) -> Gql {
         self.client().hold(fan, concert_id, date, seat).await
     }

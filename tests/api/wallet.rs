@@ -4,8 +4,6 @@ use serde_json::json;
 
 use crate::common::TestApp;
 
-const CHARGE_WITH_KEY: &str =
-    "mutation($a: Decimal!, $k: String) { charge(amount: $a, idempotencyKey: $k) { balance } }";
 const LEDGER: &str = "{ wallet { balance transactions { kind amount balanceAfter createdAt } } }";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -57,49 +55,22 @@ async fn bad_amounts_are_refused_and_change_nothing() {
 async fn a_repeated_idempotency_key_applies_once_and_returns_the_first_result() {
     let app = TestApp::spawn().await;
     let fan = app.fan().await;
-    let first = app
-        .gql(
-            CHARGE_WITH_KEY,
-            json!({ "a": "100.00", "k": "top-up-1" }),
-            &fan.auth(),
-        )
-        .await
-        .ok();
+    let first = app.charge_with_key(&fan, "100.00", "top-up-1").await.ok();
     app.charge(&fan, "1.00").await.ok();
-    let repeat = app
-        .gql(
-            CHARGE_WITH_KEY,
-            json!({ "a": "100.00", "k": "top-up-1" }),
-            &fan.auth(),
-        )
-        .await
-        .ok();
+    let repeat = app.charge_with_key(&fan, "100.00", "top-up-1").await.ok();
     assert_eq!(
         repeat["charge"]["balance"], first["charge"]["balance"],
         "the first result, not the current balance"
     );
     assert_eq!(app.balance(&fan).await, "101.00");
 
-    let different = app
-        .gql(
-            CHARGE_WITH_KEY,
-            json!({ "a": "5.00", "k": "top-up-1" }),
-            &fan.auth(),
-        )
-        .await;
+    let different = app.charge_with_key(&fan, "5.00", "top-up-1").await;
     assert_eq!(different.code(), "BAD_USER_INPUT");
     assert_eq!(app.balance(&fan).await, "101.00");
 
     // Keys are scoped to the user.
     let other = app.fan().await;
-    let theirs = app
-        .gql(
-            CHARGE_WITH_KEY,
-            json!({ "a": "7.00", "k": "top-up-1" }),
-            &other.auth(),
-        )
-        .await
-        .ok();
+    let theirs = app.charge_with_key(&other, "7.00", "top-up-1").await.ok();
     assert_eq!(theirs["charge"]["balance"], "7.00");
     app.assert_ledgers_balance().await;
 }
