@@ -45,7 +45,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(database) => db::migrate(&database.database_url).await,
         Command::Seed(database) => {
             db::migrate(&database.database_url).await?;
-            let database = db::connect(&database.database_url, 2)?;
+            let database =
+                db::Database::connect(&database.database_url, &db::PoolConfig::with_size(2))?;
             // Seeding issues no tokens; the signer just needs some key.
             let services = Services::new(database, Rules::default(), &rand::random::<[u8; 32]>());
             if seed::seed_if_empty(&services).await? {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::db::PoolConfig;
 use crate::domain::money::Money;
 
 #[derive(Debug, Clone, Args)]
@@ -19,6 +20,65 @@ pub struct DatabaseConfig {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub database_pool_size: u16,
+
+    /// Longest wait for a free pooled connection; past it the request gets SERVICE_UNAVAILABLE.
+    #[arg(long, env = "DATABASE_POOL_WAIT", default_value = "3s", value_parser = positive_duration)]
+    pub database_pool_wait: Duration,
+
+    /// Longest time to open a connection (or check an idle one) before SERVICE_UNAVAILABLE.
+    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT", default_value = "3s", value_parser = positive_duration)]
+    pub database_connect_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    pub fn pool(&self) -> PoolConfig {
+        PoolConfig {
+            size: self.database_pool_size.into(),
+            wait_timeout: self.database_pool_wait,
+            connect_timeout: self.database_connect_timeout,
+        }
+    }
+}
+
+/// What one instance lets a connection or request cost in time and sockets.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct ServerLimits {
+    /// A request still running after this is answered with a TIMEOUT error (HTTP 504); its
+    /// transaction rolls back.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub request_timeout: Duration,
+
+    /// A connection that has not sent a request's complete headers within this is closed
+    /// (slow clients, idle keep-alive connections).
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub header_timeout: Duration,
+
+    /// A websocket that sends no `connection_init` within this is closed with 4408.
+    #[arg(long, env = "WS_INIT_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub ws_init_timeout: Duration,
+
+    /// Most open websocket connections on this instance; more are refused with HTTP 503.
+    #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_connections: u32,
+
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish before the process
+    /// exits anyway.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = positive_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerLimits {
+    /// The same values as the flags' defaults (a unit test keeps the two in step).
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            ws_init_timeout: Duration::from_secs(10),
+            ws_max_connections: 20_000,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The business knobs. Defaults are the product's; tests shorten the times.
@@ -105,6 +165,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub rules: Rules,
+
+    #[command(flatten)]
+    pub limits: ServerLimits,
 }
 
 /// A secret string: parsed with a minimum length and never printed.
@@ -162,6 +225,17 @@ mod tests {
     fn default_rules_match_the_flag_defaults() {
         let parsed = RulesOnly::try_parse_from(["encore"]).expect("defaults parse");
         assert_eq!(parsed.rules, Rules::default());
+    }
+
+    #[test]
+    fn default_limits_match_the_flag_defaults() {
+        #[derive(Parser)]
+        struct LimitsOnly {
+            #[command(flatten)]
+            limits: ServerLimits,
+        }
+        let parsed = LimitsOnly::try_parse_from(["encore"]).expect("defaults parse");
+        assert_eq!(parsed.limits, ServerLimits::default());
     }
 
     #[test]

@@ -1,24 +1,40 @@
 //! Building and running the application. `serve` is what the binary runs; `spawn` is the same
 //! thing on an already-bound listener, returning a handle, which is how tests run the real server.
+//!
+//! [`Running`] owns everything the instance started: the accept loop, the connections and
+//! websocket sessions it serves, and the background tasks. [`Running::stop`] is the graceful
+//! shutdown: stop accepting at once, let in-flight requests finish and close websockets with 1001
+//! within the grace period, stop and await the background tasks, close the pool.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::config::ServeConfig;
-use crate::db;
+use crate::config::{ServeConfig, ServerLimits};
+use crate::db::Database;
 use crate::domain::{Services, booking, live, seed};
-use crate::{telemetry, transport};
+use crate::transport::{self, RouterParts, server};
+use crate::{db, telemetry};
 
-/// A running server with its background tasks. Dropping it stops them.
+/// Background tasks stop at their next await once cancelled; this bounds the wait regardless.
+const BACKGROUND_STOP_LIMIT: Duration = Duration::from_secs(5);
+
+/// A running server with its background tasks. Dropping it stops them without waiting.
 pub struct Running {
     pub addr: SocketAddr,
     pub services: Services,
     shutdown: CancellationToken,
-    server: JoinHandle<()>,
+    grace: Duration,
+    accept_loop: JoinHandle<()>,
+    connections: TaskTracker,
+    sessions: TaskTracker,
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -26,10 +42,29 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish, stops the background tasks.
-    pub async fn stop(mut self) {
+    /// Graceful shutdown. Returns false when connections were still open at the end of the grace
+    /// period (they are abandoned; their database work rolls back).
+    pub async fn stop(mut self) -> bool {
         self.shutdown.cancel();
-        let _ = (&mut self.server).await;
+        let deadline = Instant::now() + self.grace;
+        let _ = (&mut self.accept_loop).await;
+        self.sessions.close();
+        let drained = tokio::time::timeout_at(deadline, async {
+            self.connections.wait().await;
+            self.sessions.wait().await;
+        })
+        .await
+        .is_ok();
+        for task in std::mem::take(&mut self.background) {
+            if tokio::time::timeout(BACKGROUND_STOP_LIMIT, task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a background task did not stop in time");
+            }
+        }
+        self.services.db.close();
+        drained
     }
 }
 
@@ -66,46 +101,64 @@ pub fn spawn(
     listener: TcpListener,
     services: Services,
     background: Background,
+    limits: ServerLimits,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
     if background.admission_ticker || background.live_ticker {
-        tokio::spawn(live::run_queue_ticker(
+        tasks.push(tokio::spawn(live::run_queue_ticker(
             services.clone(),
             background.admission_ticker,
             background.live_ticker,
             shutdown.child_token(),
-        ));
+        )));
     }
     if background.hold_sweeper {
-        tokio::spawn(booking::run_hold_sweeper(
+        tasks.push(tokio::spawn(booking::run_hold_sweeper(
             services.clone(),
             shutdown.child_token(),
-        ));
+        )));
     }
-    let app = transport::router(services.clone(), telemetry::metrics());
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-        if let Err(err) = result {
-            tracing::error!(error = %err, "server stopped with an error");
-        }
-    });
+    let connections = TaskTracker::new();
+    let sessions = TaskTracker::new();
+    let grace = limits.shutdown_grace;
+    let header_timeout = limits.header_timeout;
+    let app = transport::router(
+        services.clone(),
+        RouterParts {
+            metrics: telemetry::metrics(),
+            limits,
+            shutdown: shutdown.clone(),
+            sessions: sessions.clone(),
+        },
+    );
+    let accept_loop = tokio::spawn(server::accept_loop(
+        listener,
+        app,
+        header_timeout,
+        shutdown.clone(),
+        connections.clone(),
+    ));
     Ok(Running {
         addr,
         services,
         shutdown,
-        server,
+        grace,
+        accept_loop,
+        connections,
+        sessions,
+        background: tasks,
     })
 }
 
-/// `encore serve`: migrate, optionally seed, serve until SIGINT/SIGTERM.
+/// `encore serve`: migrate, optionally seed, serve until SIGINT/SIGTERM, then shut down
+/// gracefully.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    server::raise_fd_limit();
     let url = &config.database.database_url;
     db::migrate(url).await.context("running migrations")?;
-    let database = db::connect(url, config.database.database_pool_size.into())?;
+    let database = Database::connect(url, &config.database.pool())?;
     let services = Services::new(
         database,
         config.rules.clone(),
@@ -125,12 +178,20 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
-    let running = spawn(listener, services, Background::ALL)?;
+    let grace = config.limits.shutdown_grace;
+    let running = spawn(listener, services, Background::ALL, config.limits)?;
     tracing::info!(database = %db::redact(url), "listening on {}", running.addr);
     println!("GraphiQL: {}/graphql", running.url());
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    running.stop().await;
+    tracing::info!(
+        grace = %humantime::format_duration(grace),
+        "shutting down: no new connections, finishing requests in flight"
+    );
+    if running.stop().await {
+        tracing::info!("shut down cleanly");
+    } else {
+        tracing::warn!("grace period over with connections still open; exiting anyway");
+    }
     Ok(())
 }
 

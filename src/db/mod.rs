@@ -1,95 +1,38 @@
 //! Storage: diesel-async on MariaDB/MySQL.
 //!
 //! Query functions take `&mut Conn` so the same function runs inside or outside a transaction;
-//! the domain decides where transactions begin and end (through [`transaction`]). Connections run
-//! at READ COMMITTED: every decision in this service is a conditional UPDATE or a `FOR UPDATE`
-//! read, so we want InnoDB's row locks without its gap locks.
+//! the domain decides where units of work and transactions begin and end (its `with_conn!` and
+//! `transaction!` macros, over [`Database::lease`]). Connections run at READ COMMITTED: every
+//! decision in this service is a conditional UPDATE or a `FOR UPDATE` read, so we want InnoDB's
+//! row locks without its gap locks.
+//!
+//! **Cancellation rule** (see [`pool`] for the why): a pooled connection returns to the pool only
+//! when the unit of work that leased it ran to its end. A unit of work dropped at any await closes
+//! its connection at once, so no one is ever served from a connection that is out of step with the
+//! server, and an open transaction rolls back whole. No code holds one lease while it waits for
+//! another.
 
 pub mod models;
+pub mod pool;
 pub mod schema;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use diesel::ConnectionError;
-use diesel::connection::InstrumentationEvent;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
-use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 #[doc(hidden)]
 pub use diesel_async::AsyncConnection as _AsyncConnection;
-pub use diesel_async::pooled_connection::deadpool::PoolError;
+pub use pool::{Database, Lease, PoolConfig, PoolError, PoolStatus, StatementCounter};
 
 pub type Conn = AsyncMysqlConnection;
-pub type Pool = DeadPool<Conn>;
-pub type PooledConn = Object<Conn>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// How many times a transaction is retried after a deadlock, lock-wait timeout or write conflict.
 pub const MAX_RETRIES: u32 = 8;
-
-const SESSION_SETUP: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
-
-/// Counts the SQL statements a pool's connections start: the cost model of live updates is
-/// "statements per tick", and this is how it is measured (tests, the bench, `/metrics`).
-#[derive(Debug, Clone, Default)]
-pub struct StatementCounter(Arc<AtomicU64>);
-
-impl StatementCounter {
-    pub fn get(&self) -> u64 {
-        AtomicU64::load(&self.0, Ordering::Relaxed)
-    }
-}
-
-/// A pool and the counter of the statements its connections run.
-#[derive(Clone)]
-pub struct Database {
-    pub pool: Pool,
-    pub statements: StatementCounter,
-}
-
-/// A pool of `size` connections to `url`. Connections are opened lazily.
-pub fn connect(url: &str, size: usize) -> anyhow::Result<Database> {
-    let statements = StatementCounter::default();
-    let counter = statements.clone();
-    let mut config = ManagerConfig::default();
-    // A failed query discards a broken connection anyway; a ping per checkout is a statement
-    // per request we do not need.
-    config.recycling_method = RecyclingMethod::Fast;
-    config.custom_setup = Box::new(move |url| {
-        let url = url.to_owned();
-        let counter = counter.clone();
-        Box::pin(async move {
-            let mut conn = Conn::establish(&url).await?;
-            conn.batch_execute(SESSION_SETUP)
-                .await
-                .map_err(ConnectionError::CouldntSetupConfiguration)?;
-            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-                if let InstrumentationEvent::StartQuery { .. } = event {
-                    counter.0.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("db_statements_total").increment(1);
-                }
-            });
-            Ok(conn)
-        })
-    });
-    let manager = AsyncDieselConnectionManager::<Conn>::new_with_config(url, config);
-    let pool = Pool::builder(manager)
-        .max_size(size)
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .create_timeout(Some(Duration::from_secs(10)))
-        .runtime(deadpool::Runtime::Tokio1)
-        .build()?;
-    Ok(Database { pool, statements })
-}
 
 /// Applies pending embedded migrations to the database at `url`.
 pub async fn migrate(url: &str) -> anyhow::Result<()> {
@@ -146,6 +89,49 @@ pub async fn backoff(attempt: u32) {
 fn backoff_delay(attempt: u32) -> Duration {
     let base = 5u64 << attempt.min(6);
     Duration::from_millis(base + rand::random_range(0..base))
+}
+
+/// True when the error says the connection itself failed (socket closed, server gone or shutting
+/// down, connection killed) rather than the statement: the connection is discarded and the
+/// request is answered `SERVICE_UNAVAILABLE`. diesel-async keeps only message text: mysql_async
+/// prefixes its own errors ("Input/output error", "Driver error", ...), server errors carry the
+/// server's message.
+pub fn is_connection_error(err: &DieselError) -> bool {
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            [
+                "Input/output error",
+                "Driver error",
+                "Other error",
+                "Connection was killed",
+                "Server shutdown in progress",
+                "server has gone away",
+                "Lost connection",
+                "Query execution was interrupted",
+            ]
+            .iter()
+            .any(|m| message.contains(m))
+        }
+        _ => false,
+    }
+}
+
+/// A short label of what went wrong, for the `db_errors_total` metric.
+pub fn error_kind(err: &DieselError) -> &'static str {
+    if is_connection_error(err) {
+        return "connection";
+    }
+    if is_retryable(err) {
+        return "conflict";
+    }
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => "unique_violation",
+        DieselError::DatabaseError(_, _) => "server",
+        DieselError::NotFound => "not_found",
+        _ => "other",
+    }
 }
 
 /// `url` with its password replaced, for messages and logs.

@@ -60,20 +60,23 @@ pub async fn create_user(
     password: &Password,
 ) -> Result<User> {
     let password_hash = hash_password(password).await?;
-    let mut conn = services.pool.get().await?;
-    let row = UserRow {
-        id: new_id(),
-        username: username.as_str().to_owned(),
-        email: email.as_str().to_owned(),
-        password_hash,
-        balance: Money::zero().as_decimal().clone(),
-        created_at: db::now(&mut conn).await?,
-    };
-    match diesel::insert_into(users::table)
-        .values(&row)
-        .execute(&mut conn)
-        .await
-    {
+    let (row, inserted) = with_conn!(services.db, async |conn: &mut Conn| {
+        let row = UserRow {
+            id: new_id(),
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            password_hash,
+            balance: Money::zero().as_decimal().clone(),
+            created_at: db::now(conn).await?,
+        };
+        let inserted = diesel::insert_into(users::table)
+            .values(&row)
+            .execute(conn)
+            .await;
+        Ok((row, inserted))
+    })
+    .await?;
+    match inserted {
         Ok(_) => Ok(row.into()),
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
             let what = if info.message().contains("users_email") {
@@ -92,14 +95,15 @@ pub async fn create_user(
 pub async fn sign_in(services: &Services, email: &str, password: &str) -> Result<Session> {
     let refused = || Error::Unauthenticated("wrong email or password".into());
     let email = Email::parse(email).map_err(|_| refused())?;
-    let mut conn = services.pool.get().await?;
-    let row: Option<UserRow> = users::table
-        .filter(users::email.eq(email.as_str()))
-        .select(UserRow::as_select())
-        .first(&mut conn)
-        .await
-        .optional()?;
-    drop(conn);
+    let row: Option<UserRow> = with_conn!(services.db, async |conn: &mut Conn| {
+        Ok(users::table
+            .filter(users::email.eq(email.as_str()))
+            .select(UserRow::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    })
+    .await?;
     let row = row.ok_or_else(refused)?;
     if !verify_password(password, &row.password_hash).await? {
         return Err(refused());
@@ -112,8 +116,11 @@ pub async fn sign_in(services: &Services, email: &str, password: &str) -> Result
 }
 
 pub async fn user(services: &Services, user_id: &str) -> Result<User> {
-    let mut conn = services.pool.get().await?;
-    find_user(&mut conn, user_id).await
+    with_conn!(services.db, async |conn: &mut Conn| find_user(
+        conn, user_id
+    )
+    .await)
+    .await
 }
 
 pub(crate) async fn find_user(conn: &mut Conn, user_id: &str) -> Result<User> {

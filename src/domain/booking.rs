@@ -55,12 +55,12 @@ pub async fn hold_seat(
     seat: SeatNumber,
     queue_token: &str,
 ) -> Result<Reservation> {
-    {
-        let mut conn = services.pool.get().await?;
-        ensure_date(&mut conn, concert_id, date).await?;
-    }
+    with_conn!(services.db, async |conn: &mut Conn| {
+        ensure_date(conn, concert_id, date).await
+    })
+    .await?;
     let rules = &services.rules;
-    let id = transaction!(services.pool, async |conn: &mut Conn| {
+    let id = transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
         let held: i64 = reservations::table
             .filter(reservations::user_id.eq(user_id))
@@ -158,7 +158,7 @@ pub async fn release_seat(
         }
         ReservationStatus::Held => {}
     }
-    transaction!(services.pool, async |conn: &mut Conn| {
+    transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
         lock_seat(conn, &current).await?;
         let now = db::now(conn).await?;
@@ -189,24 +189,28 @@ pub async fn release_seat(
 
 /// The caller's reservations, newest first.
 pub async fn my_reservations(services: &Services, user_id: &str) -> Result<Vec<Reservation>> {
-    let mut conn = services.pool.get().await?;
-    let rows: Vec<(ReservationRow, String)> = reservations::table
-        .filter(reservations::user_id.eq(user_id))
-        .order((reservations::created_at.desc(), reservations::id.desc()))
-        .select((
-            ReservationRow::as_select(),
-            sql::<Text>(EFFECTIVE_RESERVATION_STATUS),
-        ))
-        .load(&mut conn)
-        .await?;
-    rows.into_iter()
-        .map(|(row, status)| to_reservation(row, &status))
-        .collect()
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let rows: Vec<(ReservationRow, String)> = reservations::table
+            .filter(reservations::user_id.eq(user_id))
+            .order((reservations::created_at.desc(), reservations::id.desc()))
+            .select((
+                ReservationRow::as_select(),
+                sql::<Text>(EFFECTIVE_RESERVATION_STATUS),
+            ))
+            .load(conn)
+            .await?;
+        rows.into_iter()
+            .map(|(row, status)| to_reservation(row, &status))
+            .collect()
+    })
+    .await
 }
 
 pub async fn reservation(services: &Services, reservation_id: &str) -> Result<Reservation> {
-    let mut conn = services.pool.get().await?;
-    find_reservation(&mut conn, reservation_id).await
+    with_conn!(services.db, async |conn: &mut Conn| {
+        find_reservation(conn, reservation_id).await
+    })
+    .await
 }
 
 pub(crate) async fn find_reservation(conn: &mut Conn, reservation_id: &str) -> Result<Reservation> {
@@ -283,40 +287,46 @@ async fn free_seat(conn: &mut Conn, row: &ReservationRow, now: NaiveDateTime) ->
 /// Releases lapsed holds: seats back to AVAILABLE, reservations to EXPIRED. Each statement is its
 /// own short transaction over at most `batch` rows, so the sweeper never holds locks for long.
 pub async fn sweep_expired_holds(services: &Services, batch: u32) -> Result<(usize, usize)> {
-    let mut conn = services.pool.get().await?;
-    let seats_freed = diesel::sql_query(
-        "UPDATE seats SET status = 'AVAILABLE', held_by = NULL, held_until = NULL, \
-         reservation_id = NULL, updated_at = UTC_TIMESTAMP(6) \
-         WHERE status = 'HELD' AND held_until <= UTC_TIMESTAMP(6) LIMIT ?",
-    )
-    .bind::<diesel::sql_types::Unsigned<diesel::sql_types::Integer>, _>(batch)
-    .execute(&mut conn)
-    .await?;
-    let expired = diesel::sql_query(
-        "UPDATE reservations SET status = 'EXPIRED', updated_at = UTC_TIMESTAMP(6) \
-         WHERE status = 'HELD' AND held_until <= UTC_TIMESTAMP(6) LIMIT ?",
-    )
-    .bind::<diesel::sql_types::Unsigned<diesel::sql_types::Integer>, _>(batch)
-    .execute(&mut conn)
-    .await?;
-    if seats_freed + expired > 0 {
-        tracing::debug!(seats_freed, expired, "swept expired holds");
-    }
-    Ok((seats_freed, expired))
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let seats_freed = diesel::sql_query(
+            "UPDATE seats SET status = 'AVAILABLE', held_by = NULL, held_until = NULL, \
+             reservation_id = NULL, updated_at = UTC_TIMESTAMP(6) \
+             WHERE status = 'HELD' AND held_until <= UTC_TIMESTAMP(6) LIMIT ?",
+        )
+        .bind::<diesel::sql_types::Unsigned<diesel::sql_types::Integer>, _>(batch)
+        .execute(conn)
+        .await?;
+        let expired = diesel::sql_query(
+            "UPDATE reservations SET status = 'EXPIRED', updated_at = UTC_TIMESTAMP(6) \
+             WHERE status = 'HELD' AND held_until <= UTC_TIMESTAMP(6) LIMIT ?",
+        )
+        .bind::<diesel::sql_types::Unsigned<diesel::sql_types::Integer>, _>(batch)
+        .execute(conn)
+        .await?;
+        if seats_freed + expired > 0 {
+            tracing::debug!(seats_freed, expired, "swept expired holds");
+        }
+        Ok((seats_freed, expired))
+    })
+    .await
 }
 
 /// Runs [`sweep_expired_holds`] every `hold_sweep_interval` until `shutdown`.
 pub async fn run_hold_sweeper(services: Services, shutdown: CancellationToken) {
     let mut interval = tokio::time::interval(services.rules.hold_sweep_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = interval.tick() => {
-                if let Err(err) = sweep_expired_holds(&services, 1000).await {
-                    tracing::warn!(error = ?err, "hold sweep failed");
-                }
-            }
+    // Cancellation may drop a sweep half-way: safe, its connection is closed and the
+    // statement's effect is all or nothing.
+    while shutdown
+        .run_until_cancelled(interval.tick())
+        .await
+        .is_some()
+    {
+        let sweep = sweep_expired_holds(&services, 1000);
+        match shutdown.run_until_cancelled(sweep).await {
+            None => break,
+            Some(Err(err)) => tracing::warn!(error = ?err, "hold sweep failed"),
+            Some(Ok(_)) => {}
         }
     }
 }

@@ -49,31 +49,33 @@ pub(crate) const SEAT_IS_FREE: &str = "(seats.status = 'AVAILABLE' OR (seats.sta
 
 /// All concerts with their dates, in two queries whatever the number of concerts.
 pub async fn concerts(services: &Services) -> Result<Vec<Concert>> {
-    let mut conn = services.pool.get().await?;
-    let rows: Vec<ConcertRow> = concerts::table
-        .order((concerts::title.asc(), concerts::id.asc()))
-        .select(ConcertRow::as_select())
-        .load(&mut conn)
-        .await?;
-    let dates: Vec<ConcertDateRow> = concert_dates::table
-        .order((concert_dates::concert_id.asc(), concert_dates::date.asc()))
-        .select(ConcertDateRow::as_select())
-        .load(&mut conn)
-        .await?;
-    let mut by_concert: HashMap<String, Vec<NaiveDate>> = HashMap::new();
-    for d in dates {
-        by_concert.entry(d.concert_id).or_default().push(d.date);
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| Concert {
-            dates: by_concert.remove(&row.id).unwrap_or_default(),
-            id: row.id,
-            title: row.title,
-            venue: row.venue,
-            price: Money::from_stored(row.price),
-        })
-        .collect())
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let rows: Vec<ConcertRow> = concerts::table
+            .order((concerts::title.asc(), concerts::id.asc()))
+            .select(ConcertRow::as_select())
+            .load(conn)
+            .await?;
+        let dates: Vec<ConcertDateRow> = concert_dates::table
+            .order((concert_dates::concert_id.asc(), concert_dates::date.asc()))
+            .select(ConcertDateRow::as_select())
+            .load(conn)
+            .await?;
+        let mut by_concert: HashMap<String, Vec<NaiveDate>> = HashMap::new();
+        for d in dates {
+            by_concert.entry(d.concert_id).or_default().push(d.date);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| Concert {
+                dates: by_concert.remove(&row.id).unwrap_or_default(),
+                id: row.id,
+                title: row.title,
+                venue: row.venue,
+                price: Money::from_stored(row.price),
+            })
+            .collect())
+    })
+    .await
 }
 
 pub(crate) async fn ensure_concert(conn: &mut Conn, concert_id: &str) -> Result<()> {
@@ -98,23 +100,37 @@ pub(crate) async fn ensure_date(conn: &mut Conn, concert_id: &str, date: NaiveDa
 
 /// Dates from today on (database clock) that still have a seat one could take.
 pub async fn available_dates(services: &Services, concert_id: &str) -> Result<Vec<NaiveDate>> {
-    let mut conn = services.pool.get().await?;
-    ensure_concert(&mut conn, concert_id).await?;
-    Ok(seats::table
-        .filter(seats::concert_id.eq(concert_id))
-        .filter(sql::<Bool>("seats.date >= UTC_DATE()"))
-        .filter(sql::<Bool>(SEAT_IS_FREE))
-        .select(seats::date)
-        .distinct()
-        .order(seats::date.asc())
-        .load(&mut conn)
-        .await?)
+    with_conn!(services.db, async |conn: &mut Conn| {
+        ensure_concert(conn, concert_id).await?;
+        Ok(seats::table
+            .filter(seats::concert_id.eq(concert_id))
+            .filter(sql::<Bool>("seats.date >= UTC_DATE()"))
+            .filter(sql::<Bool>(SEAT_IS_FREE))
+            .select(seats::date)
+            .distinct()
+            .order(seats::date.asc())
+            .load(conn)
+            .await?)
+    })
+    .await
 }
 
 /// The seat map of one date, numbers 1..=50.
 pub async fn seats(services: &Services, concert_id: &str, date: NaiveDate) -> Result<Vec<Seat>> {
-    let mut conn = services.pool.get().await?;
-    ensure_date(&mut conn, concert_id, date).await?;
+    with_conn!(services.db, async |conn: &mut Conn| seat_map(
+        conn, concert_id, date
+    )
+    .await)
+    .await
+}
+
+/// [`seats`] on a connection the caller already holds.
+pub(crate) async fn seat_map(
+    conn: &mut Conn,
+    concert_id: &str,
+    date: NaiveDate,
+) -> Result<Vec<Seat>> {
+    ensure_date(conn, concert_id, date).await?;
     let rows: Vec<(i16, String, bigdecimal::BigDecimal)> = seats::table
         .filter(seats::concert_id.eq(concert_id))
         .filter(seats::date.eq(date))
@@ -124,7 +140,7 @@ pub async fn seats(services: &Services, concert_id: &str, date: NaiveDate) -> Re
             sql::<Text>(EFFECTIVE_SEAT_STATUS),
             seats::price,
         ))
-        .load(&mut conn)
+        .load(conn)
         .await?;
     rows.into_iter()
         .map(|(number, status, price)| {

@@ -55,6 +55,16 @@ impl Error {
 }
 
 impl Error {
+    /// The database could not be reached, or gave no connection in time; trying again shortly may
+    /// work. (A write cut off this way committed whole or not at all, never in part.)
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Pool(_) => true,
+            Self::Database(err) => db::is_connection_error(err),
+            _ => false,
+        }
+    }
+
     /// A deadlock, lock-wait timeout or write conflict: the transaction may simply run again.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -173,11 +173,13 @@ pub async fn watch_ticket(
     token: &str,
     user_id: Option<&str>,
 ) -> Result<impl Stream<Item = QueueTicket> + Send + 'static + use<>> {
-    let mut conn = services.pool.get().await?;
-    let (row, admitted_seq, now) = queue::find_by_token(&mut conn, token).await?;
-    queue::check_owner(&row, user_id)?;
-    queue::touch(&mut conn, &row, now).await?;
-    drop(conn);
+    let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
+        let (row, admitted_seq, now) = queue::find_by_token(conn, token).await?;
+        queue::check_owner(&row, user_id)?;
+        queue::touch(conn, &row, now).await?;
+        Ok((row, admitted_seq, now))
+    })
+    .await?;
     let rules = Arc::clone(&services.rules);
     let first = queue::view(&row, admitted_seq, now, &rules)?;
     let rx = services.live.room_receiver(&row.concert_id, now);
@@ -255,9 +257,11 @@ pub async fn watch_seats(
         None => {
             // First watcher of this date on this instance: the feed starts from the current map,
             // read once here, so no change between now and the next tick is missed.
-            let mut conn = services.pool.get().await?;
-            let now = db::now(&mut conn).await?;
-            let baseline = catalog::seats(services, concert_id, date).await?;
+            let (now, baseline) = with_conn!(services.db, async |conn: &mut Conn| {
+                let now = db::now(conn).await?;
+                Ok((now, catalog::seat_map(conn, concert_id, date).await?))
+            })
+            .await?;
             let mut state = services.live.lock();
             let feed = state.dates.entry(key).or_insert_with(|| SeatFeed {
                 tx: broadcast::Sender::new(SEAT_FEED_CAPACITY),
@@ -306,46 +310,48 @@ pub async fn tick(services: &Services) -> Result<LiveTickReport> {
         return Ok(LiveTickReport::default());
     }
 
-    let before = services.statements.get();
-    let mut conn = services.pool.get().await?;
-    let now = db::now(&mut conn).await?;
-    for (concert_id, cursor) in &rooms {
-        let snapshot = read_room(&mut conn, concert_id, *cursor, now).await?;
-        if let Some(feed) = hub.lock().rooms.get_mut(concert_id) {
-            feed.tx.send_replace(Arc::new(snapshot));
-            feed.cursor = now - LOOKBACK;
-        }
-    }
-    for (key, cursor) in &dates {
-        let changed = read_seat_changes(&mut conn, &key.0, key.1, *cursor, now).await?;
-        if let Some(feed) = hub.lock().dates.get_mut(key) {
-            for seat in changed {
-                if feed.known.get(&seat.number) != Some(&seat.status) {
-                    feed.known.insert(seat.number, seat.status);
-                    // No receiver left is fine: the feed is pruned next tick.
-                    let _ = feed.tx.send(seat);
-                }
+    let before = services.db.statements.get();
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let now = db::now(conn).await?;
+        for (concert_id, cursor) in &rooms {
+            let snapshot = read_room(conn, concert_id, *cursor, now).await?;
+            if let Some(feed) = hub.lock().rooms.get_mut(concert_id) {
+                feed.tx.send_replace(Arc::new(snapshot));
+                feed.cursor = now - LOOKBACK;
             }
-            feed.cursor = now - LOOKBACK;
         }
-    }
-    for chunk in presence.chunks(PRESENCE_CHUNK) {
-        diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(chunk)))
-            .filter(queue_tickets::status.eq("WAITING"))
-            .set(queue_tickets::last_seen_at.eq(db::utc_now()))
-            .execute(&mut conn)
-            .await?;
-    }
-    let statements = services.statements.get() - before;
-    metrics::counter!("live_ticks_total").increment(1);
-    metrics::counter!("live_tick_statements_total").increment(statements);
-    Ok(LiveTickReport {
-        rooms: rooms.len(),
-        dates: dates.len(),
-        subscribers,
-        presence_refreshed: presence.len(),
-        statements,
+        for (key, cursor) in &dates {
+            let changed = read_seat_changes(conn, &key.0, key.1, *cursor, now).await?;
+            if let Some(feed) = hub.lock().dates.get_mut(key) {
+                for seat in changed {
+                    if feed.known.get(&seat.number) != Some(&seat.status) {
+                        feed.known.insert(seat.number, seat.status);
+                        // No receiver left is fine: the feed is pruned next tick.
+                        let _ = feed.tx.send(seat);
+                    }
+                }
+                feed.cursor = now - LOOKBACK;
+            }
+        }
+        for chunk in presence.chunks(PRESENCE_CHUNK) {
+            diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(chunk)))
+                .filter(queue_tickets::status.eq("WAITING"))
+                .set(queue_tickets::last_seen_at.eq(db::utc_now()))
+                .execute(conn)
+                .await?;
+        }
+        let statements = services.db.statements.get() - before;
+        metrics::counter!("live_ticks_total").increment(1);
+        metrics::counter!("live_tick_statements_total").increment(statements);
+        Ok(LiveTickReport {
+            rooms: rooms.len(),
+            dates: dates.len(),
+            subscribers,
+            presence_refreshed: presence.len(),
+            statements,
+        })
     })
+    .await
 }
 
 /// The queue ticker of one instance, every `queue_tick` until `shutdown`: first an admission
@@ -360,17 +366,23 @@ pub async fn run_queue_ticker(
 ) {
     let mut interval = tokio::time::interval(services.rules.queue_tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = interval.tick() => {
-                if admission && let Err(err) = queue::tick(&services).await {
-                    tracing::warn!(error = ?err, "admission tick failed");
-                }
-                if live && let Err(err) = tick(&services).await {
-                    tracing::warn!(error = ?err, "live tick failed");
-                }
+    // Cancellation may drop a step half-way: safe, its connection is closed and its
+    // transaction rolls back whole.
+    while shutdown
+        .run_until_cancelled(interval.tick())
+        .await
+        .is_some()
+    {
+        let round = async {
+            if admission && let Err(err) = queue::tick(&services).await {
+                tracing::warn!(error = ?err, "admission tick failed");
             }
+            if live && let Err(err) = tick(&services).await {
+                tracing::warn!(error = ?err, "live tick failed");
+            }
+        };
+        if shutdown.run_until_cancelled(round).await.is_none() {
+            break;
         }
     }
 }

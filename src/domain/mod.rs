@@ -1,20 +1,36 @@
 //! The domain: the rules of the queue, the catalog, holds, the wallet and payment. It knows nothing
 //! of HTTP or GraphQL; resolvers and background tasks call the same functions.
 
-/// Runs `$body`, an async closure taking `&mut Conn`, in one database transaction on a pooled
+/// Runs `$body`, an async closure taking `&mut Conn`, as one unit of database work on a leased
+/// connection (see `db::pool` for the cancellation rule: the connection goes back to the pool only
+/// if the body ran to its end). The body must not lease another connection. (A macro rather than
+/// a function: a generic async-closure parameter cannot be required to return a `Send` future on
+/// stable Rust; inlined, it is concrete.)
+macro_rules! with_conn {
+    ($db:expr, $body:expr) => {
+        async {
+            let mut lease = $db.lease().await?;
+            let result: $crate::domain::Result<_> = ($body)(&mut *lease).await;
+            lease.finish();
+            result
+        }
+    };
+}
+
+/// Runs `$body`, an async closure taking `&mut Conn`, in one database transaction on a leased
 /// connection, retrying a bounded number of times when the database reports a deadlock,
 /// lock-wait timeout or write conflict. The body may run more than once, so it must have no
-/// effects outside the transaction. (A macro rather than a function: a generic async-closure
-/// parameter cannot be required to return a `Send` future on stable Rust; inlined, it is
-/// concrete.)
+/// effects outside the transaction. Dropped half-way, the connection is closed and the server
+/// rolls the transaction back whole.
 macro_rules! transaction {
-    ($pool:expr, $body:expr) => {
+    ($db:expr, $body:expr) => {
         async {
             let mut attempt = 0u32;
             loop {
-                let mut conn = $pool.get().await?;
+                let mut lease = $db.lease().await?;
                 let result: $crate::domain::Result<_> =
-                    $crate::db::_AsyncConnection::transaction(&mut *conn, $body).await;
+                    $crate::db::_AsyncConnection::transaction(&mut *lease, $body).await;
+                lease.finish();
                 match result {
                     Err(e) if e.is_retryable() && attempt < $crate::db::MAX_RETRIES => {
                         attempt += 1;
@@ -48,14 +64,13 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 pub use error::{Error, Result};
 
 use crate::config::Rules;
-use crate::db::{Database, Pool, StatementCounter};
+use crate::db::Database;
 use auth::TokenSigner;
 
-/// What every use case needs: the pool, the rules in force and the token signer. Cheap to clone.
+/// What every use case needs: the database, the rules in force and the token signer. Cheap to clone.
 #[derive(Clone)]
 pub struct Services {
-    pub pool: Pool,
-    pub statements: StatementCounter,
+    pub db: Database,
     pub rules: Arc<Rules>,
     pub tokens: Arc<TokenSigner>,
     /// This instance's fan-out of live updates to its subscribers.
@@ -66,8 +81,7 @@ impl Services {
     pub fn new(database: Database, rules: Rules, jwt_secret: &[u8]) -> Self {
         let tokens = TokenSigner::new(jwt_secret, rules.jwt_ttl);
         Self {
-            pool: database.pool,
-            statements: database.statements,
+            db: database,
             rules: Arc::new(rules),
             tokens: Arc::new(tokens),
             live: Arc::new(live::LiveHub::default()),

@@ -46,7 +46,7 @@ pub async fn pay(
         ));
     }
     let rules = &services.rules;
-    let payment_id = transaction!(services.pool, async |conn: &mut Conn| {
+    let payment_id = transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
         if let Some(key) = &key
             && let Some(first) =
@@ -122,21 +122,23 @@ pub async fn pay(
 }
 
 pub async fn payment(services: &Services, payment_id: &str) -> Result<Payment> {
-    let mut conn = services.pool.get().await?;
-    let row: PaymentRow = payments::table
-        .find(payment_id)
-        .select(PaymentRow::as_select())
-        .first(&mut conn)
-        .await
-        .optional()?
-        .ok_or(Error::NotFound("payment"))?;
-    let reservation = booking::find_reservation(&mut conn, &row.reservation_id).await?;
-    Ok(Payment {
-        id: row.id,
-        amount: Money::from_stored(row.amount),
-        paid_at: utc(row.paid_at),
-        reservation,
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let row: PaymentRow = payments::table
+            .find(payment_id)
+            .select(PaymentRow::as_select())
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(Error::NotFound("payment"))?;
+        let reservation = booking::find_reservation(conn, &row.reservation_id).await?;
+        Ok(Payment {
+            id: row.id,
+            amount: Money::from_stored(row.amount),
+            paid_at: utc(row.paid_at),
+            reservation,
+        })
     })
+    .await
 }
 
 /// The caller's other HELD, unexpired reservations for the concert (rows under the user lock).

@@ -76,11 +76,12 @@ const ROOM_ADMITTED_SEQ: &str =
 /// Joins the concert's queue, or returns the caller's live ticket for it (a refresh never loses
 /// one's place). A ticket at the head of an idle room is admitted at once.
 pub async fn enter(services: &Services, user_id: &str, concert_id: &str) -> Result<QueueTicket> {
-    {
-        let mut conn = services.pool.get().await?;
-        ensure_concert(&mut conn, concert_id).await?;
-    }
-    let (ticket_id, at_head) = transaction!(services.pool, async |conn: &mut Conn| {
+    with_conn!(services.db, async |conn: &mut Conn| ensure_concert(
+        conn, concert_id
+    )
+    .await)
+    .await?;
+    let (ticket_id, at_head) = transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
         let now = db::now(conn).await?;
         if let Some(live) = live_ticket(conn, user_id, concert_id, now).await? {
@@ -134,33 +135,39 @@ pub async fn enter(services: &Services, user_id: &str, concert_id: &str) -> Resu
             tracing::warn!(error = ?err, concert_id, "admission after enterQueue failed");
         }
     }
-    let mut conn = services.pool.get().await?;
-    let (row, admitted_seq, now) = queue_tickets::table
-        .find(&ticket_id)
-        .select((
-            QueueTicketRow::as_select(),
-            sql::<BigInt>(ROOM_ADMITTED_SEQ),
-            db::utc_now(),
-        ))
-        .first::<(QueueTicketRow, i64, NaiveDateTime)>(&mut conn)
-        .await?;
-    view(&row, admitted_seq, now, &services.rules)
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let (row, admitted_seq, now) = queue_tickets::table
+            .find(&ticket_id)
+            .select((
+                QueueTicketRow::as_select(),
+                sql::<BigInt>(ROOM_ADMITTED_SEQ),
+                db::utc_now(),
+            ))
+            .first::<(QueueTicketRow, i64, NaiveDateTime)>(conn)
+            .await?;
+        view(&row, admitted_seq, now, &services.rules)
+    })
+    .await
 }
 
 /// The ticket behind a queue token, as its holder polls it. Polling counts as presence.
 pub async fn poll(services: &Services, token: &str, user_id: Option<&str>) -> Result<QueueTicket> {
-    let mut conn = services.pool.get().await?;
-    let (row, admitted_seq, now) = find_by_token(&mut conn, token).await?;
-    check_owner(&row, user_id)?;
-    touch(&mut conn, &row, now).await?;
-    view(&row, admitted_seq, now, &services.rules)
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let (row, admitted_seq, now) = find_by_token(conn, token).await?;
+        check_owner(&row, user_id)?;
+        touch(conn, &row, now).await?;
+        view(&row, admitted_seq, now, &services.rules)
+    })
+    .await
 }
 
 /// Checks that `token` names a ticket (of `user_id`, when given); used when a websocket connects.
 pub async fn check_token(services: &Services, token: &str, user_id: Option<&str>) -> Result<()> {
-    let mut conn = services.pool.get().await?;
-    let (row, _, _) = find_by_token(&mut conn, token).await?;
-    check_owner(&row, user_id)
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let (row, _, _) = find_by_token(conn, token).await?;
+        check_owner(&row, user_id)
+    })
+    .await
 }
 
 /// Checks that `token` is an ACTIVE, unexpired ticket for `concert_id` (and, when the caller is
@@ -173,16 +180,18 @@ pub async fn require_active(
 ) -> Result<()> {
     let token = token
         .ok_or_else(|| Error::not_admitted("a Queue-Token header is required; call enterQueue"))?;
-    let mut conn = services.pool.get().await?;
-    let (row, admitted_seq, now) = find_by_token(&mut conn, token).await?;
-    check_admitted(
-        &row,
-        admitted_seq,
-        now,
-        concert_id,
-        user_id,
-        &services.rules,
-    )
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let (row, admitted_seq, now) = find_by_token(conn, token).await?;
+        check_admitted(
+            &row,
+            admitted_seq,
+            now,
+            concert_id,
+            user_id,
+            &services.rules,
+        )
+    })
+    .await
 }
 
 /// Inside a transaction: locks the ticket and checks it as [`require_active`] does. Taken last in
@@ -232,7 +241,7 @@ pub async fn advance(
     use_lease: bool,
 ) -> Result<AdmissionReport> {
     let rules = &services.rules;
-    let report = transaction!(services.pool, async |conn: &mut Conn| {
+    let report = transaction!(services.db, async |conn: &mut Conn| {
         let Some(room) = lock_room(conn, concert_id).await? else {
             return Ok(AdmissionReport::default());
         };
@@ -359,14 +368,14 @@ pub async fn advance(
 
 /// One ticker round: an admission step for every room with someone waiting.
 pub async fn tick(services: &Services) -> Result<Vec<(String, AdmissionReport)>> {
-    let rooms: Vec<String> = {
-        let mut conn = services.pool.get().await?;
-        queue_rooms::table
+    let rooms: Vec<String> = with_conn!(services.db, async |conn: &mut Conn| {
+        Ok(queue_rooms::table
             .filter(queue_rooms::issued.gt(queue_rooms::admitted_seq))
             .select(queue_rooms::concert_id)
-            .load(&mut conn)
-            .await?
-    };
+            .load(conn)
+            .await?)
+    })
+    .await?;
     let mut reports = Vec::with_capacity(rooms.len());
     for concert_id in rooms {
         // One room's failure must not stall admission in the others.

@@ -11,6 +11,7 @@ use super::error::Result;
 use super::inputs::{Email, Password, Username};
 use super::money::Money;
 use super::{Services, wallet};
+use crate::db::Conn;
 use crate::db::schema::concerts;
 
 pub const DEMO_EMAIL: &str = "demo@encore.test";
@@ -18,14 +19,34 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 
 /// Seeds and returns true, or returns false when the database already has concerts.
 pub async fn seed_if_empty(services: &Services) -> Result<bool> {
-    let mut conn = services.pool.get().await?;
-    let existing: i64 = concerts::table.count().get_result(&mut conn).await?;
-    if existing > 0 {
+    let seeded = with_conn!(services.db, async |conn: &mut Conn| {
+        let existing: i64 = concerts::table.count().get_result(conn).await?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        seed_concerts(conn).await?;
+        Ok(true)
+    })
+    .await?;
+    if !seeded {
         return Ok(false);
     }
+    let user = create_user(
+        services,
+        &Username::parse("demo")?,
+        &Email::parse(DEMO_EMAIL)?,
+        &Password::parse(DEMO_PASSWORD)?,
+    )
+    .await?;
+    // Through the ledger, like any top-up, so balance = sum of transactions holds for the demo too.
+    wallet::charge(services, &user.id, "500000.00", Some("demo-seed".into())).await?;
+    Ok(true)
+}
+
+async fn seed_concerts(conn: &mut Conn) -> Result<()> {
     let today: NaiveDate =
         diesel::select(diesel::dsl::sql::<diesel::sql_types::Date>("UTC_DATE()"))
-            .get_result(&mut conn)
+            .get_result(conn)
             .await?;
     let dates = |offsets: &[u64]| -> Vec<NaiveDate> {
         offsets
@@ -57,18 +78,7 @@ pub async fn seed_if_empty(services: &Services) -> Result<bool> {
         let price: Money = price
             .parse()
             .map_err(|e| super::Error::Internal(anyhow::Error::new(e)))?;
-        create_concert(&mut conn, title, venue, &price, &dates).await?;
+        create_concert(conn, title, venue, &price, &dates).await?;
     }
-    drop(conn);
-
-    let user = create_user(
-        services,
-        &Username::parse("demo")?,
-        &Email::parse(DEMO_EMAIL)?,
-        &Password::parse(DEMO_PASSWORD)?,
-    )
-    .await?;
-    // Through the ledger, like any top-up, so balance = sum of transactions holds for the demo too.
-    wallet::charge(services, &user.id, "500000.00", Some("demo-seed".into())).await?;
-    Ok(true)
+    Ok(())
 }

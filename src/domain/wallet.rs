@@ -60,7 +60,7 @@ pub async fn charge(
     let amount = Money::parse_positive(amount, &services.rules.max_charge)?;
     let key = parse_idempotency_key(key)?;
     let fingerprint = amount.to_string();
-    let balance = transaction!(services.pool, async |conn: &mut Conn| {
+    let balance = transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
         if let Some(key) = &key
             && let Some(tx_id) =
@@ -88,16 +88,18 @@ pub async fn charge(
 }
 
 pub async fn wallet(services: &Services, user_id: &str) -> Result<Wallet> {
-    let mut conn = services.pool.get().await?;
-    let balance: BigDecimal = users::table
-        .find(user_id)
-        .select(users::balance)
-        .first(&mut conn)
-        .await?;
-    Ok(Wallet {
-        user_id: user_id.to_owned(),
-        balance: Money::from_stored(balance),
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let balance: BigDecimal = users::table
+            .find(user_id)
+            .select(users::balance)
+            .first(conn)
+            .await?;
+        Ok(Wallet {
+            user_id: user_id.to_owned(),
+            balance: Money::from_stored(balance),
+        })
     })
+    .await
 }
 
 /// The newest `first` ledger entries (1..=100).
@@ -111,18 +113,20 @@ pub async fn transactions(
             "first must be between 1 and {MAX_PAGE}"
         )));
     }
-    let mut conn = services.pool.get().await?;
-    let rows: Vec<WalletTransactionRow> = wallet_transactions::table
-        .filter(wallet_transactions::user_id.eq(user_id))
-        .order((
-            wallet_transactions::created_at.desc(),
-            wallet_transactions::id.desc(),
-        ))
-        .limit(first.into())
-        .select(WalletTransactionRow::as_select())
-        .load(&mut conn)
-        .await?;
-    rows.into_iter().map(to_transaction).collect()
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let rows: Vec<WalletTransactionRow> = wallet_transactions::table
+            .filter(wallet_transactions::user_id.eq(user_id))
+            .order((
+                wallet_transactions::created_at.desc(),
+                wallet_transactions::id.desc(),
+            ))
+            .limit(first.into())
+            .select(WalletTransactionRow::as_select())
+            .load(conn)
+            .await?;
+        rows.into_iter().map(to_transaction).collect()
+    })
+    .await
 }
 
 /// Inside a transaction holding the user's row lock: changes the balance by `amount` (added for a

@@ -37,12 +37,37 @@ pub fn code(error: &Error) -> &'static str {
         Error::HoldExpired => "HOLD_EXPIRED",
         Error::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
         Error::HoldLimitReached(_) => "HOLD_LIMIT_REACHED",
+        _ if error.is_unavailable() => SERVICE_UNAVAILABLE,
         Error::Database(_) | Error::Pool(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
     }
 }
 
+/// The database could not be reached in time (pool exhausted, server down or restarting).
+pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+
+/// The `extensions.code` of an error as sent (every error has one after [`ensure_codes`]).
+pub fn code_of(error: &async_graphql::ServerError) -> &str {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|x| x.get("code"))
+        .and_then(|v| match v {
+            async_graphql::Value::String(s) => Some(s.as_str()),
+            async_graphql::Value::Enum(e) => Some(e.as_str()),
+            _ => None,
+        })
+        .unwrap_or("NONE")
+}
+
 pub fn to_graphql(error: &Error) -> async_graphql::Error {
     let code = code(error);
+    if error.is_unavailable() {
+        tracing::warn!(cause = %cause_chain(error), "database unavailable");
+        return async_graphql::Error::new(
+            "the service cannot reach its database right now; try again in a few seconds",
+        )
+        .extend_with(|_, e| e.set("code", code));
+    }
     if error.is_internal() {
         tracing::error!(error = ?error, cause = %cause_chain(error), "internal error");
         return async_graphql::Error::new("internal server error")
@@ -138,6 +163,19 @@ mod tests {
             (
                 Error::Database(diesel::result::Error::NotFound),
                 "INTERNAL_SERVER_ERROR",
+            ),
+            (
+                Error::Pool(crate::db::PoolError::Timeout(
+                    deadpool::managed::TimeoutType::Wait,
+                )),
+                "SERVICE_UNAVAILABLE",
+            ),
+            (
+                Error::Database(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::Unknown,
+                    Box::new("Input/output error: broken pipe".to_owned()),
+                )),
+                "SERVICE_UNAVAILABLE",
             ),
         ];
         for (error, expected) in cases {

@@ -1,6 +1,13 @@
 //! HTTP transport: the axum router. `/graphql` (POST for operations, GET for GraphiQL),
-//! `/graphql/ws` (subscriptions), `/health` and `/metrics`. Credentials are read from headers here and handed to GraphQL as request data.
+//! `/graphql/ws` (subscriptions), `/health`, `/health/ready`, `/health/live` and `/metrics`.
+//! Credentials are read from headers here and handed to GraphQL as request data.
+//!
+//! Every request gets an `x-request-id` (the client's, or a new UUID), echoed on the response and
+//! carried by every log line of the request. Every request has a deadline (`REQUEST_TIMEOUT`);
+//! past it the work is dropped (its database work rolls back, see `db::pool`) and the client gets
+//! a GraphQL error with code `TIMEOUT` and HTTP 504.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
@@ -12,32 +19,56 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+mod health;
+pub mod server;
 mod ws;
 
+use crate::config::ServerLimits;
 use crate::domain::Services;
 use crate::graphql::{self, AppSchema, Credentials};
 
 pub const QUEUE_TOKEN_HEADER: &str = "queue-token";
-
-/// Requests taking longer are cut off; the transaction they were in rolls back.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     schema: AppSchema,
     services: Services,
     metrics: PrometheusHandle,
+    limits: Arc<ServerLimits>,
+    /// Cancelled when the instance starts shutting down: readiness turns 503, websockets close
+    /// with 1001.
+    shutdown: CancellationToken,
+    /// Open websocket sessions; shutdown waits for them to send their close frame.
+    sessions: TaskTracker,
+    /// One permit per open websocket (`WS_MAX_CONNECTIONS`).
+    ws_slots: Arc<Semaphore>,
 }
 
-pub fn router(services: Services, metrics: PrometheusHandle) -> Router {
+/// What the router needs beyond the services.
+pub struct RouterParts {
+    pub metrics: PrometheusHandle,
+    pub limits: ServerLimits,
+    pub shutdown: CancellationToken,
+    pub sessions: TaskTracker,
+}
+
+pub fn router(services: Services, parts: RouterParts) -> Router {
     let state = AppState {
         schema: graphql::schema(services.clone()),
         services,
-        metrics,
+        metrics: parts.metrics,
+        ws_slots: Arc::new(Semaphore::new(parts.limits.ws_max_connections as usize)),
+        limits: Arc::new(parts.limits),
+        shutdown: parts.shutdown,
+        sessions: parts.sessions,
     };
     let cors = CorsLayer::new()
         .allow_origin(Any)
@@ -46,27 +77,44 @@ pub fn router(services: Services, metrics: PrometheusHandle) -> Router {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             HeaderName::from_static(QUEUE_TOKEN_HEADER),
-        ]);
+            HeaderName::from_static(REQUEST_ID_HEADER),
+        ])
+        .expose_headers([HeaderName::from_static(REQUEST_ID_HEADER)]);
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_handler))
         .route("/graphql/ws", get(ws::graphql_ws))
-        .route("/health", get(health))
+        .route("/health", get(health::health))
+        .route("/health/ready", get(health::ready))
+        .route("/health/live", get(health::live))
         .route("/metrics", get(metrics_page))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_request_time,
+        ))
         .with_state(state)
         .layer(middleware::from_fn(record_request))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The span every log line of a request is recorded in.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
 }
 
 async fn graphql_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: GraphQLRequest,
-) -> GraphQLResponse {
+) -> Response {
     let credentials = Credentials {
         authorization: header_str(&headers, header::AUTHORIZATION.as_str()),
         queue_token: header_str(&headers, QUEUE_TOKEN_HEADER),
@@ -75,7 +123,26 @@ async fn graphql_handler(
     let query = request.query.clone();
     let mut response = state.schema.execute(request.data(credentials)).await;
     graphql::error::ensure_codes(&mut response.errors, &query);
-    response.into()
+    let codes: Vec<String> = response
+        .errors
+        .iter()
+        .map(|e| graphql::error::code_of(e).to_owned())
+        .collect();
+    for code in &codes {
+        metrics::counter!("graphql_errors_total", "code" => code.clone()).increment(1);
+    }
+    // Nothing resolved because the database could not be reached: say so in the status too, so
+    // load balancers and HTTP metrics see the outage (a partial result stays 200).
+    let unavailable = response.data == async_graphql::Value::Null
+        && !codes.is_empty()
+        && codes
+            .iter()
+            .all(|c| c == graphql::error::SERVICE_UNAVAILABLE);
+    let mut http = GraphQLResponse::from(response).into_response();
+    if unavailable {
+        *http.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    http
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -89,38 +156,55 @@ async fn graphiql() -> Html<String> {
     Html(
         GraphiQLSource::build()
             .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
             .title("Encore GraphiQL")
             .finish(),
     )
 }
 
-/// 200 when the database answers, 503 when it does not.
-async fn health(State(state): State<AppState>) -> Response {
-    let database_up = match state.services.pool.get().await {
-        Ok(mut conn) => {
-            diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut conn)
-                .await
-                .is_ok()
-        }
-        Err(_) => false,
-    };
-    let status = if database_up {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = serde_json::json!({
-        "status": if database_up { "ok" } else { "unavailable" },
-        "database": if database_up { "up" } else { "down" },
-    });
-    (status, Json(body)).into_response()
-}
-
 async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
+    let pool = state.services.db.status();
+    metrics::gauge!("db_pool_size").set(pool.size as f64);
+    metrics::gauge!("db_pool_max").set(pool.max as f64);
+    metrics::gauge!("db_pool_idle").set(pool.idle as f64);
+    metrics::gauge!("db_pool_waiting").set(pool.waiting as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+}
+
+/// The request deadline. Dropping the handler's future is safe at any await (see `db::pool`).
+async fn limit_request_time(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = state.limits.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            metrics::counter!("graphql_errors_total", "code" => "TIMEOUT").increment(1);
+            error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                &format!(
+                    "the request took longer than {} and was stopped",
+                    humantime::format_duration(limit)
+                ),
+            )
+        }
+    }
+}
+
+/// A GraphQL-shaped error body outside GraphQL execution (timeouts, refusals), so clients parse
+/// every failure the same way.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{ "message": message, "extensions": { "code": code } }],
+    });
+    (status, Json(body)).into_response()
 }
 
 async fn record_request(request: Request, next: Next) -> Response {
@@ -141,3 +225,6 @@ async fn record_request(request: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     response
 }
+
+/// How long a health probe may wait on the database before answering "down".
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);

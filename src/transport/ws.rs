@@ -1,11 +1,18 @@
 //! GraphQL over websockets at `/graphql/ws`, with both `graphql-transport-ws` (the `graphql-ws`
 //! library Apollo uses) and the legacy `graphql-ws` subprotocol.
 //!
-//! async-graphql runs the protocol; this module sits in front of its output to (1) turn a
-//! rejected `connection_init` into close code 4403 (the protocol's "Forbidden") instead of a
-//! generic 1002, and (2) keep idle connections alive through proxies with ping frames (and the
-//! legacy protocol's `ka` message).
+//! async-graphql runs the protocol; this module sits in front of its output to
+//! - turn a rejected `connection_init` into close code 4403 (the protocol's "Forbidden") instead
+//!   of a generic 1002;
+//! - close a socket that sends no `connection_init` within `WS_INIT_TIMEOUT` with 4408, so
+//!   never-initialised sockets cannot hold descriptors;
+//! - close every socket with 1001 ("going away") when the instance shuts down;
+//! - keep idle connections alive through proxies with ping frames (and the legacy protocol's
+//!   `ka` message);
+//! - bound open sockets per instance (`WS_MAX_CONNECTIONS`): past it the upgrade is refused with
+//!   HTTP 503 and a GraphQL error body with code `SERVICE_UNAVAILABLE`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Data;
@@ -13,13 +20,13 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
 use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio_util::sync::PollSender;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::AppState;
 use crate::domain::{Error, Services, queue};
@@ -30,6 +37,10 @@ use crate::graphql::error::code;
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// graphql-transport-ws: "Forbidden", for a rejected connection_init.
 const CLOSE_FORBIDDEN: u16 = 4403;
+/// graphql-transport-ws: "Connection initialisation timeout".
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// RFC 6455 "going away": the server is shutting down.
+const CLOSE_GOING_AWAY: u16 = 1001;
 
 pub async fn graphql_ws(
     State(state): State<AppState>,
@@ -37,6 +48,14 @@ pub async fn graphql_ws(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let Ok(slot) = Arc::clone(&state.ws_slots).try_acquire_owned() else {
+        metrics::counter!("websocket_refused_total").increment(1);
+        return super::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "this instance has as many websocket connections as it accepts; try again shortly",
+        );
+    };
     let legacy = chosen_protocol(&headers) == Some("graphql-ws");
     let header_auth = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -49,7 +68,12 @@ pub async fn graphql_ws(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve(socket, state, protocol, legacy, header_auth))
+        .on_upgrade(move |socket| async move {
+            // Shutdown waits for this token, so the close frame goes out before the exit.
+            let _session = state.sessions.token();
+            serve(socket, state, protocol, legacy, header_auth).await;
+            drop(slot);
+        })
 }
 
 /// The first subprotocol the client offered that we speak, as async-graphql picks it.
@@ -73,17 +97,38 @@ async fn serve(
     let (mut socket_sink, socket_stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     let services = state.services.clone();
+    let (initialised_tx, initialised) = oneshot::channel::<()>();
     let session = GraphQLWebSocket::new_with_pair(
         PollSender::new(tx),
         socket_stream,
         state.schema.clone(),
         protocol,
     )
-    .on_connection_init(move |payload| connection_init(services, payload, header_auth))
+    .on_connection_init(move |payload| async move {
+        let data = connection_init(services, payload, header_auth).await?;
+        let _ = initialised_tx.send(());
+        Ok(data)
+    })
     .serve();
+    // The writer decides when the socket closes (init timeout, shutdown); the session stops then.
+    let closed = CancellationToken::new();
+    let session = {
+        let closed = closed.clone();
+        async move {
+            tokio::select! {
+                () = session => {}
+                () = closed.cancelled() => {}
+            }
+        }
+    };
+    let shutdown = state.shutdown.clone();
+    let init_timeout = state.limits.ws_init_timeout;
     let writer = async move {
         let mut keepalive =
             tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+        let init_deadline = tokio::time::sleep(init_timeout);
+        tokio::pin!(init_deadline);
+        let mut initialised = Some(initialised);
         loop {
             tokio::select! {
                 message = rx.recv() => match message {
@@ -98,6 +143,19 @@ async fn serve(
                     }
                     None => break,
                 },
+                _ = async { initialised.as_mut()?.await.ok() }, if initialised.is_some() => {
+                    // Init succeeded (or failed, and its close frame is on the way through `rx`).
+                    initialised = None;
+                }
+                () = &mut init_deadline, if initialised.is_some() => {
+                    metrics::counter!("websocket_init_timeouts_total").increment(1);
+                    let _ = socket_sink.send(close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout")).await;
+                    break;
+                }
+                () = shutdown.cancelled() => {
+                    let _ = socket_sink.send(close(CLOSE_GOING_AWAY, "server shutting down")).await;
+                    break;
+                }
                 _ = keepalive.tick() => {
                     if legacy && socket_sink.send(Message::Text(r#"{"type":"ka"}"#.into())).await.is_err() {
                         break;
@@ -108,11 +166,19 @@ async fn serve(
                 }
             }
         }
+        closed.cancel();
         let _ = socket_sink.close().await;
     };
     metrics::gauge!("websocket_connections").increment(1.0);
     tokio::join!(session, writer);
     metrics::gauge!("websocket_connections").decrement(1.0);
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 /// async-graphql closes a rejected `connection_init` with 1002; our rejections start with their

@@ -143,19 +143,17 @@ async fn three_instances_on_one_database_agree_on_the_queue_and_the_seat_map() {
     let max_active = Arc::new(AtomicI64::new(0));
     let sampler = {
         let max_active = Arc::clone(&max_active);
-        let pool = app.services().pool.clone();
+        let mut conn = app.conn().await;
         tokio::spawn(async move {
             loop {
-                if let Ok(mut conn) = pool.get().await {
-                    use diesel_async::RunQueryDsl;
-                    let n: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                        "SELECT COUNT(*) FROM queue_tickets WHERE status = 'ACTIVE' AND expires_at > UTC_TIMESTAMP(6)",
-                    )
-                    .get_result(&mut conn)
-                    .await
-                    .unwrap_or(0);
-                    max_active.fetch_max(n, Ordering::Relaxed);
-                }
+                use diesel_async::RunQueryDsl;
+                let n: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "SELECT COUNT(*) FROM queue_tickets WHERE status = 'ACTIVE' AND expires_at > UTC_TIMESTAMP(6)",
+                )
+                .get_result(&mut conn)
+                .await
+                .unwrap_or(0);
+                max_active.fetch_max(n, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })

@@ -1,0 +1,376 @@
+//! The connection pool, and the one way to use a pooled connection: a [`Lease`] for one unit of
+//! database work.
+//!
+//! # The cancellation rule
+//!
+//! Any future may be dropped at any await: the client hung up, the request timeout fired, a
+//! websocket closed, the process is stopping. MySQL's wire protocol cannot abandon a statement
+//! half-way, so a connection whose statement (or whose row stream) was interrupted is out of step
+//! with the server: reused, it hands the next caller the previous caller's rows. A ping does not
+//! reliably tell: it can read a stale reply and pass.
+//!
+//! So the rule is: **a connection goes back to the pool only when the unit of work that leased it
+//! ran to its end.** A [`Lease`] starts unfinished; the `with_conn!` and `transaction!` macros of
+//! the domain mark it finished after the body's future completed (with a value or an error).
+//! Dropped unfinished, the lease detaches the connection from the pool and closes it at once:
+//! the server then rolls back whatever transaction was open and releases its row locks, so a
+//! mutation commits or rolls back whole whatever the client does, and a client that disconnects
+//! after the commit loses only the response. If a statement was executing at that moment, a
+//! `KILL QUERY` is sent on a separate, unpooled connection so a statement waiting on a row lock
+//! does not keep its transaction's locks until the lock-wait timeout.
+//!
+//! We chose this over "run every unit of work to completion in a spawned task" because it holds
+//! by construction for every caller without making each body `'static`, costs nothing on the
+//! normal path (one flag), and also covers futures the runtime itself drops at shutdown. The
+//! price is a reconnect per interrupted unit of work, which only aborted requests pay.
+//!
+//! The other rules kept here:
+//! - A connection that saw an I/O-level error (server gone, connection killed) is discarded, and
+//!   every connection idle for a while or older than the last such error is pinged before reuse,
+//!   so after a database restart the pool heals itself without handing anyone a dead connection.
+//! - No code holds one lease while waiting for another: a pool of N would deadlock at N callers.
+//!   The suite runs every operation on a pool of one to prove it.
+//! - Waiting for a connection and opening one are bounded ([`PoolConfig`]); past the bound the
+//!   caller gets a pool error, which the API reports as `SERVICE_UNAVAILABLE`.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use diesel::ConnectionError;
+use diesel::connection::InstrumentationEvent;
+use diesel_async::{AsyncConnection, SimpleAsyncConnection, TransactionManager};
+use tokio::sync::Semaphore;
+
+use super::{Conn, is_connection_error};
+
+/// Pool errors as callers see them.
+pub type PoolError = deadpool::managed::PoolError<ConnectionError>;
+type Object = deadpool::managed::Object<Manager>;
+type TransactionManagerOf = <Conn as AsyncConnection>::TransactionManager;
+
+const SESSION_SETUP: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
+/// A connection unused for longer than this is pinged before it is handed out: the server may
+/// have restarted or closed it (`wait_timeout`) meanwhile. Busy connections are never pinged.
+const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(2);
+
+/// At most this many `KILL QUERY` connections at once; past it an interrupted statement is left
+/// to end by itself (its connection is closed regardless).
+const CONCURRENT_KILLS: usize = 4;
+
+/// Bounds of the pool, from configuration.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub size: usize,
+    /// How long a caller waits for a free connection before `SERVICE_UNAVAILABLE`.
+    pub wait_timeout: Duration,
+    /// How long opening a connection (or verifying an idle one) may take.
+    pub connect_timeout: Duration,
+}
+
+impl PoolConfig {
+    pub fn with_size(size: usize) -> Self {
+        Self {
+            size,
+            wait_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Counts the SQL statements a pool's connections start: the cost model of live updates is
+/// "statements per tick", and this is how it is measured (tests, the bench, `/metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Sizes of the pool right now, for `/health` and `/metrics`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct PoolStatus {
+    pub size: usize,
+    pub max: usize,
+    pub idle: usize,
+    pub waiting: usize,
+}
+
+/// A pool and what it shares with its connections. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: deadpool::managed::Pool<Manager>,
+    pub statements: StatementCounter,
+    kills: Arc<Semaphore>,
+}
+
+impl Database {
+    /// A pool of `config.size` connections to `url`, opened lazily.
+    pub fn connect(url: &str, config: &PoolConfig) -> anyhow::Result<Self> {
+        let statements = StatementCounter::default();
+        let manager = Manager {
+            url: url.to_owned(),
+            statements: statements.clone(),
+            epoch: Arc::new(AtomicU64::new(0)),
+            connect_timeout: config.connect_timeout,
+        };
+        let pool = deadpool::managed::Pool::builder(manager)
+            .max_size(config.size)
+            .wait_timeout(Some(config.wait_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .recycle_timeout(Some(config.connect_timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()?;
+        Ok(Self {
+            pool,
+            statements,
+            kills: Arc::new(Semaphore::new(CONCURRENT_KILLS)),
+        })
+    }
+
+    /// A connection for one unit of work. Call [`Lease::finish`] when the work has completed;
+    /// the domain's `with_conn!` and `transaction!` do.
+    pub async fn lease(&self) -> Result<Lease, PoolError> {
+        let result = self.pool.get().await;
+        if let Err(err) = &result {
+            let kind = match err {
+                PoolError::Timeout(deadpool::managed::TimeoutType::Wait) => "wait_timeout",
+                PoolError::Timeout(_) => "connect_timeout",
+                PoolError::Backend(_) => "connect_failed",
+                _ => "closed",
+            };
+            metrics::counter!("db_pool_errors_total", "kind" => kind).increment(1);
+        }
+        Ok(self.wrap(result?))
+    }
+
+    fn wrap(&self, object: Object) -> Lease {
+        Lease {
+            object: Some(object),
+            finished: false,
+            kills: Arc::clone(&self.kills),
+        }
+    }
+
+    /// Whether the database answers within `limit`, without queueing behind a busy pool: it
+    /// uses an idle pooled connection (or opens one) when it can, else a short-lived connection
+    /// of its own. So an exhausted pool does not read as a database outage.
+    pub async fn probe(&self, limit: Duration) -> bool {
+        let no_wait = deadpool::managed::Timeouts {
+            wait: Some(Duration::ZERO),
+            create: Some(limit),
+            recycle: Some(limit),
+        };
+        match self.pool.timeout_get(&no_wait).await {
+            Ok(object) => {
+                let mut lease = self.wrap(object);
+                let ping =
+                    diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut *lease);
+                let up = matches!(tokio::time::timeout(limit, ping).await, Ok(Ok(_)));
+                if up {
+                    lease.finish();
+                }
+                up
+            }
+            Err(PoolError::Timeout(deadpool::managed::TimeoutType::Wait)) => {
+                let url = &self.pool.manager().url;
+                let direct = async {
+                    let mut conn = Conn::establish(url).await.ok()?;
+                    diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut conn)
+                        .await
+                        .ok()
+                };
+                matches!(tokio::time::timeout(limit, direct).await, Ok(Some(_)))
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            size: status.size,
+            max: status.max_size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
+    }
+
+    /// Refuses new leases and closes idle connections; leases still out close when dropped.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// A pooled connection leased for one unit of work. Dereferences to the connection.
+pub struct Lease {
+    object: Option<Object>,
+    finished: bool,
+    kills: Arc<Semaphore>,
+}
+
+impl Lease {
+    /// The unit of work ran to its end: the connection is in step and may serve someone else.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+
+    fn pooled(&self) -> &PooledConnection {
+        // `object` is only taken in `drop`.
+        self.object.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Deref for Lease {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.pooled().conn
+    }
+}
+
+impl DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self
+            .object
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!())
+            .conn
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(mut object) = self.object.take() else {
+            return;
+        };
+        let reason = if !self.finished {
+            "interrupted"
+        } else if object.state.broken.load(Ordering::Relaxed) {
+            "connection_error"
+        } else if object.state.in_flight.load(Ordering::Relaxed) {
+            "statement_in_flight"
+        } else if <TransactionManagerOf as TransactionManager<Conn>>::is_broken_transaction_manager(
+            &mut object.conn,
+        ) {
+            "transaction_left_open"
+        } else {
+            return; // back to the pool
+        };
+        metrics::counter!("db_connections_discarded_total", "reason" => reason).increment(1);
+        let statement_running = object.state.in_flight.load(Ordering::Relaxed);
+        let pooled = Object::take(object);
+        if statement_running && let Ok(permit) = Arc::clone(&self.kills).try_acquire_owned() {
+            let cancel = pooled.conn.cancel_token();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = cancel.cancel_query().await;
+                    drop(permit);
+                });
+            }
+        }
+        // Dropping a connection that left its pool sends COM_QUIT and closes the socket.
+        drop(pooled);
+    }
+}
+
+/// A connection plus what the pool knows about it.
+pub struct PooledConnection {
+    conn: Conn,
+    state: Arc<ConnState>,
+    /// The pool's error epoch when this connection was last known good.
+    verified_epoch: u64,
+}
+
+/// Written by the connection's instrumentation, read by the pool.
+#[derive(Default)]
+struct ConnState {
+    /// A statement started and has not finished (its result may still be streaming).
+    in_flight: AtomicBool,
+    /// The connection reported an I/O-level error: its socket cannot be trusted again.
+    broken: AtomicBool,
+}
+
+/// Opens and checks connections for deadpool.
+pub struct Manager {
+    url: String,
+    statements: StatementCounter,
+    /// Bumped whenever any connection sees an I/O-level error: connections verified before it
+    /// are pinged before their next use, as the database may have restarted under all of them.
+    epoch: Arc<AtomicU64>,
+    connect_timeout: Duration,
+}
+
+impl deadpool::managed::Manager for Manager {
+    type Type = PooledConnection;
+    type Error = ConnectionError;
+
+    async fn create(&self) -> Result<PooledConnection, ConnectionError> {
+        let mut conn = Conn::establish(&self.url).await.inspect_err(|_| {
+            self.epoch.fetch_add(1, Ordering::Relaxed);
+        })?;
+        conn.batch_execute(SESSION_SETUP)
+            .await
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+        let state = Arc::new(ConnState::default());
+        let events = Arc::clone(&state);
+        let counter = self.statements.clone();
+        let epoch = Arc::clone(&self.epoch);
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                events.in_flight.store(true, Ordering::Relaxed);
+                counter.0.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("db_statements_total").increment(1);
+            }
+            InstrumentationEvent::FinishQuery { error, .. } => {
+                events.in_flight.store(false, Ordering::Relaxed);
+                if let Some(error) = error {
+                    let kind = super::error_kind(error);
+                    metrics::counter!("db_errors_total", "kind" => kind).increment(1);
+                    if is_connection_error(error) {
+                        events.broken.store(true, Ordering::Relaxed);
+                        epoch.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            _ => {}
+        });
+        metrics::counter!("db_connections_opened_total").increment(1);
+        Ok(PooledConnection {
+            conn,
+            state,
+            verified_epoch: self.epoch.load(Ordering::Relaxed),
+        })
+    }
+
+    async fn recycle(
+        &self,
+        obj: &mut PooledConnection,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<ConnectionError> {
+        // Leases discard such connections already; this is the second line.
+        if obj.state.broken.load(Ordering::Relaxed) || obj.state.in_flight.load(Ordering::Relaxed) {
+            return Err(deadpool::managed::RecycleError::message(
+                "broken connection",
+            ));
+        }
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        if obj.verified_epoch != epoch || metrics.last_used() > VERIFY_AFTER_IDLE {
+            let ping =
+                diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut obj.conn);
+            match tokio::time::timeout(self.connect_timeout, ping).await {
+                Ok(Ok(_)) => obj.verified_epoch = epoch,
+                _ => {
+                    obj.state.broken.store(true, Ordering::Relaxed);
+                    return Err(deadpool::managed::RecycleError::message(
+                        "connection failed its check",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
