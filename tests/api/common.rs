@@ -93,9 +93,25 @@ impl TestApp {
     }
 
     pub async fn spawn_with(rules: Rules, background: Background) -> Self {
+        Self::spawn_custom(
+            rules,
+            background,
+            &PoolConfig::with_size(24),
+            ServerLimits::default(),
+        )
+        .await
+    }
+
+    /// A test app whose pool and server limits are the test's to choose.
+    pub async fn spawn_custom(
+        rules: Rules,
+        background: Background,
+        pool: &PoolConfig,
+        limits: ServerLimits,
+    ) -> Self {
         init_test_logs();
         let db = TestDb::create().await;
-        let server = Self::instance(&db, rules, background).await;
+        let server = Self::instance_with(&db, rules, background, pool, limits).await;
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(200)
             .build()
@@ -125,23 +141,30 @@ impl TestApp {
 
     /// Another server process-equivalent on the same database: own pool, own port.
     pub async fn instance(db: &TestDb, rules: Rules, background: Background) -> Running {
-        Self::instance_with(db, rules, background, &PoolConfig::with_size(24)).await
+        Self::instance_with(
+            db,
+            rules,
+            background,
+            &PoolConfig::with_size(24),
+            ServerLimits::default(),
+        )
+        .await
     }
 
-    /// An instance with a pool of its own shape.
+    /// An instance with a pool and limits of its own.
     pub async fn instance_with(
         db: &TestDb,
         rules: Rules,
         background: Background,
         pool: &PoolConfig,
+        limits: ServerLimits,
     ) -> Running {
         let database = Database::connect(&db.url, pool).expect("pool");
         let services = Services::new(database, rules, JWT_SECRET);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        startup::spawn(listener, services, background, ServerLimits::default())
-            .expect("spawn server")
+        startup::spawn(listener, services, background, limits).expect("spawn server")
     }
 
     pub fn services(&self) -> &Services {
@@ -516,4 +539,71 @@ fn init_test_logs() {
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
+}
+
+/// Every money and seat invariant, checked in SQL on `url` (panics with the offending rows):
+/// each balance equals the sum of its ledger and is not negative; a SOLD seat has exactly one
+/// PAID reservation and every PAID reservation exactly one payment of its price, whose ledger
+/// row exists; no seat is held by two live reservations; a HELD seat points at a HELD
+/// reservation of the same seat.
+pub async fn assert_invariants(url: &str) {
+    use diesel_async::RunQueryDsl;
+    let mut conn = Conn::establish(url).await.expect("connect for invariants");
+    let checks: [(&str, &str); 6] = [
+        (
+            "balance differs from ledger or is negative",
+            "SELECT u.id AS id FROM users u LEFT JOIN wallet_transactions t ON t.user_id = u.id \
+             GROUP BY u.id, u.balance HAVING u.balance <> COALESCE(SUM(t.amount), 0) OR u.balance < 0",
+        ),
+        (
+            "SOLD seat without exactly one PAID reservation",
+            "SELECT CONCAT(s.concert_id, '/', s.date, '/', s.number) AS id FROM seats s \
+             LEFT JOIN reservations r ON r.concert_id = s.concert_id AND r.date = s.date \
+               AND r.seat_number = s.number AND r.status = 'PAID' \
+             WHERE s.status = 'SOLD' GROUP BY s.concert_id, s.date, s.number HAVING COUNT(r.id) <> 1",
+        ),
+        (
+            "PAID reservation on a seat that is not SOLD",
+            "SELECT r.id AS id FROM reservations r JOIN seats s ON s.concert_id = r.concert_id \
+               AND s.date = r.date AND s.number = r.seat_number \
+             WHERE r.status = 'PAID' AND s.status <> 'SOLD'",
+        ),
+        (
+            "PAID reservation without exactly one payment of its price and a ledger row",
+            "SELECT r.id AS id FROM reservations r LEFT JOIN payments p ON p.reservation_id = r.id \
+               LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id \
+                 AND t.amount = -p.amount AND t.kind = 'PAYMENT' \
+             WHERE r.status = 'PAID' GROUP BY r.id, r.price \
+             HAVING COUNT(p.id) <> 1 OR COUNT(t.id) <> 1 OR MAX(p.amount) <> r.price",
+        ),
+        (
+            "payment of a reservation that is not PAID",
+            "SELECT p.id AS id FROM payments p LEFT JOIN reservations r ON r.id = p.reservation_id \
+             WHERE r.id IS NULL OR r.status <> 'PAID'",
+        ),
+        (
+            "HELD seat whose reservation is not a HELD reservation of that seat",
+            "SELECT CONCAT(s.concert_id, '/', s.date, '/', s.number) AS id FROM seats s \
+             LEFT JOIN reservations r ON r.id = s.reservation_id AND r.status = 'HELD' \
+               AND r.concert_id = s.concert_id AND r.date = s.date AND r.seat_number = s.number \
+             WHERE s.status = 'HELD' AND r.id IS NULL",
+        ),
+    ];
+    for (rule, sql) in checks {
+        let offenders: Vec<IdRow> = diesel::sql_query(sql)
+            .load(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("invariant query failed ({rule}): {e}"));
+        assert!(
+            offenders.is_empty(),
+            "{rule}: {:?}",
+            offenders.iter().map(|r| &r.id).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
 }
