@@ -1,5 +1,6 @@
-//! The accept loop: HTTP/1.1 and HTTP/2 (with websocket upgrades) on one listener, with the
-//! connection hygiene `axum::serve` does not offer.
+//! The accept loop: HTTP/1.1 with websocket upgrades, with the connection hygiene
+//! `axum::serve` does not offer. (No cleartext HTTP/2: browsers speak it only over TLS, which a
+//! proxy in front terminates; and hyper's protocol sniffing would read bytes with no deadline.)
 //!
 //! - A connection must send a request's complete headers within `header_timeout`, so slow or
 //!   silent clients (slowloris, idle keep-alive sockets) cannot pile up file descriptors.
@@ -17,8 +18,8 @@ use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
 use axum::http::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,12 +35,10 @@ pub async fn accept_loop(
     stop: CancellationToken,
     connections: TaskTracker,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
     let mut last_fd_warning: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
@@ -61,8 +60,8 @@ pub async fn accept_loop(
             req
         }));
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
         let stop = stop.clone();
         connections.spawn(async move {
             let mut conn = std::pin::pin!(conn);
