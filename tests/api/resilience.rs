@@ -118,6 +118,9 @@ fn attacks(fan: &Fan, concert: &str, date: &str, seat: i32, reservation: &str) -
     ]
 }
 
+/// Whether a response's `data` is what the asker, and only the asker, may see.
+type Check<'a> = Box<dyn Fn(&Value) -> bool + 'a>;
+
 /// A victim's reads, each checked against what only that victim may see.
 async fn victim_round(
     client: &crate::common::Client,
@@ -127,7 +130,7 @@ async fn victim_round(
     round: usize,
 ) -> Result<(), String> {
     let auth = fan.auth();
-    let (query, check): (&str, Box<dyn Fn(&Value) -> bool>) = match round % 4 {
+    let (query, check): (&str, Check) = match round % 4 {
         0 => (
             "{ me { id username email balance } }",
             Box::new(|d| {
