@@ -155,6 +155,7 @@ pub fn spawn(
 /// `encore serve`: migrate, optionally seed, serve until SIGINT/SIGTERM, then shut down
 /// gracefully.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let stop_requested = shutdown_signal()?;
     server::raise_fd_limit();
     let url = &config.database.database_url;
     db::migrate(url).await.context("running migrations")?;
@@ -182,7 +183,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let running = spawn(listener, services, Background::ALL, config.limits)?;
     tracing::info!(database = %db::redact(url), "listening on {}", running.addr);
     println!("GraphiQL: {}/graphql", running.url());
-    shutdown_signal().await;
+    stop_requested.await;
     tracing::info!(
         grace = %humantime::format_duration(grace),
         "shutting down: no new connections, finishing requests in flight"
@@ -195,23 +196,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when it is first
+/// awaited: a signal that arrives between "listening" and the wait must not kill the process
+/// with the default action.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
+    })
 }

@@ -8,10 +8,14 @@ use tracing_subscriber::EnvFilter;
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
-    // A second call (several apps in one test process) keeps the first subscriber.
+    // Logs go to stderr (stdout carries the GraphiQL line scripts read), coloured only on a
+    // terminal. A second call (several apps in one test process) keeps the first subscriber.
+    let stderr = std::io::stderr();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&stderr))
+        .with_writer(std::io::stderr)
         .try_init();
 }
 

@@ -39,6 +39,8 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 const CLOSE_FORBIDDEN: u16 = 4403;
 /// graphql-transport-ws: "Connection initialisation timeout".
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// RFC 6455 "try again later": the database could not be reached during `connection_init`.
+const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 /// RFC 6455 "going away": the server is shutting down.
 const CLOSE_GOING_AWAY: u16 = 1001;
 
@@ -182,18 +184,23 @@ fn close(code: u16, reason: &'static str) -> Message {
 }
 
 /// async-graphql closes a rejected `connection_init` with 1002; our rejections start with their
-/// error code, which tells them apart from protocol errors.
+/// error code, which tells them apart from protocol errors. Credential problems become 4403;
+/// a database that cannot be reached becomes 1013 ("try again later"), which clients retry.
 fn forbidden_if_rejected(frame: CloseFrame) -> CloseFrame {
-    let rejected = ["UNAUTHENTICATED", "FORBIDDEN", "NOT_ADMITTED"]
-        .iter()
-        .any(|c| frame.reason.starts_with(c));
-    if frame.code == 1002 && rejected {
-        CloseFrame {
-            code: CLOSE_FORBIDDEN,
-            reason: frame.reason,
-        }
+    if frame.code != 1002 {
+        return frame;
+    }
+    let starts = |codes: &[&str]| codes.iter().any(|c| frame.reason.starts_with(c));
+    let code = if starts(&["UNAUTHENTICATED", "FORBIDDEN", "NOT_ADMITTED"]) {
+        CLOSE_FORBIDDEN
+    } else if starts(&[crate::graphql::error::SERVICE_UNAVAILABLE]) {
+        CLOSE_TRY_AGAIN_LATER
     } else {
-        frame
+        return frame;
+    };
+    CloseFrame {
+        code,
+        reason: frame.reason,
     }
 }
 
@@ -240,6 +247,13 @@ async fn connection_init(
 }
 
 fn reject(error: Error) -> async_graphql::Error {
+    if error.is_unavailable() {
+        tracing::warn!(error = ?error, "connection_init: database unavailable");
+        return async_graphql::Error::new(format!(
+            "{}: the service cannot reach its database right now; reconnect shortly",
+            code(&error)
+        ));
+    }
     if error.is_internal() {
         tracing::error!(error = ?error, "connection_init failed");
         return async_graphql::Error::new("INTERNAL_SERVER_ERROR: internal server error");
@@ -252,7 +266,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_credential_rejections_become_4403() {
+    fn credential_rejections_become_4403_and_outages_1013() {
         let rejected = CloseFrame {
             code: 1002,
             reason: "UNAUTHENTICATED: invalid access token".into(),
@@ -263,5 +277,10 @@ mod tests {
             reason: "invalid message".into(),
         };
         assert_eq!(forbidden_if_rejected(protocol_error).code, 1002);
+        let unavailable = CloseFrame {
+            code: 1002,
+            reason: "SERVICE_UNAVAILABLE: the service cannot reach its database".into(),
+        };
+        assert_eq!(forbidden_if_rejected(unavailable).code, 1013);
     }
 }

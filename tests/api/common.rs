@@ -70,6 +70,16 @@ impl Drop for TestDb {
     }
 }
 
+/// A pool for tests that are not about the pool: waits as long as the old default, so a CI
+/// machine loaded by parallel tests does not turn a slow checkout into SERVICE_UNAVAILABLE.
+pub fn test_pool(size: usize) -> PoolConfig {
+    PoolConfig {
+        size,
+        wait_timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+    }
+}
+
 /// Rules for tests: generous queue limits unless a test is about them.
 pub fn test_rules() -> Rules {
     Rules {
@@ -93,13 +103,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(rules: Rules, background: Background) -> Self {
-        Self::spawn_custom(
-            rules,
-            background,
-            &PoolConfig::with_size(24),
-            ServerLimits::default(),
-        )
-        .await
+        Self::spawn_custom(rules, background, &test_pool(24), ServerLimits::default()).await
     }
 
     /// A test app whose pool and server limits are the test's to choose.
@@ -145,7 +149,7 @@ impl TestApp {
             db,
             rules,
             background,
-            &PoolConfig::with_size(24),
+            &test_pool(24),
             ServerLimits::default(),
         )
         .await

@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::common::{Auth, Fan, TestApp, assert_invariants, test_rules};
+use crate::common::{Auth, Fan, TestApp, assert_invariants, test_pool, test_rules};
 use crate::ws::{MODERN, WsClient};
 
 /// A connection of the test's own that holds `FOR UPDATE` locks on users' rows, so the
@@ -50,7 +50,8 @@ impl RowLocks {
     }
 }
 
-/// Transactions of the database currently waiting for a row lock.
+/// Transactions on this test's database currently waiting for a row lock (other tests share the
+/// server).
 async fn lock_waits(app: &TestApp) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct N {
@@ -60,7 +61,9 @@ async fn lock_waits(app: &TestApp) -> i64 {
     let mut conn = app.conn().await;
     diesel_async::RunQueryDsl::get_result::<N>(
         diesel::sql_query(
-            "SELECT COUNT(*) AS n FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'",
+            "SELECT COUNT(*) AS n FROM information_schema.innodb_trx t \
+             JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
+             WHERE t.trx_state = 'LOCK WAIT' AND p.db = DATABASE()",
         ),
         &mut conn,
     )
@@ -182,7 +185,7 @@ async fn a_storm_of_aborted_requests_never_hands_one_fan_another_fans_data() {
     let app = TestApp::spawn_custom(
         rules,
         Background::ALL,
-        &PoolConfig::with_size(4),
+        &test_pool(4),
         ServerLimits::default(),
     )
     .await;
@@ -540,13 +543,7 @@ async fn a_request_past_its_deadline_gets_timeout_and_its_transaction_rolls_back
         request_timeout: Duration::from_secs(1),
         ..ServerLimits::default()
     };
-    let app = TestApp::spawn_custom(
-        test_rules(),
-        Background::NONE,
-        &PoolConfig::with_size(4),
-        limits,
-    )
-    .await;
+    let app = TestApp::spawn_custom(test_rules(), Background::NONE, &test_pool(4), limits).await;
     let fan = app.fan().await;
     app.charge(&fan, "10.00").await.ok();
     let locks = RowLocks::hold(&app, &[&fan.user_id]).await;
@@ -621,13 +618,7 @@ async fn a_websocket_that_never_initialises_is_closed_with_4408() {
         ws_init_timeout: Duration::from_secs(1),
         ..ServerLimits::default()
     };
-    let app = TestApp::spawn_custom(
-        test_rules(),
-        Background::NONE,
-        &PoolConfig::with_size(2),
-        limits,
-    )
-    .await;
+    let app = TestApp::spawn_custom(test_rules(), Background::NONE, &test_pool(2), limits).await;
     let mut socket = ws_without_init(&app, MODERN).await;
     let started = Instant::now();
     let close = loop {
@@ -659,13 +650,7 @@ async fn slow_and_silent_http_connections_are_closed_after_the_header_timeout() 
         header_timeout: Duration::from_secs(1),
         ..ServerLimits::default()
     };
-    let app = TestApp::spawn_custom(
-        test_rules(),
-        Background::NONE,
-        &PoolConfig::with_size(2),
-        limits,
-    )
-    .await;
+    let app = TestApp::spawn_custom(test_rules(), Background::NONE, &test_pool(2), limits).await;
     let addr = app.server.addr;
     let closed_within = |mut socket: TcpStream| async move {
         let started = Instant::now();
@@ -703,13 +688,7 @@ async fn websockets_beyond_the_cap_are_refused_with_503_and_a_coded_body() {
         ws_max_connections: 2,
         ..ServerLimits::default()
     };
-    let app = TestApp::spawn_custom(
-        test_rules(),
-        Background::NONE,
-        &PoolConfig::with_size(2),
-        limits,
-    )
-    .await;
+    let app = TestApp::spawn_custom(test_rules(), Background::NONE, &test_pool(2), limits).await;
     let first = ws_without_init(&app, MODERN).await;
     let _second = ws_without_init(&app, MODERN).await;
     let url = format!("{}/graphql/ws", app.server.url().replacen("http", "ws", 1));
