@@ -63,10 +63,18 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
     let code = code(error);
     if error.is_unavailable() {
         tracing::warn!(cause = %cause_chain(error), "database unavailable");
-        return async_graphql::Error::new(
-            "the service cannot reach its database right now; try again in a few seconds",
-        )
-        .extend_with(|_, e| e.set("code", code));
+        let busy = matches!(
+            error,
+            Error::Pool(crate::db::PoolError::Timeout(
+                deadpool::managed::TimeoutType::Wait
+            ))
+        );
+        let message = if busy {
+            "the service is too busy to take this request right now; try again in a few seconds"
+        } else {
+            "the service cannot reach its database right now; try again in a few seconds"
+        };
+        return async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code));
     }
     if error.is_internal() {
         tracing::error!(error = ?error, cause = %cause_chain(error), "internal error");
