@@ -44,8 +44,18 @@ async fn an_apollo_client_waits_for_its_turn_holds_pays_and_sees_its_seat_sold()
         .env("CONCERT_DATE", dates[0].to_string())
         .env("SEAT", "17")
         .output();
+    // The fan ahead buys once the Apollo fan is in line behind them (not after a fixed delay:
+    // on a loaded machine Node may take longer than that to start).
     let ahead_buys = async {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while app.count("queue_tickets", "status = 'WAITING'").await == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the Apollo fan never queued"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
         app.pay(&ahead, &ahead_reservation).await.ok();
     };
     let (output, ()) = tokio::join!(flow, ahead_buys);

@@ -80,6 +80,53 @@ pub fn test_pool(size: usize) -> PoolConfig {
     }
 }
 
+/// A concert in the database at `url` with `dates` weekly dates from next week, 50 seats each at
+/// `price`, written straight in SQL.
+pub async fn concert_in(url: &str, price: &str, dates: u64) -> (String, Vec<NaiveDate>) {
+    let today = Utc::now().date_naive();
+    let dates: Vec<NaiveDate> = (1..=dates)
+        .filter_map(|d| today.checked_add_days(Days::new(d * 7)))
+        .collect();
+    let mut conn = Conn::establish(url).await.expect("connect");
+    let id = create_concert(
+        &mut conn,
+        "Test Concert",
+        "Test Hall",
+        &price.parse().expect("price"),
+        &dates,
+    )
+    .await
+    .expect("create concert");
+    (id, dates)
+}
+
+/// A connection of the test's own holding `FOR UPDATE` locks on users' rows in an open
+/// transaction: the service's statements on those users wait (are mid-flight) until
+/// [`RowLocks::release`].
+pub struct RowLocks(Conn);
+
+impl RowLocks {
+    pub async fn hold(url: &str, user_ids: &[&str]) -> Self {
+        use diesel_async::RunQueryDsl;
+        let mut conn = Conn::establish(url).await.expect("connect");
+        conn.batch_execute("BEGIN").await.expect("begin");
+        for id in user_ids {
+            let locked: Vec<IdRow> =
+                diesel::sql_query("SELECT id FROM users WHERE id = ? FOR UPDATE")
+                    .bind::<diesel::sql_types::Text, _>(*id)
+                    .load(&mut conn)
+                    .await
+                    .expect("lock user row");
+            assert_eq!(locked.len(), 1, "no user {id}");
+        }
+        Self(conn)
+    }
+
+    pub async fn release(mut self) {
+        self.0.batch_execute("ROLLBACK").await.expect("rollback");
+    }
+}
+
 /// Rules for tests: generous queue limits unless a test is about them.
 pub fn test_rules() -> Rules {
     Rules {
@@ -184,21 +231,7 @@ impl TestApp {
 
     /// A concert with `dates` future dates, 50 seats each.
     pub async fn concert(&self, price: &str, dates: u64) -> (String, Vec<NaiveDate>) {
-        let today = Utc::now().date_naive();
-        let dates: Vec<NaiveDate> = (1..=dates)
-            .filter_map(|d| today.checked_add_days(Days::new(d * 7)))
-            .collect();
-        let mut conn = self.conn().await;
-        let id = create_concert(
-            &mut conn,
-            "Test Concert",
-            "Test Hall",
-            &price.parse().expect("price"),
-            &dates,
-        )
-        .await
-        .expect("create concert");
-        (id, dates)
+        concert_in(&self.db.url, price, dates).await
     }
 
     pub fn client(&self) -> Client {
@@ -410,6 +443,26 @@ pub struct Client {
 
 impl Client {
     pub async fn gql(&self, query: &str, variables: Value, auth: &Auth) -> Gql {
+        let (status, body) = self
+            .send(query, variables, auth)
+            .await
+            .expect("request with a JSON answer");
+        // 503 (database unreachable) and 504 (timeout) carry a GraphQL error body too.
+        assert!(
+            (200..300).contains(&status) || status == 503 || status == 504,
+            "HTTP {status}"
+        );
+        Gql { body }
+    }
+
+    /// One GraphQL request: its HTTP status and JSON body, or the failed exchange (refused,
+    /// reset, no JSON) for tests about servers that go away.
+    pub async fn send(
+        &self,
+        query: &str,
+        variables: Value,
+        auth: &Auth,
+    ) -> Result<(u16, Value), reqwest::Error> {
         let mut request = self
             .http
             .post(&self.url)
@@ -420,15 +473,9 @@ impl Client {
         if let Some(token) = &auth.queue_token {
             request = request.header("Queue-Token", token);
         }
-        let response = request.send().await.expect("request");
-        // 503 (database unreachable) and 504 (timeout) carry a GraphQL error body too.
+        let response = request.send().await?;
         let status = response.status().as_u16();
-        assert!(
-            response.status().is_success() || status == 503 || status == 504,
-            "HTTP {status}"
-        );
-        let body: Value = response.json().await.expect("json body");
-        Gql { body }
+        Ok((status, response.json().await?))
     }
 
     pub async fn sign_up(&self, name: &str) -> Fan {

@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{Days, NaiveDate, Utc};
-use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use chrono::NaiveDate;
+use diesel_async::AsyncConnection;
 use encore::db::Conn;
-use encore::domain::catalog::create_concert;
 use futures::future::join_all;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -26,7 +25,9 @@ use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::common::{Auth, Client, Fan, JWT_SECRET, TestDb, assert_invariants, unique_name};
+use crate::common::{
+    Auth, Client, Fan, JWT_SECRET, RowLocks, TestDb, assert_invariants, concert_in, unique_name,
+};
 
 /// How long a process may take from spawn to printing its GraphiQL URL.
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -247,16 +248,11 @@ async fn post(
     variables: Value,
     auth: &Auth,
 ) -> Result<Value, reqwest::Error> {
-    let mut request = http
-        .post(url)
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(bearer) = &auth.bearer {
-        request = request.header("Authorization", format!("Bearer {bearer}"));
-    }
-    if let Some(token) = &auth.queue_token {
-        request = request.header("Queue-Token", token);
-    }
-    request.send().await?.json().await
+    let client = Client {
+        http: http.clone(),
+        url: url.to_owned(),
+    };
+    Ok(client.send(query, variables, auth).await?.1)
 }
 
 /// The `extensions.code` of the first error, if any.
@@ -279,28 +275,8 @@ fn cents(money: &str) -> i64 {
 
 /// A concert with one date a week from now, 50 seats at `price`, straight in SQL.
 async fn concert(database_url: &str, price: &str) -> (String, NaiveDate) {
-    let date = Utc::now()
-        .date_naive()
-        .checked_add_days(Days::new(7))
-        .expect("date");
-    let mut conn = Conn::establish(database_url).await.expect("connect");
-    let id = create_concert(
-        &mut conn,
-        "Process Test",
-        "Test Hall",
-        &price.parse().expect("price"),
-        &[date],
-    )
-    .await
-    .expect("create concert");
-    (id, date)
-}
-
-#[derive(diesel::QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    #[allow(dead_code)]
-    id: String,
+    let (id, dates) = concert_in(database_url, price, 1).await;
+    (id, dates[0])
 }
 
 #[derive(diesel::QueryableByName)]
@@ -344,25 +320,6 @@ async fn count(database_url: &str, sql: &str) -> i64 {
         .await
         .expect("count query");
     row.n
-}
-
-/// A connection of the test's own holding `FOR UPDATE` on one user row, in an open transaction:
-/// every request that locks that user waits until [`release`].
-async fn lock_user_row(database_url: &str, user_id: &str) -> Conn {
-    use diesel_async::RunQueryDsl;
-    let mut conn = Conn::establish(database_url).await.expect("connect");
-    conn.batch_execute("BEGIN").await.expect("begin");
-    let rows: Vec<IdRow> = diesel::sql_query("SELECT id FROM users WHERE id = ? FOR UPDATE")
-        .bind::<diesel::sql_types::Text, _>(user_id)
-        .load(&mut conn)
-        .await
-        .expect("lock user row");
-    assert_eq!(rows.len(), 1, "no user {user_id}");
-    conn
-}
-
-async fn release(conn: &mut Conn) {
-    conn.batch_execute("COMMIT").await.expect("commit");
 }
 
 const CHARGE: &str =
@@ -919,7 +876,7 @@ async fn sigterm_lets_in_flight_requests_finish_closes_websockets_with_1001_and_
     });
 
     // A charge that waits on the fan's row, locked by the test.
-    let mut lock = lock_user_row(&db.url, &fan.user_id).await;
+    let lock = RowLocks::hold(&db.url, &[&fan.user_id]).await;
     let charge = tokio::spawn({
         let http = http.clone();
         let url = client.url.clone();
@@ -953,7 +910,7 @@ async fn sigterm_lets_in_flight_requests_finish_closes_websockets_with_1001_and_
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let released = Instant::now();
-    release(&mut lock).await;
+    lock.release().await;
 
     let (answer, answered) = tokio::time::timeout(Duration::from_secs(10), charge)
         .await
@@ -1007,7 +964,7 @@ async fn past_the_grace_period_the_process_exits_anyway() {
     let client = server.client(&http);
     let fan = client.sign_up(&unique_name()).await;
 
-    let mut lock = lock_user_row(&db.url, &fan.user_id).await;
+    let lock = RowLocks::hold(&db.url, &[&fan.user_id]).await;
     let charge = tokio::spawn({
         let http = http.clone();
         let url = client.url.clone();
@@ -1047,8 +1004,7 @@ async fn past_the_grace_period_the_process_exits_anyway() {
     let logs = server.logs();
     assert!(logs.contains("grace period over"), "output:\n{logs}");
 
-    release(&mut lock).await;
-    drop(lock);
+    lock.release().await;
     assert_invariants(&db.url).await;
     let ledger = count(
         &db.url,

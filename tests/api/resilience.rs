@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use diesel_async::SimpleAsyncConnection;
 use encore::config::{Rules, ServerLimits};
-use encore::db::{Conn, PoolConfig};
+use encore::db::PoolConfig;
 use encore::startup::Background;
 use futures::StreamExt;
 use futures::future::join_all;
@@ -21,34 +20,8 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::common::{Auth, Fan, TestApp, assert_invariants, test_pool, test_rules};
+use crate::common::{Auth, Fan, RowLocks, TestApp, assert_invariants, test_pool, test_rules};
 use crate::ws::{MODERN, WsClient};
-
-/// A connection of the test's own that holds `FOR UPDATE` locks on users' rows, so the
-/// service's statements on those rows are mid-flight (waiting) when their clients go away.
-struct RowLocks(Conn);
-
-impl RowLocks {
-    async fn hold(app: &TestApp, user_ids: &[&str]) -> Self {
-        let mut conn = app.conn().await;
-        conn.batch_execute("BEGIN").await.expect("begin");
-        let ids = user_ids
-            .iter()
-            .map(|id| format!("'{id}'"))
-            .collect::<Vec<_>>()
-            .join(",");
-        conn.batch_execute(&format!(
-            "SELECT id FROM users WHERE id IN ({ids}) FOR UPDATE"
-        ))
-        .await
-        .expect("lock rows");
-        Self(conn)
-    }
-
-    async fn release(mut self) {
-        self.0.batch_execute("ROLLBACK").await.expect("rollback");
-    }
-}
 
 /// Transactions on this test's database currently waiting for a row lock (other tests share the
 /// server).
@@ -220,7 +193,7 @@ async fn a_storm_of_aborted_requests_never_hands_one_fan_another_fans_data() {
         .iter()
         .map(|(f, _)| f.user_id.as_str())
         .collect();
-    let locks = RowLocks::hold(&app, &locked).await;
+    let locks = RowLocks::hold(&app.db.url, &locked).await;
 
     let storm = Duration::from_secs(4);
     let started = Instant::now();
@@ -475,7 +448,7 @@ async fn an_exhausted_pool_answers_service_unavailable_within_the_wait_and_healt
     )
     .await;
     let fan = app.fan().await;
-    let locks = RowLocks::hold(&app, &[&fan.user_id]).await;
+    let locks = RowLocks::hold(&app.db.url, &[&fan.user_id]).await;
     // Two charges wait on the locked row, holding both connections.
     let stuck = {
         let (client, auth) = (app.client(), fan.auth());
@@ -546,7 +519,7 @@ async fn a_request_past_its_deadline_gets_timeout_and_its_transaction_rolls_back
     let app = TestApp::spawn_custom(test_rules(), Background::NONE, &test_pool(4), limits).await;
     let fan = app.fan().await;
     app.charge(&fan, "10.00").await.ok();
-    let locks = RowLocks::hold(&app, &[&fan.user_id]).await;
+    let locks = RowLocks::hold(&app.db.url, &[&fan.user_id]).await;
 
     let started = Instant::now();
     let response = app

@@ -4,16 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{Days, Utc};
-use diesel_async::AsyncConnection;
 use encore::config::{Rules, ServerLimits};
-use encore::db::{Conn, Database, PoolConfig};
+use encore::db::{Database, PoolConfig};
 use encore::domain::Services;
-use encore::domain::catalog::create_concert;
 use encore::startup::{self, Background};
 use serde_json::{Value, json};
 
-use crate::common::{Auth, Client, Fan, JWT_SECRET, assert_invariants, test_rules, unique_name};
+use crate::common::{
+    Auth, Client, Fan, JWT_SECRET, assert_invariants, concert_in, test_rules, unique_name,
+};
 use crate::throwaway_db::ThrowawayMariaDb;
 use crate::ws::{MODERN, WsClient};
 
@@ -31,20 +30,11 @@ fn init(fan: &Fan) -> Value {
 
 /// One GraphQL POST, with its HTTP status, body and how long the answer took.
 async fn post(client: &Client, query: &str, variables: Value, auth: &Auth) -> Answer {
-    let mut request = client
-        .http
-        .post(&client.url)
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(bearer) = &auth.bearer {
-        request = request.header("Authorization", format!("Bearer {bearer}"));
-    }
-    if let Some(token) = &auth.queue_token {
-        request = request.header("Queue-Token", token);
-    }
     let started = Instant::now();
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.expect("json body");
+    let (status, body) = client
+        .send(query, variables, auth)
+        .await
+        .expect("request with a JSON answer");
     Answer {
         status,
         body,
@@ -131,22 +121,8 @@ async fn a_database_restart_is_reported_then_healed_without_a_restart_of_the_ser
         url: format!("{base}/graphql"),
     };
 
-    let date = Utc::now()
-        .date_naive()
-        .checked_add_days(Days::new(7))
-        .expect("date");
-    let concert = {
-        let mut conn = Conn::establish(&url).await.expect("connect");
-        create_concert(
-            &mut conn,
-            "Restart Concert",
-            "Test Hall",
-            &"10.00".parse().expect("price"),
-            &[date],
-        )
-        .await
-        .expect("create concert")
-    };
+    let (concert, dates) = concert_in(&url, "10.00", 1).await;
+    let date = dates[0];
     let seat_vars = json!({ "c": concert, "d": date.to_string() });
 
     // ---- Before the outage: the whole path works.
