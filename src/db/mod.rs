@@ -113,6 +113,8 @@ pub fn is_connection_error(err: &DieselError) -> bool {
             ]
             .iter()
             .any(|m| message.contains(m))
+                // The same words for a statement over `max_statement_time`: the connection is fine.
+                && !message.contains("max_statement_time")
         }
         _ => false,
     }

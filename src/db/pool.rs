@@ -25,9 +25,12 @@
 //! price is a reconnect per interrupted unit of work, which only aborted requests pay.
 //!
 //! The other rules kept here:
-//! - A connection that saw an I/O-level error (server gone, connection killed) is discarded, and
-//!   every connection idle for a while or older than the last such error is pinged before reuse,
-//!   so after a database restart the pool heals itself without handing anyone a dead connection.
+//! - A connection that saw an I/O-level error (server gone, connection killed) is discarded, so
+//!   is every connection opened before the last such error, and one idle for a while is pinged
+//!   before reuse: after a database restart the pool heals itself without handing anyone a dead
+//!   connection.
+//! - A checkout is bounded as a whole (`wait_timeout + connect_timeout`), and a health probe on a
+//!   busy pool opens at most one connection of its own at a time, reusing its answer for a second.
 //! - No code holds one lease while waiting for another: a pool of N would deadlock at N callers.
 //!   The suite runs every operation on a pool of one to prove it.
 //! - Waiting for a connection and opening one are bounded ([`PoolConfig`]); past the bound the
@@ -55,6 +58,9 @@ const SESSION_SETUP: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMIT
 /// A connection unused for longer than this is pinged before it is handed out: the server may
 /// have restarted or closed it (`wait_timeout`) meanwhile. Busy connections are never pinged.
 const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(2);
+
+/// A busy pool's health is checked on a connection of its own at most this often.
+const DIRECT_PROBE_REUSE: Duration = Duration::from_secs(1);
 
 /// At most this many `KILL QUERY` connections at once; past it an interrupted statement is left
 /// to end by itself (its connection is closed regardless).
@@ -105,7 +111,19 @@ pub struct PoolStatus {
 pub struct Database {
     pool: deadpool::managed::Pool<Manager>,
     pub statements: StatementCounter,
-    kills: Arc<Semaphore>,
+    kills: Arc<Kills>,
+    /// The longest a checkout may take in all: waiting for a slot, then checking idle
+    /// connections or opening one. deadpool bounds each step, not their sum.
+    checkout_limit: Duration,
+    /// The last answer of a probe on a connection of its own, so a busy pool under a stream of
+    /// health checks opens at most one such connection at a time and about one a second.
+    direct_probe: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
+}
+
+/// Sends `KILL QUERY` for statements interrupted mid-flight, a few at a time.
+struct Kills {
+    permits: Semaphore,
+    connect_timeout: Duration,
 }
 
 impl Database {
@@ -128,14 +146,23 @@ impl Database {
         Ok(Self {
             pool,
             statements,
-            kills: Arc::new(Semaphore::new(CONCURRENT_KILLS)),
+            kills: Arc::new(Kills {
+                permits: Semaphore::new(CONCURRENT_KILLS),
+                connect_timeout: config.connect_timeout,
+            }),
+            checkout_limit: config.wait_timeout + config.connect_timeout,
+            direct_probe: Arc::default(),
         })
     }
 
     /// A connection for one unit of work. Call [`Lease::finish`] when the work has completed;
     /// the domain's `with_conn!` and `transaction!` do.
     pub async fn lease(&self) -> Result<Lease, PoolError> {
-        let result = self.pool.get().await;
+        let result = tokio::time::timeout(self.checkout_limit, self.pool.get())
+            .await
+            .unwrap_or(Err(PoolError::Timeout(
+                deadpool::managed::TimeoutType::Wait,
+            )));
         if let Err(err) = &result {
             let kind = match err {
                 PoolError::Timeout(deadpool::managed::TimeoutType::Wait) => "wait_timeout",
@@ -160,6 +187,12 @@ impl Database {
     /// uses an idle pooled connection (or opens one) when it can, else a short-lived connection
     /// of its own. So an exhausted pool does not read as a database outage.
     pub async fn probe(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.probe_unbounded(limit))
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn probe_unbounded(&self, limit: Duration) -> bool {
         let no_wait = deadpool::managed::Timeouts {
             wait: Some(Duration::ZERO),
             create: Some(limit),
@@ -177,6 +210,12 @@ impl Database {
                 up
             }
             Err(PoolError::Timeout(deadpool::managed::TimeoutType::Wait)) => {
+                let mut last = self.direct_probe.lock().await;
+                if let Some((at, up)) = *last
+                    && at.elapsed() < DIRECT_PROBE_REUSE
+                {
+                    return up;
+                }
                 let url = &self.pool.manager().url;
                 let direct = async {
                     let mut conn = Conn::establish(url).await.ok()?;
@@ -184,7 +223,10 @@ impl Database {
                         .await
                         .ok()
                 };
-                matches!(tokio::time::timeout(limit, direct).await, Ok(Some(_)))
+                metrics::counter!("db_direct_probes_total").increment(1);
+                let up = matches!(tokio::time::timeout(limit, direct).await, Ok(Some(_)));
+                *last = Some((std::time::Instant::now(), up));
+                up
             }
             Err(_) => false,
         }
@@ -210,7 +252,7 @@ impl Database {
 pub struct Lease {
     object: Option<Object>,
     finished: bool,
-    kills: Arc<Semaphore>,
+    kills: Arc<Kills>,
 }
 
 impl Lease {
@@ -247,6 +289,10 @@ impl Drop for Lease {
         let Some(mut object) = self.object.take() else {
             return;
         };
+        // A finished body whose last statement never reported its end: diesel-async announces a
+        // statement before serialising its binds, so one that failed there (nothing sent) looks
+        // in flight. The connection is very likely in step; it is discarded anyway, cheaply,
+        // and without a KILL (inputs are validated at the edge, so this is rare).
         let reason = if !self.finished {
             "interrupted"
         } else if object.state.broken.load(Ordering::Relaxed) {
@@ -261,20 +307,31 @@ impl Drop for Lease {
             return; // back to the pool
         };
         metrics::counter!("db_connections_discarded_total", "reason" => reason).increment(1);
-        let statement_running = object.state.in_flight.load(Ordering::Relaxed);
+        let statement_running = !self.finished && object.state.in_flight.load(Ordering::Relaxed);
         let pooled = Object::take(object);
-        if statement_running && let Ok(permit) = Arc::clone(&self.kills).try_acquire_owned() {
-            let cancel = pooled.conn.cancel_token();
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = cancel.cancel_query().await;
-                    drop(permit);
-                });
-            }
+        if statement_running {
+            kill_query(Arc::clone(&self.kills), &pooled.conn);
         }
         // Dropping a connection that left its pool sends COM_QUIT and closes the socket.
         drop(pooled);
     }
+}
+
+/// Asks the server, on a connection of its own, to stop the statement `conn` is running, so an
+/// interrupted statement waiting on a row lock does not keep its transaction's locks until the
+/// lock-wait timeout. Best effort: skipped when enough kills are already under way.
+fn kill_query(kills: Arc<Kills>, conn: &Conn) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let cancel = conn.cancel_token();
+    runtime.spawn(async move {
+        let Ok(_permit) = kills.permits.try_acquire() else {
+            return;
+        };
+        metrics::counter!("db_statements_killed_total").increment(1);
+        let _ = tokio::time::timeout(kills.connect_timeout, cancel.cancel_query()).await;
+    });
 }
 
 /// A connection plus what the pool knows about it.
@@ -357,18 +414,26 @@ impl deadpool::managed::Manager for Manager {
                 "broken connection",
             ));
         }
-        let epoch = self.epoch.load(Ordering::Relaxed);
-        if obj.verified_epoch != epoch || metrics.last_used() > VERIFY_AFTER_IDLE {
+        // A connection older than the last I/O-level failure is dropped unchecked: after a
+        // restart they are all dead, and pinging each in turn would make one checkout wait a
+        // connect timeout per idle connection. Opening a new one costs a millisecond.
+        if obj.verified_epoch != self.epoch.load(Ordering::Relaxed) {
+            return Err(deadpool::managed::RecycleError::message(
+                "connection older than the last connection failure",
+            ));
+        }
+        if metrics.last_used() > VERIFY_AFTER_IDLE {
             let ping =
                 diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut obj.conn);
-            match tokio::time::timeout(self.connect_timeout, ping).await {
-                Ok(Ok(_)) => obj.verified_epoch = epoch,
-                _ => {
-                    obj.state.broken.store(true, Ordering::Relaxed);
-                    return Err(deadpool::managed::RecycleError::message(
-                        "connection failed its check",
-                    ));
-                }
+            if !matches!(
+                tokio::time::timeout(self.connect_timeout, ping).await,
+                Ok(Ok(_))
+            ) {
+                obj.state.broken.store(true, Ordering::Relaxed);
+                self.epoch.fetch_add(1, Ordering::Relaxed);
+                return Err(deadpool::managed::RecycleError::message(
+                    "connection failed its check",
+                ));
             }
         }
         Ok(())

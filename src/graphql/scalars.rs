@@ -3,7 +3,7 @@
 //! ("2026-12-24"). `DateTime` is async-graphql's chrono scalar (RFC 3339, UTC).
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 use crate::domain::money::Money;
 
@@ -49,9 +49,13 @@ pub struct Date(pub NaiveDate);
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
+            // Years outside 1000..=9999 are not dates anyone books, and MariaDB's DATE cannot
+            // store them (a negative year failed in the driver, as INTERNAL_SERVER_ERROR).
             Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .filter(|d| (1000..=9999).contains(&d.year()))
                 .map(Self)
-                .map_err(|_| {
+                .ok_or_else(|| {
                     InputValueError::custom(format!(
                         "{s:?} is not a date in the form \"2026-12-24\""
                     ))
@@ -83,7 +87,15 @@ mod tests {
     #[test]
     fn date_parses_only_iso_calendar_dates() {
         assert!(<Date as ScalarType>::parse(Value::from("2026-12-24")).is_ok());
-        for bad in ["2026-13-01", "24/12/2026", "2026-12-24T00:00:00Z", ""] {
+        for bad in [
+            "2026-13-01",
+            "24/12/2026",
+            "2026-12-24T00:00:00Z",
+            "",
+            "-0001-01-01",
+            "0999-12-31",
+            "+10000-01-01",
+        ] {
             assert!(
                 <Date as ScalarType>::parse(Value::from(bad)).is_err(),
                 "{bad}"

@@ -7,10 +7,13 @@
 //! - When accepting fails because the process is out of file descriptors, the loop logs it (at
 //!   most once a second) and backs off instead of spinning; existing connections keep working.
 //! - On shutdown the listener is closed at once, every connection is asked to finish its
-//!   in-flight request and close; the caller waits on the connection tracker up to a deadline.
+//!   in-flight request and close; one with no request in flight (idle, or half-way through its
+//!   headers) is dropped at once. The caller waits on the connection tracker up to a deadline.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -25,6 +28,25 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
+
+/// How often a draining connection is checked for a request still in flight.
+const DRAIN_CHECK: Duration = Duration::from_millis(100);
+
+/// Counts a request of a connection as in flight until dropped.
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Accepts and serves connections until `stop` is cancelled, then returns; the connections it
 /// started are tracked by `connections` (closed when this returns).
@@ -53,14 +75,25 @@ pub async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = TowerToHyperService::new(app.map_request(move |req: Request<Incoming>| {
-            let mut req = req.map(Body::new);
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            req
-        }));
+        // Requests of this connection being handled now: at shutdown a connection with none is
+        // closed at once, even one half-way through sending headers.
+        let busy = Arc::new(AtomicUsize::new(0));
+        let service = {
+            let (app, busy) = (app.clone(), Arc::clone(&busy));
+            tower::service_fn(move |req: Request<Incoming>| {
+                let mut req = req.map(Body::new);
+                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                let handling = Busy::start(&busy);
+                let app = app.clone();
+                async move {
+                    let response = app.oneshot(req).await;
+                    drop(handling);
+                    response
+                }
+            })
+        };
         let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
         let stop = stop.clone();
         connections.spawn(async move {
@@ -76,7 +109,16 @@ pub async fn accept_loop(
             }
             // Finish the request in flight (if any), then close.
             conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    () = tokio::time::sleep(DRAIN_CHECK) => {
+                        if busy.load(Ordering::Relaxed) == 0 {
+                            break; // nothing in flight: drop it
+                        }
+                    }
+                }
+            }
         });
     }
     connections.close();

@@ -35,6 +35,10 @@ use crate::graphql::error::code;
 
 /// How often an idle connection is pinged.
 const KEEPALIVE: Duration = Duration::from_secs(15);
+/// A message the client does not take within this ends the session (it stopped reading).
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a close frame, and the close itself, may take before the socket is just dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// graphql-transport-ws: "Forbidden", for a rejected connection_init.
 const CLOSE_FORBIDDEN: u16 = 4403;
 /// graphql-transport-ws: "Connection initialisation timeout".
@@ -132,55 +136,80 @@ async fn serve(
         tokio::pin!(init_deadline);
         let mut initialised = Some(initialised);
         loop {
-            tokio::select! {
+            let step = tokio::select! {
                 message = rx.recv() => match message {
-                    Some(Message::Close(Some(frame))) => {
-                        let _ = socket_sink.send(Message::Close(Some(forbidden_if_rejected(frame)))).await;
-                        break;
-                    }
-                    Some(message) => {
-                        if socket_sink.send(message).await.is_err() {
-                            break;
-                        }
-                    }
+                    Some(Message::Close(Some(frame))) => Step::Close(forbidden_if_rejected(frame)),
+                    Some(message) => Step::Send(message),
                     None => break,
                 },
                 _ = async { initialised.as_mut()?.await.ok() }, if initialised.is_some() => {
                     // Init succeeded (or failed, and its close frame is on the way through `rx`).
                     initialised = None;
+                    continue;
                 }
                 () = &mut init_deadline, if initialised.is_some() => {
                     metrics::counter!("websocket_init_timeouts_total").increment(1);
-                    let _ = socket_sink.send(close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout")).await;
-                    break;
+                    Step::Close(close_frame(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout"))
                 }
-                () = shutdown.cancelled() => {
-                    let _ = socket_sink.send(close(CLOSE_GOING_AWAY, "server shutting down")).await;
-                    break;
+                () = shutdown.cancelled() => Step::Close(close_frame(CLOSE_GOING_AWAY, "server shutting down")),
+                _ = keepalive.tick() => Step::Keepalive,
+            };
+            let sent = match step {
+                Step::Send(message) => send(&mut socket_sink, message, &shutdown).await,
+                Step::Keepalive => {
+                    let ka = Message::Text(r#"{"type":"ka"}"#.into());
+                    (!legacy || send(&mut socket_sink, ka, &shutdown).await)
+                        && send(
+                            &mut socket_sink,
+                            Message::Ping(Default::default()),
+                            &shutdown,
+                        )
+                        .await
                 }
-                _ = keepalive.tick() => {
-                    if legacy && socket_sink.send(Message::Text(r#"{"type":"ka"}"#.into())).await.is_err() {
-                        break;
-                    }
-                    if socket_sink.send(Message::Ping(Default::default())).await.is_err() {
-                        break;
-                    }
+                Step::Close(frame) => {
+                    let close = socket_sink.send(Message::Close(Some(frame)));
+                    let _ = tokio::time::timeout(CLOSE_WAIT, close).await;
+                    false
                 }
+            };
+            if !sent {
+                break;
             }
         }
         closed.cancel();
-        let _ = socket_sink.close().await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, socket_sink.close()).await;
     };
     metrics::gauge!("websocket_connections").increment(1.0);
     tokio::join!(session, writer);
     metrics::gauge!("websocket_connections").decrement(1.0);
 }
 
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
+/// What the writer does next.
+enum Step {
+    Send(Message),
+    Keepalive,
+    /// Send this close frame (briefly) and end the session.
+    Close(CloseFrame),
+}
+
+fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
+    CloseFrame {
         code,
         reason: reason.into(),
-    }))
+    }
+}
+
+/// Sends one message. False when the socket failed, or a client that stopped reading kept the
+/// send from completing within `SEND_TIMEOUT`, or the instance is shutting down meanwhile: the
+/// session then ends, so a stalled client cannot hold its slot or delay shutdown.
+async fn send<S>(sink: &mut S, message: Message, shutdown: &CancellationToken) -> bool
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    tokio::select! {
+        sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => matches!(sent, Ok(Ok(()))),
+        () = shutdown.cancelled() => false,
+    }
 }
 
 /// async-graphql closes a rejected `connection_init` with 1002; our rejections start with their

@@ -309,6 +309,23 @@ async fn a_storm_of_aborted_requests_never_hands_one_fan_another_fans_data() {
     assert_invariants(&app.db.url).await;
 }
 
+/// A counter's value in `/metrics` (0 when absent). The recorder is shared by every server in the
+/// test process, so only increases that no other test makes are meaningful.
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.server.url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 async fn health(app: &TestApp) -> Value {
     app.http
         .get(format!("{}/health", app.server.url()))
@@ -499,6 +516,23 @@ async fn an_exhausted_pool_answers_service_unavailable_within_the_wait_and_healt
     assert_eq!(health["database"], "up", "{health}");
     assert_eq!(health["pool"]["size"], 2, "{health}");
     assert_eq!(health["pool"]["idle"], 0, "{health}");
+
+    // A stream of health checks on a busy pool opens at most about one connection a second of
+    // its own, not one per check (each would count against the database's max_connections).
+    let probes_before = metric(&app, "db_direct_probes_total").await;
+    let checks = join_all((0..50).map(|_| {
+        app.http
+            .get(format!("{}/health/ready", app.server.url()))
+            .send()
+    }))
+    .await;
+    assert!(
+        checks
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.status() == 200))
+    );
+    let direct = metric(&app, "db_direct_probes_total").await - probes_before;
+    assert!(direct <= 3.0, "{direct} direct probes for 50 health checks");
 
     locks.release().await;
     let (a, b) = stuck.await.expect("charges");
@@ -755,4 +789,27 @@ async fn health_liveness_readiness_and_request_ids() {
     ] {
         assert!(metrics.contains(needle), "{needle} missing from /metrics");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_does_not_wait_for_a_connection_with_no_request_in_flight() {
+    let limits = ServerLimits {
+        shutdown_grace: Duration::from_secs(5),
+        ..ServerLimits::default()
+    };
+    let app = TestApp::spawn_custom(test_rules(), Background::ALL, &test_pool(2), limits).await;
+    // Half-way through its headers, and a keep-alive connection that finished a request.
+    let mut half = TcpStream::connect(app.server.addr).await.expect("connect");
+    half.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    app.gql("{ concerts { id } }", json!({}), &Auth::none())
+        .await
+        .ok();
+    let started = Instant::now();
+    let TestApp { server, db, http } = app;
+    assert!(server.stop().await, "connections were left open");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+    drop((db, http, half));
 }
