@@ -3,7 +3,9 @@
 //! reservation PAID, queue ticket COMPLETED. Any failure rolls all of it back.
 //!
 //! Rows are locked in the global order (user, seat, reservation, queue ticket), so concurrent pays
-//! and holds cannot deadlock one another; the user lock also serialises idempotency checks.
+//! do not deadlock one another; the user lock also serialises idempotency checks. A hold's
+//! "expire the lapsed previous hold" update can still deadlock with a pay through the
+//! `reservations_expiry` index (seen under the kill -9 burst test); the transaction is retried.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;

@@ -145,12 +145,19 @@ async fn backoff_after_accept_error(err: &io::Error, last_warning: &mut Option<I
 pub fn raise_fd_limit() {
     let before = rlimit::getrlimit(rlimit::Resource::NOFILE);
     match (before, rlimit::increase_nofile_limit(u64::MAX)) {
-        (Ok((soft, hard)), Ok(now)) => {
+        (Ok((soft, hard)), Ok(now)) if now > soft => {
             tracing::info!(
                 soft_before = soft,
                 soft = now,
                 hard,
                 "open-file limit raised to {now} (was {soft}, hard limit {hard})"
+            );
+        }
+        (Ok((soft, hard)), Ok(_)) => {
+            tracing::info!(
+                soft,
+                hard,
+                "open-file limit already at {soft} (hard limit {hard}); nothing to raise"
             );
         }
         (_, Err(err)) | (Err(err), _) => {
