@@ -15,6 +15,7 @@
 pub mod models;
 pub mod pool;
 pub mod schema;
+pub mod states;
 
 use std::time::Duration;
 

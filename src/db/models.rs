@@ -1,11 +1,12 @@
-//! Row types: one struct per table, exactly as stored. The domain turns them into its own types
-//! (statuses parsed, money wrapped), so nothing above storage depends on column spellings.
+//! Row types: one struct per table, as stored, with status columns typed (`states`). The domain
+//! turns them into its own types (money wrapped, effective statuses on the database clock).
 
 use bigdecimal::BigDecimal;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::*;
+use super::states::{LedgerKind, ReservationStatus, SeatStatus, TicketStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users, check_for_backend(diesel::mysql::Mysql))]
@@ -42,7 +43,7 @@ pub struct SeatRow {
     pub date: NaiveDate,
     pub number: i16,
     pub price: BigDecimal,
-    pub status: String,
+    pub status: SeatStatus,
     pub held_by: Option<String>,
     pub held_until: Option<NaiveDateTime>,
     pub reservation_id: Option<String>,
@@ -58,7 +59,7 @@ pub struct ReservationRow {
     pub date: NaiveDate,
     pub seat_number: i16,
     pub price: BigDecimal,
-    pub status: String,
+    pub status: ReservationStatus,
     pub held_until: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -69,7 +70,7 @@ pub struct ReservationRow {
 pub struct WalletTransactionRow {
     pub id: String,
     pub user_id: String,
-    pub kind: String,
+    pub kind: LedgerKind,
     pub amount: BigDecimal,
     pub balance_after: BigDecimal,
     pub reservation_id: Option<String>,
@@ -116,7 +117,7 @@ pub struct QueueTicketRow {
     pub user_id: String,
     pub concert_id: String,
     pub seq: i64,
-    pub status: String,
+    pub status: TicketStatus,
     pub last_seen_at: NaiveDateTime,
     pub activated_at: Option<NaiveDateTime>,
     pub expires_at: Option<NaiveDateTime>,

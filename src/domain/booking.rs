@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 use tokio_util::sync::CancellationToken;
 
 use super::accounts::lock_user;
-use super::catalog::{SEAT_IS_FREE, ensure_date};
+use super::catalog::{SEAT_IS_FREE, SeatStatus, ensure_date};
 use super::error::{Error, Result};
 use super::inputs::SeatNumber;
 use super::money::Money;
@@ -22,13 +22,7 @@ use crate::db::models::ReservationRow;
 use crate::db::schema::{reservations, seats};
 use crate::db::{self, Conn};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReservationStatus {
-    Held,
-    Paid,
-    Expired,
-    Cancelled,
-}
+pub use crate::db::states::ReservationStatus;
 
 #[derive(Debug, Clone)]
 pub struct Reservation {
@@ -66,7 +60,7 @@ pub async fn hold_seat(
             .filter(reservations::user_id.eq(user_id))
             .filter(reservations::concert_id.eq(concert_id))
             .filter(reservations::date.eq(date))
-            .filter(reservations::status.eq("HELD"))
+            .filter(reservations::status.eq(ReservationStatus::Held))
             .filter(sql::<Bool>("reservations.held_until > UTC_TIMESTAMP(6)"))
             .count()
             .get_result(conn)
@@ -81,7 +75,7 @@ pub async fn hold_seat(
         let taken = diesel::update(seats::table.find((concert_id, date, seat.get())))
             .filter(sql::<Bool>(SEAT_IS_FREE))
             .set((
-                seats::status.eq("HELD"),
+                seats::status.eq(SeatStatus::Held),
                 seats::held_by.eq(user_id),
                 seats::held_until.eq(held_until),
                 seats::reservation_id.eq(&reservation_id),
@@ -97,10 +91,10 @@ pub async fn hold_seat(
             .filter(reservations::concert_id.eq(concert_id))
             .filter(reservations::date.eq(date))
             .filter(reservations::seat_number.eq(seat.get()))
-            .filter(reservations::status.eq("HELD"))
+            .filter(reservations::status.eq(ReservationStatus::Held))
             .filter(reservations::held_until.le(now))
             .set((
-                reservations::status.eq("EXPIRED"),
+                reservations::status.eq(ReservationStatus::Expired),
                 reservations::updated_at.eq(now),
             ))
             .execute(conn)
@@ -118,7 +112,7 @@ pub async fn hold_seat(
                 date,
                 seat_number: seat.get(),
                 price,
-                status: "HELD".into(),
+                status: ReservationStatus::Held,
                 held_until,
                 created_at: now,
                 updated_at: now,
@@ -163,7 +157,7 @@ pub async fn release_seat(
         lock_seat(conn, &current).await?;
         let now = db::now(conn).await?;
         let row = lock_reservation(conn, reservation_id).await?;
-        match stored_status(&row, now)? {
+        match stored_status(&row, now) {
             ReservationStatus::Held => {}
             ReservationStatus::Cancelled => return Ok(()),
             ReservationStatus::Expired => return Err(Error::HoldExpired),
@@ -176,7 +170,7 @@ pub async fn release_seat(
         free_seat(conn, &row, now).await?;
         diesel::update(reservations::table.find(reservation_id))
             .set((
-                reservations::status.eq("CANCELLED"),
+                reservations::status.eq(ReservationStatus::Cancelled),
                 reservations::updated_at.eq(now),
             ))
             .execute(conn)
@@ -190,7 +184,7 @@ pub async fn release_seat(
 /// The caller's reservations, newest first.
 pub async fn my_reservations(services: &Services, user_id: &str) -> Result<Vec<Reservation>> {
     with_conn!(services.db, async |conn: &mut Conn| {
-        let rows: Vec<(ReservationRow, String)> = reservations::table
+        let rows: Vec<(ReservationRow, ReservationStatus)> = reservations::table
             .filter(reservations::user_id.eq(user_id))
             .order((reservations::created_at.desc(), reservations::id.desc()))
             .select((
@@ -199,9 +193,10 @@ pub async fn my_reservations(services: &Services, user_id: &str) -> Result<Vec<R
             ))
             .load(conn)
             .await?;
-        rows.into_iter()
-            .map(|(row, status)| to_reservation(row, &status))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|(row, status)| to_reservation(row, status))
+            .collect())
     })
     .await
 }
@@ -214,7 +209,7 @@ pub async fn reservation(services: &Services, reservation_id: &str) -> Result<Re
 }
 
 pub(crate) async fn find_reservation(conn: &mut Conn, reservation_id: &str) -> Result<Reservation> {
-    let (row, status): (ReservationRow, String) = reservations::table
+    let (row, status): (ReservationRow, ReservationStatus) = reservations::table
         .find(reservation_id)
         .select((
             ReservationRow::as_select(),
@@ -224,7 +219,7 @@ pub(crate) async fn find_reservation(conn: &mut Conn, reservation_id: &str) -> R
         .await
         .optional()?
         .ok_or(Error::NotFound("reservation"))?;
-    to_reservation(row, &status)
+    Ok(to_reservation(row, status))
 }
 
 /// Locks the reservation's seat row (after the user row, before the reservation row).
@@ -256,24 +251,21 @@ pub(crate) async fn lock_reservation(
 }
 
 /// A locked row's status against a database time read in the same transaction.
-pub(crate) fn stored_status(row: &ReservationRow, now: NaiveDateTime) -> Result<ReservationStatus> {
-    let status = parse_status(&row.status)?;
-    Ok(
-        if status == ReservationStatus::Held && row.held_until <= now {
-            ReservationStatus::Expired
-        } else {
-            status
-        },
-    )
+pub(crate) fn stored_status(row: &ReservationRow, now: NaiveDateTime) -> ReservationStatus {
+    if row.status == ReservationStatus::Held && row.held_until <= now {
+        ReservationStatus::Expired
+    } else {
+        row.status
+    }
 }
 
 /// Makes a held seat available again, only if this reservation still holds it.
 async fn free_seat(conn: &mut Conn, row: &ReservationRow, now: NaiveDateTime) -> Result<()> {
     diesel::update(seats::table.find((&row.concert_id, row.date, row.seat_number)))
         .filter(seats::reservation_id.eq(&row.id))
-        .filter(seats::status.eq("HELD"))
+        .filter(seats::status.eq(SeatStatus::Held))
         .set((
-            seats::status.eq("AVAILABLE"),
+            seats::status.eq(SeatStatus::Available),
             seats::held_by.eq(None::<String>),
             seats::held_until.eq(None::<NaiveDateTime>),
             seats::reservation_id.eq(None::<String>),
@@ -331,19 +323,9 @@ pub async fn run_hold_sweeper(services: Services, shutdown: CancellationToken) {
     }
 }
 
-fn parse_status(s: &str) -> Result<ReservationStatus> {
-    match s {
-        "HELD" => Ok(ReservationStatus::Held),
-        "PAID" => Ok(ReservationStatus::Paid),
-        "EXPIRED" => Ok(ReservationStatus::Expired),
-        "CANCELLED" => Ok(ReservationStatus::Cancelled),
-        other => Err(Error::corrupt(format!("reservation status {other:?}"))),
-    }
-}
-
-fn to_reservation(row: ReservationRow, effective_status: &str) -> Result<Reservation> {
-    Ok(Reservation {
-        status: parse_status(effective_status)?,
+fn to_reservation(row: ReservationRow, effective_status: ReservationStatus) -> Reservation {
+    Reservation {
+        status: effective_status,
         id: row.id,
         user_id: row.user_id,
         concert_id: row.concert_id,
@@ -351,5 +333,5 @@ fn to_reservation(row: ReservationRow, effective_status: &str) -> Result<Reserva
         seat_number: row.seat_number.into(),
         price: Money::from_stored(row.price),
         held_until: utc(row.held_until),
-    })
+    }
 }

@@ -26,12 +26,7 @@ pub struct Concert {
     pub dates: Vec<NaiveDate>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeatStatus {
-    Available,
-    Held,
-    Sold,
-}
+pub use crate::db::states::SeatStatus;
 
 #[derive(Debug, Clone)]
 pub struct Seat {
@@ -131,7 +126,7 @@ pub(crate) async fn seat_map(
     date: NaiveDate,
 ) -> Result<Vec<Seat>> {
     ensure_date(conn, concert_id, date).await?;
-    let rows: Vec<(i16, String, bigdecimal::BigDecimal)> = seats::table
+    let rows: Vec<(i16, SeatStatus, bigdecimal::BigDecimal)> = seats::table
         .filter(seats::concert_id.eq(concert_id))
         .filter(seats::date.eq(date))
         .order(seats::number.asc())
@@ -142,24 +137,14 @@ pub(crate) async fn seat_map(
         ))
         .load(conn)
         .await?;
-    rows.into_iter()
-        .map(|(number, status, price)| {
-            Ok(Seat {
-                number: number.into(),
-                status: parse_seat_status(&status)?,
-                price: Money::from_stored(price),
-            })
+    Ok(rows
+        .into_iter()
+        .map(|(number, status, price)| Seat {
+            number: number.into(),
+            status,
+            price: Money::from_stored(price),
         })
-        .collect()
-}
-
-pub(crate) fn parse_seat_status(s: &str) -> Result<SeatStatus> {
-    match s {
-        "AVAILABLE" => Ok(SeatStatus::Available),
-        "HELD" => Ok(SeatStatus::Held),
-        "SOLD" => Ok(SeatStatus::Sold),
-        other => Err(Error::corrupt(format!("seat status {other:?}"))),
-    }
+        .collect())
 }
 
 /// Creates a concert with its dates, 50 seats per date and an empty waiting room.
@@ -203,7 +188,7 @@ pub async fn create_concert(
                     date,
                     number,
                     price: price.as_decimal().clone(),
-                    status: "AVAILABLE".into(),
+                    status: SeatStatus::Available,
                     held_by: None,
                     held_until: None,
                     reservation_id: None,

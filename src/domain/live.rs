@@ -35,7 +35,7 @@ use super::Services;
 use super::catalog::{self, EFFECTIVE_SEAT_STATUS, Seat, SeatStatus};
 use super::error::Result;
 use super::money::Money;
-use super::queue::{self, QueueTicket, TicketStatus};
+use super::queue::{self, QueueStatus, QueueTicket, TicketStatus};
 use crate::db::models::QueueTicketRow;
 use crate::db::schema::{queue_rooms, queue_tickets, seats};
 use crate::db::{self, Conn};
@@ -92,7 +92,7 @@ pub struct RoomSnapshot {
 
 #[derive(Debug, Clone)]
 pub struct TicketChange {
-    pub status: String,
+    pub status: TicketStatus,
     pub expires_at: Option<NaiveDateTime>,
 }
 
@@ -181,7 +181,7 @@ pub async fn watch_ticket(
     })
     .await?;
     let rules = Arc::clone(&services.rules);
-    let first = queue::view(&row, admitted_seq, now, &rules)?;
+    let first = queue::view(&row, admitted_seq, now, &rules);
     let rx = services.live.room_receiver(&row.concert_id, now);
     let presence = services.live.watch_ticket(&row.id);
     metrics::counter!("live_ticket_subscriptions_total").increment(1);
@@ -203,13 +203,10 @@ pub async fn watch_ticket(
             s.rx.changed().await.ok()?;
             let snapshot = Arc::clone(&s.rx.borrow_and_update());
             if let Some(change) = snapshot.changes.get(&s.row.id) {
-                s.row.status.clone_from(&change.status);
+                s.row.status = change.status;
                 s.row.expires_at = change.expires_at;
             }
-            let Ok(next) = queue::view(&s.row, snapshot.admitted_seq, snapshot.now, &s.rules)
-            else {
-                return None;
-            };
+            let next = queue::view(&s.row, snapshot.admitted_seq, snapshot.now, &s.rules);
             if differs(&next, &s.last) {
                 s.done = is_final(next.status);
                 s.last = next.clone();
@@ -229,8 +226,8 @@ struct TicketWatch {
     _presence: PresenceGuard,
 }
 
-fn is_final(status: TicketStatus) -> bool {
-    matches!(status, TicketStatus::Expired | TicketStatus::Completed)
+fn is_final(status: QueueStatus) -> bool {
+    matches!(status, QueueStatus::Expired | QueueStatus::Completed)
 }
 
 fn differs(a: &QueueTicket, b: &QueueTicket) -> bool {
@@ -335,7 +332,7 @@ pub async fn tick(services: &Services) -> Result<LiveTickReport> {
         }
         for chunk in presence.chunks(PRESENCE_CHUNK) {
             diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(chunk)))
-                .filter(queue_tickets::status.eq("WAITING"))
+                .filter(queue_tickets::status.eq(TicketStatus::Waiting))
                 .set(queue_tickets::last_seen_at.eq(db::utc_now()))
                 .execute(conn)
                 .await?;
@@ -405,7 +402,7 @@ async fn read_room(
         .await
         .optional()?
         .unwrap_or_default();
-    let rows: Vec<(String, String, Option<NaiveDateTime>)> = queue_tickets::table
+    let rows: Vec<(String, TicketStatus, Option<NaiveDateTime>)> = queue_tickets::table
         .filter(queue_tickets::concert_id.eq(concert_id))
         .filter(queue_tickets::updated_at.gt(cursor))
         .select((
@@ -435,12 +432,12 @@ async fn read_seat_changes(
     cursor: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Vec<Seat>> {
-    let rows: Vec<(i16, String, BigDecimal)> = seats::table
+    let rows: Vec<(i16, SeatStatus, BigDecimal)> = seats::table
         .filter(seats::concert_id.eq(concert_id))
         .filter(seats::date.eq(date))
         .filter(
             seats::updated_at.gt(cursor).or(seats::status
-                .eq("HELD")
+                .eq(SeatStatus::Held)
                 .and(seats::held_until.assume_not_null().gt(cursor))
                 .and(seats::held_until.assume_not_null().le(now))),
         )
@@ -451,15 +448,14 @@ async fn read_seat_changes(
         ))
         .load(conn)
         .await?;
-    rows.into_iter()
-        .map(|(number, status, price)| {
-            Ok(Seat {
-                number: number.into(),
-                status: catalog::parse_seat_status(&status)?,
-                price: Money::from_stored(price),
-            })
+    Ok(rows
+        .into_iter()
+        .map(|(number, status, price)| Seat {
+            number: number.into(),
+            status,
+            price: Money::from_stored(price),
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -484,7 +480,7 @@ mod tests {
             token: "t".into(),
             concert_id: "c".into(),
             user_id: "u".into(),
-            status: TicketStatus::Waiting,
+            status: QueueStatus::Waiting,
             position: 3,
             estimated_wait_seconds: 1,
             expires_at: None,
@@ -499,12 +495,12 @@ mod tests {
         ));
         assert!(differs(
             &QueueTicket {
-                status: TicketStatus::Active,
+                status: QueueStatus::Active,
                 ..t.clone()
             },
             &t
         ));
-        assert!(is_final(TicketStatus::Completed) && is_final(TicketStatus::Expired));
-        assert!(!is_final(TicketStatus::Active));
+        assert!(is_final(QueueStatus::Completed) && is_final(QueueStatus::Expired));
+        assert!(!is_final(QueueStatus::Active));
     }
 }

@@ -13,6 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use super::accounts::lock_user;
 use super::booking::{self, Reservation, ReservationStatus, lock_reservation, stored_status};
+use super::catalog::SeatStatus;
 use super::error::{Error, Result};
 use super::idempotency;
 use super::inputs::parse_idempotency_key;
@@ -59,7 +60,7 @@ pub async fn pay(
         booking::lock_seat(conn, &current).await?;
         let row = lock_reservation(conn, reservation_id).await?;
         let now = db::now(conn).await?;
-        match stored_status(&row, now)? {
+        match stored_status(&row, now) {
             ReservationStatus::Held => {}
             ReservationStatus::Expired => return Err(Error::HoldExpired),
             ReservationStatus::Paid => {
@@ -103,7 +104,7 @@ pub async fn pay(
         .await?;
         diesel::update(reservations::table.find(reservation_id))
             .set((
-                reservations::status.eq("PAID"),
+                reservations::status.eq(ReservationStatus::Paid),
                 reservations::updated_at.eq(now),
             ))
             .execute(conn)
@@ -154,7 +155,7 @@ async fn other_live_holds(
     Ok(reservations::table
         .filter(reservations::user_id.eq(user_id))
         .filter(reservations::concert_id.eq(concert_id))
-        .filter(reservations::status.eq("HELD"))
+        .filter(reservations::status.eq(ReservationStatus::Held))
         .filter(reservations::id.ne(paid_reservation))
         .filter(reservations::held_until.gt(now))
         .count()
@@ -172,9 +173,9 @@ async fn sell_seat(
 ) -> Result<()> {
     let sold = diesel::update(seats::table.find((concert_id, date, number)))
         .filter(seats::reservation_id.eq(reservation_id))
-        .filter(seats::status.eq("HELD"))
+        .filter(seats::status.eq(SeatStatus::Held))
         .set((
-            seats::status.eq("SOLD"),
+            seats::status.eq(SeatStatus::Sold),
             seats::held_until.eq(None::<NaiveDateTime>),
             seats::updated_at.eq(now),
         ))

@@ -29,8 +29,12 @@ use crate::db::models::{QueueRoomRow, QueueTicketRow};
 use crate::db::schema::{queue_rooms, queue_tickets};
 use crate::db::{self, Conn};
 
+pub use crate::db::states::TicketStatus;
+
+/// A ticket's status as its holder sees it: an ACTIVE ticket past its deadline and an
+/// ABANDONED one both read EXPIRED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TicketStatus {
+pub enum QueueStatus {
     Waiting,
     Active,
     Expired,
@@ -42,7 +46,7 @@ pub struct QueueTicket {
     pub token: String,
     pub concert_id: String,
     pub user_id: String,
-    pub status: TicketStatus,
+    pub status: QueueStatus,
     /// People ahead; 0 unless waiting.
     pub position: i64,
     pub estimated_wait_seconds: i64,
@@ -57,9 +61,6 @@ pub struct AdmissionReport {
     pub expired: usize,
     pub skipped: bool,
 }
-
-const WAITING: &str = "WAITING";
-const ACTIVE: &str = "ACTIVE";
 
 /// Tickets looked at per batch, and batches per step: bounds one step's work however long the
 /// line of abandoned tickets at its head.
@@ -113,7 +114,7 @@ pub async fn enter(services: &Services, user_id: &str, concert_id: &str) -> Resu
             user_id: user_id.to_owned(),
             concert_id: concert_id.to_owned(),
             seq,
-            status: WAITING.into(),
+            status: TicketStatus::Waiting,
             last_seen_at: now,
             activated_at: None,
             expires_at: None,
@@ -145,7 +146,7 @@ pub async fn enter(services: &Services, user_id: &str, concert_id: &str) -> Resu
             ))
             .first::<(QueueTicketRow, i64, NaiveDateTime)>(conn)
             .await?;
-        view(&row, admitted_seq, now, &services.rules)
+        Ok(view(&row, admitted_seq, now, &services.rules))
     })
     .await
 }
@@ -156,7 +157,7 @@ pub async fn poll(services: &Services, token: &str, user_id: Option<&str>) -> Re
         let (row, admitted_seq, now) = find_by_token(conn, token).await?;
         check_owner(&row, user_id)?;
         touch(conn, &row, now).await?;
-        view(&row, admitted_seq, now, &services.rules)
+        Ok(view(&row, admitted_seq, now, &services.rules))
     })
     .await
 }
@@ -224,7 +225,7 @@ pub(crate) async fn lock_active(
 pub(crate) async fn complete(conn: &mut Conn, ticket_id: &str, now: NaiveDateTime) -> Result<()> {
     diesel::update(queue_tickets::table.find(ticket_id))
         .set((
-            queue_tickets::status.eq("COMPLETED"),
+            queue_tickets::status.eq(TicketStatus::Completed),
             queue_tickets::updated_at.eq(now),
         ))
         .execute(conn)
@@ -256,17 +257,17 @@ pub async fn advance(
 
         let expired = diesel::update(queue_tickets::table)
             .filter(queue_tickets::concert_id.eq(concert_id))
-            .filter(queue_tickets::status.eq(ACTIVE))
+            .filter(queue_tickets::status.eq(TicketStatus::Active))
             .filter(queue_tickets::expires_at.le(now))
             .set((
-                queue_tickets::status.eq("EXPIRED"),
+                queue_tickets::status.eq(TicketStatus::Expired),
                 queue_tickets::updated_at.eq(now),
             ))
             .execute(conn)
             .await?;
         let active: i64 = queue_tickets::table
             .filter(queue_tickets::concert_id.eq(concert_id))
-            .filter(queue_tickets::status.eq(ACTIVE))
+            .filter(queue_tickets::status.eq(TicketStatus::Active))
             .count()
             .get_result(conn)
             .await?;
@@ -286,7 +287,7 @@ pub async fn advance(
             if cursor >= room.issued {
                 break;
             }
-            let batch: Vec<(String, i64, String, NaiveDateTime)> = queue_tickets::table
+            let batch: Vec<(String, i64, TicketStatus, NaiveDateTime)> = queue_tickets::table
                 .filter(queue_tickets::concert_id.eq(concert_id))
                 .filter(queue_tickets::seq.gt(cursor))
                 .order(queue_tickets::seq.asc())
@@ -304,7 +305,7 @@ pub async fn advance(
                 break;
             }
             for (id, seq, status, last_seen_at) in batch {
-                if status != WAITING {
+                if status != TicketStatus::Waiting {
                     cursor = seq;
                 } else if last_seen_at < stale_before {
                     abandoned.push(id);
@@ -322,7 +323,7 @@ pub async fn advance(
             let expires_at = now + chrono_duration(rules.queue_active_ttl);
             diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(&admitted)))
                 .set((
-                    queue_tickets::status.eq(ACTIVE),
+                    queue_tickets::status.eq(TicketStatus::Active),
                     queue_tickets::activated_at.eq(now),
                     queue_tickets::expires_at.eq(expires_at),
                     queue_tickets::updated_at.eq(now),
@@ -333,7 +334,7 @@ pub async fn advance(
         if !abandoned.is_empty() {
             diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(&abandoned)))
                 .set((
-                    queue_tickets::status.eq("ABANDONED"),
+                    queue_tickets::status.eq(TicketStatus::Abandoned),
                     queue_tickets::updated_at.eq(now),
                 ))
                 .execute(conn)
@@ -446,14 +447,14 @@ async fn live_ticket(
     let candidates: Vec<QueueTicketRow> = queue_tickets::table
         .filter(queue_tickets::user_id.eq(user_id))
         .filter(queue_tickets::concert_id.eq(concert_id))
-        .filter(queue_tickets::status.eq_any([WAITING, ACTIVE]))
+        .filter(queue_tickets::status.eq_any([TicketStatus::Waiting, TicketStatus::Active]))
         .order(queue_tickets::seq.desc())
         .select(QueueTicketRow::as_select())
         .load(conn)
         .await?;
     Ok(candidates
         .into_iter()
-        .find(|t| t.status == WAITING || t.expires_at.is_some_and(|at| at > now)))
+        .find(|t| t.status == TicketStatus::Waiting || t.expires_at.is_some_and(|at| at > now)))
 }
 
 async fn lock_room(conn: &mut Conn, concert_id: &str) -> Result<Option<QueueRoomRow>> {
@@ -468,9 +469,9 @@ async fn lock_room(conn: &mut Conn, concert_id: &str) -> Result<Option<QueueRoom
 
 /// Records presence for a waiting ticket, at most once per [`PRESENCE_WRITE_EVERY`].
 pub(crate) async fn touch(conn: &mut Conn, row: &QueueTicketRow, now: NaiveDateTime) -> Result<()> {
-    if row.status == WAITING && now - row.last_seen_at >= PRESENCE_WRITE_EVERY {
+    if row.status == TicketStatus::Waiting && now - row.last_seen_at >= PRESENCE_WRITE_EVERY {
         diesel::update(queue_tickets::table.find(&row.id))
-            .filter(queue_tickets::status.eq(WAITING))
+            .filter(queue_tickets::status.eq(TicketStatus::Waiting))
             .set(queue_tickets::last_seen_at.eq(db::utc_now()))
             .execute(conn)
             .await?;
@@ -501,17 +502,17 @@ fn check_admitted(
             "this queue token is for another concert",
         ));
     }
-    let ticket = view(row, admitted_seq, now, rules)?;
+    let ticket = view(row, admitted_seq, now, rules);
     match ticket.status {
-        TicketStatus::Active => Ok(()),
-        TicketStatus::Waiting => Err(Error::not_admitted(format!(
+        QueueStatus::Active => Ok(()),
+        QueueStatus::Waiting => Err(Error::not_admitted(format!(
             "still waiting in the queue: {} ahead of you",
             ticket.position
         ))),
-        TicketStatus::Expired => Err(Error::not_admitted(
+        QueueStatus::Expired => Err(Error::not_admitted(
             "your turn has expired; enter the queue again",
         )),
-        TicketStatus::Completed => Err(Error::not_admitted(
+        QueueStatus::Completed => Err(Error::not_admitted(
             "this turn ended with a payment; enter the queue again",
         )),
     }
@@ -522,25 +523,26 @@ pub(crate) fn view(
     admitted_seq: i64,
     now: NaiveDateTime,
     rules: &Rules,
-) -> Result<QueueTicket> {
-    let status = match row.status.as_str() {
-        WAITING => TicketStatus::Waiting,
-        ACTIVE if row.expires_at.is_some_and(|at| at > now) => TicketStatus::Active,
-        ACTIVE | "EXPIRED" | "ABANDONED" => TicketStatus::Expired,
-        "COMPLETED" => TicketStatus::Completed,
-        other => return Err(Error::corrupt(format!("queue ticket status {other:?}"))),
+) -> QueueTicket {
+    let status = match row.status {
+        TicketStatus::Waiting => QueueStatus::Waiting,
+        TicketStatus::Active if row.expires_at.is_some_and(|at| at > now) => QueueStatus::Active,
+        TicketStatus::Active | TicketStatus::Expired | TicketStatus::Abandoned => {
+            QueueStatus::Expired
+        }
+        TicketStatus::Completed => QueueStatus::Completed,
     };
-    let position = if status == TicketStatus::Waiting {
+    let position = if status == QueueStatus::Waiting {
         (row.seq - admitted_seq - 1).max(0)
     } else {
         0
     };
-    let estimated_wait_seconds = if status == TicketStatus::Waiting {
+    let estimated_wait_seconds = if status == QueueStatus::Waiting {
         estimated_wait(position, rules.queue_admit_per_sec, rules.queue_tick)
     } else {
         0
     };
-    Ok(QueueTicket {
+    QueueTicket {
         token: row.token.clone(),
         concert_id: row.concert_id.clone(),
         user_id: row.user_id.clone(),
@@ -548,10 +550,10 @@ pub(crate) fn view(
         position,
         estimated_wait_seconds,
         expires_at: match status {
-            TicketStatus::Active => row.expires_at.map(utc),
+            QueueStatus::Active => row.expires_at.map(utc),
             _ => None,
         },
-    })
+    }
 }
 
 /// Seconds until a ticket with `position` people ahead is admitted at `per_sec`, rounded up to
@@ -653,34 +655,31 @@ mod tests {
             user_id: "u".into(),
             concert_id: "c".into(),
             seq: 42,
-            status: WAITING.into(),
+            status: TicketStatus::Waiting,
             last_seen_at: now,
             activated_at: None,
             expires_at: None,
             created_at: now,
             updated_at: now,
         };
-        let ticket = view(&row, 20, now, &rules).expect("view");
-        assert_eq!(ticket.status, TicketStatus::Waiting);
+        let ticket = view(&row, 20, now, &rules);
+        assert_eq!(ticket.status, QueueStatus::Waiting);
         assert_eq!(ticket.position, 21);
         assert_eq!(ticket.estimated_wait_seconds, 3);
         assert_eq!(ticket.expires_at, None);
 
         let lapsed = QueueTicketRow {
-            status: ACTIVE.into(),
+            status: TicketStatus::Active,
             expires_at: Some(now),
             ..row.clone()
         };
-        assert_eq!(
-            view(&lapsed, 42, now, &rules).map(|t| t.status).ok(),
-            Some(TicketStatus::Expired)
-        );
+        assert_eq!(view(&lapsed, 42, now, &rules).status, QueueStatus::Expired);
         let abandoned = QueueTicketRow {
-            status: "ABANDONED".into(),
+            status: TicketStatus::Abandoned,
             ..row
         };
-        let t = view(&abandoned, 42, now, &rules).expect("view");
-        assert_eq!((t.status, t.position), (TicketStatus::Expired, 0));
+        let t = view(&abandoned, 42, now, &rules);
+        assert_eq!((t.status, t.position), (QueueStatus::Expired, 0));
     }
 
     #[test]

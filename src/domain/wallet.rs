@@ -17,20 +17,8 @@ use crate::db::models::WalletTransactionRow;
 use crate::db::schema::{users, wallet_transactions};
 use crate::db::{self, Conn};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransactionKind {
-    Charge,
-    Payment,
-}
-
-impl TransactionKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Charge => "CHARGE",
-            Self::Payment => "PAYMENT",
-        }
-    }
-}
+/// What a ledger row records: a top-up or a payment.
+pub use crate::db::states::LedgerKind as TransactionKind;
 
 #[derive(Debug, Clone)]
 pub struct WalletTransaction {
@@ -124,7 +112,7 @@ pub async fn transactions(
             .select(WalletTransactionRow::as_select())
             .load(conn)
             .await?;
-        rows.into_iter().map(to_transaction).collect()
+        Ok(rows.into_iter().map(to_transaction).collect())
     })
     .await
 }
@@ -187,7 +175,7 @@ pub(crate) async fn apply(
     let row = WalletTransactionRow {
         id: new_id(),
         user_id: user_id.to_owned(),
-        kind: kind.as_str().to_owned(),
+        kind,
         amount: signed.as_decimal().clone(),
         balance_after,
         reservation_id: reservation_id.map(str::to_owned),
@@ -197,20 +185,15 @@ pub(crate) async fn apply(
         .values(&row)
         .execute(conn)
         .await?;
-    to_transaction(row)
+    Ok(to_transaction(row))
 }
 
-fn to_transaction(row: WalletTransactionRow) -> Result<WalletTransaction> {
-    let kind = match row.kind.as_str() {
-        "CHARGE" => TransactionKind::Charge,
-        "PAYMENT" => TransactionKind::Payment,
-        other => return Err(Error::corrupt(format!("wallet transaction kind {other:?}"))),
-    };
-    Ok(WalletTransaction {
+fn to_transaction(row: WalletTransactionRow) -> WalletTransaction {
+    WalletTransaction {
         id: row.id,
-        kind,
+        kind: row.kind,
         amount: Money::from_stored(row.amount),
         balance_after: Money::from_stored(row.balance_after),
         created_at: utc(row.created_at),
-    })
+    }
 }

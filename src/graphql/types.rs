@@ -65,6 +65,7 @@ impl From<catalog::Concert> for Concert {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "catalog::SeatStatus")]
 pub enum SeatStatus {
     Available,
     Held,
@@ -80,20 +81,16 @@ pub struct Seat {
 
 impl From<catalog::Seat> for Seat {
     fn from(s: catalog::Seat) -> Self {
-        let status = match s.status {
-            catalog::SeatStatus::Available => SeatStatus::Available,
-            catalog::SeatStatus::Held => SeatStatus::Held,
-            catalog::SeatStatus::Sold => SeatStatus::Sold,
-        };
         Self {
             number: s.number,
-            status,
+            status: s.status.into(),
             price: s.price.into(),
         }
     }
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "queue::QueueStatus")]
 pub enum QueueStatus {
     Waiting,
     Active,
@@ -116,16 +113,10 @@ pub struct QueueTicket {
 
 impl From<queue::QueueTicket> for QueueTicket {
     fn from(t: queue::QueueTicket) -> Self {
-        let status = match t.status {
-            queue::TicketStatus::Waiting => QueueStatus::Waiting,
-            queue::TicketStatus::Active => QueueStatus::Active,
-            queue::TicketStatus::Expired => QueueStatus::Expired,
-            queue::TicketStatus::Completed => QueueStatus::Completed,
-        };
         Self {
             token: t.token,
             concert_id: t.concert_id.into(),
-            status,
+            status: t.status.into(),
             position: saturate(t.position),
             estimated_wait_seconds: saturate(t.estimated_wait_seconds),
             expires_at: t.expires_at,
@@ -134,6 +125,7 @@ impl From<queue::QueueTicket> for QueueTicket {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "booking::ReservationStatus")]
 pub enum ReservationStatus {
     Held,
     Paid,
@@ -154,19 +146,13 @@ pub struct Reservation {
 
 impl From<booking::Reservation> for Reservation {
     fn from(r: booking::Reservation) -> Self {
-        let status = match r.status {
-            booking::ReservationStatus::Held => ReservationStatus::Held,
-            booking::ReservationStatus::Paid => ReservationStatus::Paid,
-            booking::ReservationStatus::Expired => ReservationStatus::Expired,
-            booking::ReservationStatus::Cancelled => ReservationStatus::Cancelled,
-        };
         Self {
             id: r.id.into(),
             concert_id: r.concert_id.into(),
             date: Date(r.date),
             seat_number: r.seat_number,
             price: r.price.into(),
-            status,
+            status: r.status.into(),
             held_until: r.held_until,
         }
     }
@@ -192,6 +178,7 @@ impl Wallet {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "wallet::TransactionKind")]
 pub enum WalletTransactionKind {
     Charge,
     Payment,
@@ -209,13 +196,9 @@ pub struct WalletTransaction {
 
 impl From<wallet::WalletTransaction> for WalletTransaction {
     fn from(t: wallet::WalletTransaction) -> Self {
-        let kind = match t.kind {
-            wallet::TransactionKind::Charge => WalletTransactionKind::Charge,
-            wallet::TransactionKind::Payment => WalletTransactionKind::Payment,
-        };
         Self {
             id: t.id.into(),
-            kind,
+            kind: t.kind.into(),
             amount: t.amount.into(),
             balance_after: t.balance_after.into(),
             created_at: t.created_at,
