@@ -30,7 +30,7 @@ pub fn code(error: &Error) -> &'static str {
     match error {
         Error::Unauthenticated(_) => "UNAUTHENTICATED",
         Error::Forbidden(_) => "FORBIDDEN",
-        Error::BadInput(_) => "BAD_USER_INPUT",
+        Error::BadInput(_) => BAD_USER_INPUT,
         Error::NotFound(_) => "NOT_FOUND",
         Error::NotAdmitted(_) => "NOT_ADMITTED",
         Error::SeatUnavailable => "SEAT_UNAVAILABLE",
@@ -44,8 +44,14 @@ pub fn code(error: &Error) -> &'static str {
 
 /// The database could not be reached in time (pool exhausted, server down or restarting).
 pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+/// An argument or variable value of the wrong shape.
+pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+/// The operation document does not parse.
+pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+/// The operation fails validation (unknown field, wrong types, depth or complexity limits).
+pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 
-/// The `extensions.code` of an error as sent (every error has one after [`ensure_codes`]).
+/// The `extensions.code` of an error as sent (every error has one: see `error_codes`).
 pub fn code_of(error: &async_graphql::ServerError) -> &str {
     error
         .extensions
@@ -90,37 +96,6 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
         });
     }
     gql
-}
-
-/// Errors raised by async-graphql itself (unparsable query, unknown field, an argument of the
-/// wrong type, a depth or complexity limit) carry no code; give them one so every error a client
-/// sees has `extensions.code`. `query` is the operation text, re-parsed only on this error path to
-/// tell a syntax error from a validation error exactly.
-pub fn ensure_codes(errors: &mut [async_graphql::ServerError], query: &str) {
-    let uncoded = |e: &async_graphql::ServerError| {
-        e.extensions
-            .as_ref()
-            .is_none_or(|x| x.get("code").is_none())
-    };
-    if !errors.iter().any(uncoded) {
-        return;
-    }
-    let syntax_error = async_graphql::parser::parse_query(query).is_err();
-    for error in errors.iter_mut().filter(|e| uncoded(e)) {
-        let code = if syntax_error {
-            "GRAPHQL_PARSE_FAILED"
-        } else if error.message.contains("Failed to parse")
-            || error.message.contains("Invalid value")
-        {
-            "BAD_USER_INPUT"
-        } else {
-            "GRAPHQL_VALIDATION_FAILED"
-        };
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
-    }
 }
 
 fn cause_chain(error: &dyn std::error::Error) -> String {

@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod error;
+pub mod error_codes;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
@@ -27,6 +28,7 @@ const MAX_COMPLEXITY: usize = 500;
 /// The schema without data: for SDL export and tests.
 pub fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation, Subscription)
+        .extension(error_codes::ErrorCodes)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }

@@ -148,3 +148,38 @@ fragment TypeRef on __Type {
     ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
 }
 "#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_operations_over_websockets_carry_codes_too() {
+    use crate::ws::{MODERN, WsClient};
+    let app = TestApp::spawn().await;
+    let mut ws = WsClient::connect(&app.server.url(), MODERN, json!({}))
+        .await
+        .expect("connection_init");
+    for (id, query, code) in [
+        (
+            "p",
+            "subscription { queueTicket { status ",
+            "GRAPHQL_PARSE_FAILED",
+        ),
+        ("v", "subscription { nope }", "GRAPHQL_VALIDATION_FAILED"),
+    ] {
+        ws.subscribe(id, query, json!({})).await;
+        let msg = loop {
+            let msg = ws
+                .next(std::time::Duration::from_secs(5))
+                .await
+                .expect("an answer");
+            if msg["id"] == id && msg["type"] != "complete" {
+                break msg;
+            }
+        };
+        // async-graphql answers these as `next` with errors (protocol conformance is another
+        // issue's); an `error` message carries the list directly.
+        let errors = match msg["type"].as_str() {
+            Some("error") => msg["payload"].clone(),
+            _ => msg["payload"]["errors"].clone(),
+        };
+        assert_eq!(errors[0]["extensions"]["code"], code, "{msg}");
+    }
+}
