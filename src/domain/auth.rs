@@ -90,6 +90,88 @@ impl TokenSigner {
     }
 }
 
+/// Who is calling, resolved once per request or websocket connection by the transport: the
+/// verified user (or why the credential presented was refused) and the queue token, if any.
+/// Resolvers ask it; nothing verifies a token twice.
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    /// None: no credential sent. Some(Err): one was sent and refused, with the reason.
+    user: Option<std::result::Result<String, String>>,
+    queue_token: Option<String>,
+}
+
+impl Viewer {
+    /// From an HTTP `Authorization` header value, which must be `Bearer <token>`.
+    pub fn from_authorization_header(
+        tokens: &TokenSigner,
+        header: Option<&str>,
+        queue_token: Option<&str>,
+    ) -> Self {
+        let user = header.map(|header| {
+            let token = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| "Authorization must be \"Bearer <token>\"".to_owned())?;
+            tokens.verify(token).map_err(|e| e.to_string())
+        });
+        Self::new(user, queue_token)
+    }
+
+    /// From a websocket `connection_init` field: the token, with or without `Bearer `.
+    pub fn from_token(
+        tokens: &TokenSigner,
+        token: Option<&str>,
+        queue_token: Option<&str>,
+    ) -> Self {
+        let user = token.map(|token| {
+            let token = token
+                .strip_prefix("Bearer ")
+                .or_else(|| token.strip_prefix("bearer "))
+                .unwrap_or(token)
+                .trim();
+            tokens.verify(token).map_err(|e| e.to_string())
+        });
+        Self::new(user, queue_token)
+    }
+
+    /// A caller with only a queue token (tests, tools).
+    pub fn with_queue_token(queue_token: &str) -> Self {
+        Self::new(None, Some(queue_token))
+    }
+
+    fn new(user: Option<std::result::Result<String, String>>, queue_token: Option<&str>) -> Self {
+        Self {
+            user,
+            queue_token: queue_token
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+        }
+    }
+
+    /// The signed-in user; `UNAUTHENTICATED` without a valid credential.
+    pub fn user_id(&self) -> Result<&str> {
+        self.optional_user_id()?.ok_or_else(|| {
+            Error::Unauthenticated("sign in: send Authorization: Bearer <token>".into())
+        })
+    }
+
+    /// The signed-in user when a credential was sent (it must then be valid).
+    pub fn optional_user_id(&self) -> Result<Option<&str>> {
+        match &self.user {
+            None => Ok(None),
+            Some(Ok(id)) => Ok(Some(id)),
+            Some(Err(reason)) => Err(Error::Unauthenticated(reason.clone())),
+        }
+    }
+
+    pub fn queue_token(&self) -> Option<&str> {
+        self.queue_token.as_deref()
+    }
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -143,5 +225,29 @@ mod tests {
                 .expect("verify")
         );
         assert!(!verify_password("wrong horse", &hash).await.expect("verify"));
+    }
+
+    #[test]
+    fn a_viewer_is_resolved_once_from_what_the_transport_read() {
+        let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
+        let token = signer.issue("user-1").expect("sign");
+        let header = format!("Bearer {token}");
+
+        let signed_in = Viewer::from_authorization_header(&signer, Some(&header), Some(" q "));
+        assert_eq!(signed_in.user_id().ok(), Some("user-1"));
+        assert_eq!(signed_in.queue_token(), Some("q"));
+
+        let bare = Viewer::from_authorization_header(&signer, Some(&token), None);
+        assert!(
+            bare.optional_user_id().is_err(),
+            "HTTP needs the Bearer scheme"
+        );
+        let ws = Viewer::from_token(&signer, Some(&token), Some(""));
+        assert_eq!(ws.user_id().ok(), Some("user-1"));
+        assert_eq!(ws.queue_token(), None);
+
+        let anonymous = Viewer::default();
+        assert_eq!(anonymous.optional_user_id().ok(), Some(None));
+        assert!(anonymous.user_id().is_err());
     }
 }

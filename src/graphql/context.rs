@@ -1,48 +1,34 @@
-//! What a request carries: the services and the caller's credentials. Transports (HTTP headers
-//! now, websocket `connection_init` later) build a [`Credentials`] and put it in the request data;
-//! resolvers only ask for the signed-in user or the queue token.
+//! What a request carries: the services and the [`Viewer`] the transport resolved once (HTTP
+//! headers, or the websocket's `connection_init`). Resolvers only ask it for the signed-in user or
+//! the queue token; no resolver verifies a credential.
 
 use async_graphql::{Context, ID};
 
 use super::error::ApiError;
+use crate::domain::auth::Viewer;
 use crate::domain::inputs::parse_id;
 use crate::domain::{Error, Services, queue};
-
-#[derive(Debug, Clone, Default)]
-pub struct Credentials {
-    /// The raw `Authorization` value, e.g. "Bearer eyJ...".
-    pub authorization: Option<String>,
-    pub queue_token: Option<String>,
-}
 
 pub fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, ApiError> {
     ctx.data::<Services>()
         .map_err(|_| Error::Internal(anyhow::anyhow!("Services missing from schema data")).into())
 }
 
-fn credentials<'a>(ctx: &Context<'a>) -> Option<&'a Credentials> {
-    ctx.data_opt::<Credentials>()
+/// The caller as the transport resolved it; anonymous when a request carries none.
+fn caller<'a>(ctx: &Context<'a>) -> &'a Viewer {
+    static ANONYMOUS: std::sync::OnceLock<Viewer> = std::sync::OnceLock::new();
+    ctx.data_opt::<Viewer>()
+        .unwrap_or_else(|| ANONYMOUS.get_or_init(Viewer::default))
 }
 
 /// The signed-in user's id; `UNAUTHENTICATED` without a valid bearer token.
 pub fn viewer(ctx: &Context<'_>) -> Result<String, ApiError> {
-    optional_viewer(ctx)?.ok_or_else(|| {
-        Error::Unauthenticated("sign in: send Authorization: Bearer <token>".into()).into()
-    })
+    Ok(caller(ctx).user_id()?.to_owned())
 }
 
-/// The signed-in user's id when an `Authorization` header was sent (and must then be valid).
+/// The signed-in user's id when a credential was sent (and must then be valid).
 pub fn optional_viewer(ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
-    let Some(header) = credentials(ctx).and_then(|c| c.authorization.as_deref()) else {
-        return Ok(None);
-    };
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::Unauthenticated("Authorization must be \"Bearer <token>\"".into()))?;
-    Ok(Some(services(ctx)?.tokens.verify(token)?))
+    Ok(caller(ctx).optional_user_id()?.map(str::to_owned))
 }
 
 /// The concert an operation names, after checking the caller has an ACTIVE turn for it (and, when
@@ -61,7 +47,5 @@ pub async fn admitted_concert(ctx: &Context<'_>, concert_id: &ID) -> Result<Stri
 }
 
 pub fn queue_token<'a>(ctx: &Context<'a>) -> Option<&'a str> {
-    credentials(ctx)
-        .and_then(|c| c.queue_token.as_deref())
-        .filter(|t| !t.is_empty())
+    caller(ctx).queue_token()
 }

@@ -13,7 +13,6 @@ pub mod types;
 use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
 
 use crate::domain::Services;
-pub use context::Credentials;
 use mutation::Mutation;
 use query::Query;
 use subscription::Subscription;

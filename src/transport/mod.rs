@@ -1,6 +1,6 @@
 //! HTTP transport: the axum router. `/graphql` (POST for operations, GET for GraphiQL),
 //! `/graphql/ws` (subscriptions), `/health`, `/health/ready`, `/health/live` and `/metrics`.
-//! Credentials are read from headers here and handed to GraphQL as request data.
+//! Credentials are read from headers and resolved into a `Viewer` once per request, here.
 //!
 //! Every request gets an `x-request-id` (the client's, or a new UUID), echoed on the response and
 //! carried by every log line of the request. Every request has a deadline (`REQUEST_TIMEOUT`);
@@ -32,7 +32,8 @@ mod ws;
 
 use crate::config::ServerLimits;
 use crate::domain::Services;
-use crate::graphql::{self, AppSchema, Credentials};
+use crate::domain::auth::Viewer;
+use crate::graphql::{self, AppSchema};
 
 pub const QUEUE_TOKEN_HEADER: &str = "queue-token";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -115,13 +116,14 @@ async fn graphql_handler(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    let credentials = Credentials {
-        authorization: header_str(&headers, header::AUTHORIZATION.as_str()),
-        queue_token: header_str(&headers, QUEUE_TOKEN_HEADER),
-    };
+    let viewer = Viewer::from_authorization_header(
+        &state.services.tokens,
+        header_str(&headers, header::AUTHORIZATION.as_str()).as_deref(),
+        header_str(&headers, QUEUE_TOKEN_HEADER).as_deref(),
+    );
     let response = state
         .schema
-        .execute(request.into_inner().data(credentials))
+        .execute(request.into_inner().data(viewer))
         .await;
     let codes: Vec<String> = response
         .errors

@@ -29,8 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::AppState;
+use crate::domain::auth::Viewer;
 use crate::domain::{Error, Services, queue};
-use crate::graphql::Credentials;
 use crate::graphql::error::code;
 
 /// How often an idle connection is pinged.
@@ -246,32 +246,22 @@ async fn connection_init(
             .find_map(|n| payload.get(*n).and_then(Value::as_str))
             .map(str::to_owned)
     };
-    let authorization = field(&["authorization", "Authorization"])
-        .or(header_auth)
-        .map(|a| {
-            if a.starts_with("Bearer ") || a.starts_with("bearer ") {
-                a
-            } else {
-                format!("Bearer {a}")
-            }
-        });
+    let authorization = field(&["authorization", "Authorization"]).or(header_auth);
     let queue_token = field(&["queueToken", "queue_token", "Queue-Token"]);
-
-    let mut user_id = None;
-    if let Some(header) = &authorization {
-        let token = header.get(7..).unwrap_or_default().trim();
-        user_id = Some(services.tokens.verify(token).map_err(reject)?);
-    }
-    if let Some(token) = &queue_token {
-        queue::check_token(&services, token, user_id.as_deref())
+    let viewer = Viewer::from_token(
+        &services.tokens,
+        authorization.as_deref(),
+        queue_token.as_deref(),
+    );
+    // Credentials that are present must be valid: refused at init rather than per subscription.
+    let user_id = viewer.optional_user_id().map_err(reject)?;
+    if let Some(token) = viewer.queue_token() {
+        queue::check_token(&services, token, user_id)
             .await
             .map_err(reject)?;
     }
     let mut data = Data::default();
-    data.insert(Credentials {
-        authorization,
-        queue_token,
-    });
+    data.insert(viewer);
     Ok(data)
 }
 

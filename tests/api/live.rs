@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use encore::config::Rules;
+use encore::domain::auth::Viewer;
 use encore::domain::live;
-use encore::graphql::{self, Credentials};
+use encore::graphql;
 use encore::startup::Background;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -320,18 +321,15 @@ async fn statements_per_tick_do_not_grow_with_subscribers() {
     let mut tasks = Vec::new();
     let subscribe = |from: usize, n: usize, tasks: &mut Vec<tokio::task::JoinHandle<()>>| {
         for token in tokens.iter().skip(from).take(n) {
-            let ticket = async_graphql::Request::new(TICKET_SUB).data(Credentials {
-                authorization: None,
-                queue_token: Some(token.clone()),
-            });
+            let ticket =
+                async_graphql::Request::new(TICKET_SUB).data(Viewer::with_queue_token(token));
             let seats = async_graphql::Request::new(SEAT_SUB)
                 .variables(async_graphql::Variables::from_json(
                     json!({ "c": concert, "d": dates[0].to_string() }),
                 ))
-                .data(Credentials {
-                    authorization: None,
-                    queue_token: holder.queue_token.clone(),
-                });
+                .data(Viewer::with_queue_token(
+                    holder.queue_token.as_deref().unwrap_or_default(),
+                ));
             for request in [ticket, seats] {
                 let mut stream = schema.execute_stream(request);
                 tasks.push(tokio::spawn(async move {
