@@ -5,8 +5,10 @@
 //! - [`transport`]: the axum router (HTTP, GraphiQL, health, metrics);
 //! - [`graphql`]: schema, resolvers, the error edge;
 //! - [`domain`]: the rules and use cases, plus the background tasks that serve them;
-//! - [`db`]: diesel-async on MariaDB: schema, rows, pool, transactions, migrations.
+//! - [`db`]: diesel-async on MariaDB: schema, rows, pool, transactions, migrations;
+//! - beside them, [`background`]: the loops an instance runs, and their owner.
 
+pub mod background;
 pub mod bench;
 pub mod cli;
 pub mod config;

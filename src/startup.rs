@@ -16,9 +16,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::background::Background;
+use crate::background::Tasks;
 use crate::config::{ServeConfig, ServerLimits};
 use crate::db::Database;
-use crate::domain::{Services, booking, live, seed};
+use crate::domain::{Services, seed};
 use crate::transport::{self, RouterParts, server};
 use crate::{db, telemetry};
 
@@ -34,7 +36,7 @@ pub struct Running {
     accept_loop: JoinHandle<()>,
     connections: TaskTracker,
     sessions: TaskTracker,
-    background: Vec<JoinHandle<()>>,
+    background: Tasks,
 }
 
 impl Running {
@@ -55,14 +57,7 @@ impl Running {
         })
         .await
         .is_ok();
-        for task in std::mem::take(&mut self.background) {
-            if tokio::time::timeout(BACKGROUND_STOP_LIMIT, task)
-                .await
-                .is_err()
-            {
-                tracing::warn!("a background task did not stop in time");
-            }
-        }
+        self.background.stop(BACKGROUND_STOP_LIMIT).await;
         self.services.db.close();
         drained
     }
@@ -74,28 +69,6 @@ impl Drop for Running {
     }
 }
 
-/// What runs beside the HTTP server.
-#[derive(Debug, Clone, Copy)]
-pub struct Background {
-    pub admission_ticker: bool,
-    pub hold_sweeper: bool,
-    /// Reads watched rooms and dates once per tick for this instance's subscribers.
-    pub live_ticker: bool,
-}
-
-impl Background {
-    pub const ALL: Self = Self {
-        admission_ticker: true,
-        hold_sweeper: true,
-        live_ticker: true,
-    };
-    pub const NONE: Self = Self {
-        admission_ticker: false,
-        hold_sweeper: false,
-        live_ticker: false,
-    };
-}
-
 /// Serves on `listener` until the returned handle is stopped or dropped.
 pub fn spawn(
     listener: TcpListener,
@@ -105,21 +78,7 @@ pub fn spawn(
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let mut tasks = Vec::new();
-    if background.admission_ticker || background.live_ticker {
-        tasks.push(tokio::spawn(live::run_queue_ticker(
-            services.clone(),
-            background.admission_ticker,
-            background.live_ticker,
-            shutdown.child_token(),
-        )));
-    }
-    if background.hold_sweeper {
-        tasks.push(tokio::spawn(booking::run_hold_sweeper(
-            services.clone(),
-            shutdown.child_token(),
-        )));
-    }
+    let background = Tasks::start(&services, background, shutdown.child_token());
     let connections = TaskTracker::new();
     let sessions = TaskTracker::new();
     let grace = limits.shutdown_grace;
@@ -148,7 +107,7 @@ pub fn spawn(
         accept_loop,
         connections,
         sessions,
-        background: tasks,
+        background,
     })
 }
 

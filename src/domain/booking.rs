@@ -10,7 +10,6 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::RunQueryDsl;
-use tokio_util::sync::CancellationToken;
 
 use super::accounts::lock_user;
 use super::catalog::{SEAT_IS_FREE, SeatStatus, ensure_date};
@@ -301,26 +300,6 @@ pub async fn sweep_expired_holds(services: &Services, batch: u32) -> Result<(usi
         Ok((seats_freed, expired))
     })
     .await
-}
-
-/// Runs [`sweep_expired_holds`] every `hold_sweep_interval` until `shutdown`.
-pub async fn run_hold_sweeper(services: Services, shutdown: CancellationToken) {
-    let mut interval = tokio::time::interval(services.rules.hold_sweep_interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Cancellation may drop a sweep half-way: safe, its connection is closed and the
-    // statement's effect is all or nothing.
-    while shutdown
-        .run_until_cancelled(interval.tick())
-        .await
-        .is_some()
-    {
-        let sweep = sweep_expired_holds(&services, 1000);
-        match shutdown.run_until_cancelled(sweep).await {
-            None => break,
-            Some(Err(err)) => tracing::warn!(error = ?err, "hold sweep failed"),
-            Some(Ok(_)) => {}
-        }
-    }
 }
 
 fn to_reservation(row: ReservationRow, effective_status: ReservationStatus) -> Reservation {

@@ -29,7 +29,6 @@ use diesel_async::RunQueryDsl;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::BroadcastStream;
-use tokio_util::sync::CancellationToken;
 
 use super::Services;
 use super::catalog::{self, EFFECTIVE_SEAT_STATUS, Seat, SeatStatus};
@@ -274,7 +273,7 @@ pub async fn watch_seats(
 
 /// One live tick for this instance: read each watched room and date once, publish, refresh
 /// presence when due.
-pub async fn tick(services: &Services) -> Result<LiveTickReport> {
+pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
     let hub = &services.live;
     let presence_every = presence_interval(services.rules.queue_abandon_after);
     let (rooms, dates, presence, subscribers) = {
@@ -349,39 +348,6 @@ pub async fn tick(services: &Services) -> Result<LiveTickReport> {
         })
     })
     .await
-}
-
-/// The queue ticker of one instance, every `queue_tick` until `shutdown`: first an admission
-/// step for every room with people waiting (when `admission`), then the live read for this
-/// instance's subscribers (when `live`). In that order, admissions this instance makes reach its
-/// subscribers in the same tick rather than one tick later.
-pub async fn run_queue_ticker(
-    services: Services,
-    admission: bool,
-    live: bool,
-    shutdown: CancellationToken,
-) {
-    let mut interval = tokio::time::interval(services.rules.queue_tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Cancellation may drop a step half-way: safe, its connection is closed and its
-    // transaction rolls back whole.
-    while shutdown
-        .run_until_cancelled(interval.tick())
-        .await
-        .is_some()
-    {
-        let round = async {
-            if admission && let Err(err) = queue::tick(&services).await {
-                tracing::warn!(error = ?err, "admission tick failed");
-            }
-            if live && let Err(err) = tick(&services).await {
-                tracing::warn!(error = ?err, "live tick failed");
-            }
-        };
-        if shutdown.run_until_cancelled(round).await.is_none() {
-            break;
-        }
-    }
 }
 
 /// Presence is refreshed a few times per abandon window, and at least every 20 s.

@@ -132,7 +132,7 @@ pub async fn enter(services: &Services, user_id: &str, concert_id: &str) -> Resu
 
     if at_head {
         // Same step the ticker runs; a failure here only delays admission to the next tick.
-        if let Err(err) = advance(services, concert_id, false).await {
+        if let Err(err) = advance(services, concert_id, Trigger::Entry).await {
             tracing::warn!(error = ?err, concert_id, "admission after enterQueue failed");
         }
     }
@@ -233,13 +233,22 @@ pub(crate) async fn complete(conn: &mut Conn, ticket_id: &str, now: NaiveDateTim
     Ok(())
 }
 
+/// Who asks for an admission step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// An instance's ticker: skipped when another instance already stepped this room within
+    /// half a tick, so N instances do not make N steps per tick.
+    Ticker,
+    /// A fan entering an idle room at its head: always steps, so they are admitted at once.
+    Entry,
+}
+
 /// One admission step for one room: expire lapsed ACTIVE tickets, skip abandoned ones, admit as
-/// many waiting tickets as the rate and the active limit allow. With `use_lease`, a step is
-/// skipped when another instance already ran one within this tick.
+/// many waiting tickets as the rate and the active limit allow.
 pub async fn advance(
     services: &Services,
     concert_id: &str,
-    use_lease: bool,
+    trigger: Trigger,
 ) -> Result<AdmissionReport> {
     let rules = &services.rules;
     let report = transaction!(services.db, async |conn: &mut Conn| {
@@ -248,7 +257,7 @@ pub async fn advance(
         };
         let now = db::now(conn).await?;
         let half_tick = chrono_duration(rules.queue_tick) / 2;
-        if use_lease && room.last_tick_at.is_some_and(|t| now - t < half_tick) {
+        if trigger == Trigger::Ticker && room.last_tick_at.is_some_and(|t| now - t < half_tick) {
             return Ok(AdmissionReport {
                 skipped: true,
                 ..Default::default()
@@ -346,7 +355,7 @@ pub async fn advance(
                 queue_rooms::admit_clock.eq(pace.after(clock, admitted.len())),
                 // Only a ticker round claims the tick: an inline step after enterQueue must not
                 // make the next round skip.
-                queue_rooms::last_tick_at.eq(if use_lease {
+                queue_rooms::last_tick_at.eq(if trigger == Trigger::Ticker {
                     Some(now)
                 } else {
                     room.last_tick_at
@@ -368,7 +377,7 @@ pub async fn advance(
 }
 
 /// One ticker round: an admission step for every room with someone waiting.
-pub async fn tick(services: &Services) -> Result<Vec<(String, AdmissionReport)>> {
+pub async fn admission_round(services: &Services) -> Result<Vec<(String, AdmissionReport)>> {
     let rooms: Vec<String> = with_conn!(services.db, async |conn: &mut Conn| {
         Ok(queue_rooms::table
             .filter(queue_rooms::issued.gt(queue_rooms::admitted_seq))
@@ -380,7 +389,7 @@ pub async fn tick(services: &Services) -> Result<Vec<(String, AdmissionReport)>>
     let mut reports = Vec::with_capacity(rooms.len());
     for concert_id in rooms {
         // One room's failure must not stall admission in the others.
-        match advance(services, &concert_id, true).await {
+        match advance(services, &concert_id, Trigger::Ticker).await {
             Ok(report) => reports.push((concert_id, report)),
             Err(err) => tracing::warn!(error = ?err, concert_id, "admission step failed"),
         }

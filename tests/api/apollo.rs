@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use encore::background::Background;
 use encore::config::Rules;
-use encore::startup::Background;
 
 use crate::common::{TestApp, test_rules};
 

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use chrono::{Days, NaiveDate, Utc};
 use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use encore::background::Background;
 use encore::config::{Rules, ServerLimits};
 use encore::db::{self, Conn, Database, PoolConfig};
 use encore::domain::Services;
 use encore::domain::catalog::create_concert;
-use encore::startup::{self, Background, Running};
+use encore::startup::{self, Running};
 use serde_json::{Value, json};
 
 pub const ADMIN_URL_VAR: &str = "ENCORE_TEST_DATABASE_URL";

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use encore::background::Background;
 use encore::config::Rules;
 use encore::domain::queue;
-use encore::startup::Background;
 use futures::future::join_all;
 use serde_json::json;
 
@@ -167,7 +167,10 @@ async fn admission_across_two_instances_never_exceeds_the_active_limit() {
     }));
     let ticking = async {
         for _ in 0..10 {
-            let (x, y) = tokio::join!(queue::tick(app.services()), queue::tick(&second.services));
+            let (x, y) = tokio::join!(
+                queue::admission_round(app.services()),
+                queue::admission_round(&second.services)
+            );
             x.expect("tick a");
             y.expect("tick b");
         }

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use encore::background::Background;
 use encore::config::Rules;
 use encore::domain::booking;
-use encore::startup::Background;
 use serde_json::json;
 
 use crate::common::{TestApp, pause, test_rules};

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use encore::background::Background;
 use encore::config::Rules;
 use encore::domain::auth::Viewer;
 use encore::domain::live;
 use encore::graphql;
-use encore::startup::Background;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -356,7 +356,7 @@ async fn statements_per_tick_do_not_grow_with_subscribers() {
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let mut per_tick = Vec::new();
         for _ in 0..3 {
-            per_tick.push(live::tick(&services).await.expect("tick"));
+            per_tick.push(live::publish_changes(&services).await.expect("tick"));
         }
         per_tick
     };

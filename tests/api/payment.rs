@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use encore::background::Background;
 use encore::config::Rules;
-use encore::startup::Background;
 use serde_json::json;
 
 use crate::common::{TestApp, pause, test_rules};
@@ -174,7 +174,7 @@ async fn a_payment_frees_its_queue_slot_for_the_next_fan() {
     app.pay(&buyer, hold["holdSeat"]["id"].as_str().expect("id"))
         .await
         .ok();
-    encore::domain::queue::tick(app.services())
+    encore::domain::queue::admission_round(app.services())
         .await
         .expect("tick");
     assert_eq!(app.client().poll(&next).await["status"], "ACTIVE");

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use encore::background::Background;
 use encore::config::Rules;
 use encore::domain::queue;
-use encore::startup::Background;
 use serde_json::json;
 
 use crate::common::{Auth, TestApp, pause, test_rules};
@@ -76,7 +76,7 @@ async fn fans_are_admitted_in_arrival_order_and_positions_only_fall() {
     let mut last_positions = positions;
     for expected_active in 0..3 {
         pause(Duration::from_millis(650)).await;
-        queue::tick(app.services()).await.expect("tick");
+        queue::admission_round(app.services()).await.expect("tick");
         let tickets = futures::future::join_all(waiting.iter().map(|f| client.poll(f))).await;
         for (i, t) in tickets.iter().enumerate() {
             if i == expected_active {
@@ -129,7 +129,7 @@ async fn a_fan_who_stopped_polling_is_skipped() {
         .expect("presence");
     }
     pause(Duration::from_millis(500)).await;
-    queue::tick(app.services()).await.expect("tick");
+    queue::admission_round(app.services()).await.expect("tick");
 
     assert_eq!(client.poll(&present).await["status"], "ACTIVE");
     assert_eq!(client.poll(&gone).await["status"], "EXPIRED");
@@ -189,7 +189,7 @@ async fn admission_never_exceeds_the_rate() {
     let started = std::time::Instant::now();
     app.enter_all(&mut fans, &concert).await;
     for _ in 0..12 {
-        queue::tick(app.services()).await.expect("tick");
+        queue::admission_round(app.services()).await.expect("tick");
         pause(Duration::from_millis(200)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use encore::background::Background;
 use encore::config::{Rules, ServerLimits};
 use encore::db::PoolConfig;
-use encore::startup::Background;
 use futures::StreamExt;
 use futures::future::join_all;
 use serde_json::{Value, json};

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use encore::background::Background;
 use encore::config::{Rules, ServerLimits};
 use encore::db::{Database, PoolConfig};
 use encore::domain::Services;
-use encore::startup::{self, Background};
+use encore::startup;
 use serde_json::{Value, json};
 
 use crate::common::{

@@ -1,0 +1,123 @@
+//! Background work and its owner. An instance runs two loops beside its HTTP server, both
+//! calling the same domain functions the API calls:
+//!
+//! - **the queue ticker**, every `QUEUE_TICK`: an admission round for every room with people
+//!   waiting ([`queue::admission_round`]), then the read that feeds this instance's
+//!   subscriptions ([`live::publish_changes`]). In that order, admissions this instance makes
+//!   reach its subscribers in the same tick rather than one tick later;
+//! - **the hold sweeper**, every `HOLD_SWEEP_INTERVAL`: writes lapsed holds back to AVAILABLE /
+//!   EXPIRED (reads are right without it; it keeps the tables tidy).
+//!
+//! [`Tasks`] starts them, each a named task, and on shutdown cancels and awaits every one. A step
+//! cancelled half-way is safe: its connection is closed and its transaction rolls back whole
+//! (`db::pool`).
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Services, booking, live, queue};
+
+/// Which loops an instance runs (tests switch them off to drive the steps by hand).
+#[derive(Debug, Clone, Copy)]
+pub struct Background {
+    pub admission_ticker: bool,
+    pub hold_sweeper: bool,
+    /// Reads watched rooms and dates once per tick for this instance's subscribers.
+    pub live_ticker: bool,
+}
+
+impl Background {
+    pub const ALL: Self = Self {
+        admission_ticker: true,
+        hold_sweeper: true,
+        live_ticker: true,
+    };
+    pub const NONE: Self = Self {
+        admission_ticker: false,
+        hold_sweeper: false,
+        live_ticker: false,
+    };
+}
+
+/// The running loops of one instance.
+pub struct Tasks {
+    shutdown: CancellationToken,
+    running: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Tasks {
+    /// Starts the loops `which` asks for; they stop when `shutdown` is cancelled.
+    pub fn start(services: &Services, which: Background, shutdown: CancellationToken) -> Self {
+        let mut running = Vec::new();
+        if which.admission_ticker || which.live_ticker {
+            let task = queue_ticker(
+                services.clone(),
+                which.admission_ticker,
+                which.live_ticker,
+                shutdown.clone(),
+            );
+            running.push(("queue ticker", tokio::spawn(task)));
+        }
+        if which.hold_sweeper {
+            let task = hold_sweeper(services.clone(), shutdown.clone());
+            running.push(("hold sweeper", tokio::spawn(task)));
+        }
+        Self { shutdown, running }
+    }
+
+    /// Cancels every loop and waits for each, at most `limit` apiece.
+    pub async fn stop(&mut self, limit: Duration) {
+        self.shutdown.cancel();
+        for (name, task) in std::mem::take(&mut self.running) {
+            if tokio::time::timeout(limit, task).await.is_err() {
+                tracing::warn!(task = name, "background task did not stop in time");
+            }
+        }
+    }
+}
+
+async fn queue_ticker(
+    services: Services,
+    admission: bool,
+    live: bool,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(services.rules.queue_tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while shutdown
+        .run_until_cancelled(interval.tick())
+        .await
+        .is_some()
+    {
+        let round = async {
+            if admission && let Err(err) = queue::admission_round(&services).await {
+                tracing::warn!(error = ?err, "admission round failed");
+            }
+            if live && let Err(err) = live::publish_changes(&services).await {
+                tracing::warn!(error = ?err, "live read failed");
+            }
+        };
+        if shutdown.run_until_cancelled(round).await.is_none() {
+            break;
+        }
+    }
+}
+
+async fn hold_sweeper(services: Services, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(services.rules.hold_sweep_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while shutdown
+        .run_until_cancelled(interval.tick())
+        .await
+        .is_some()
+    {
+        let sweep = booking::sweep_expired_holds(&services, 1000);
+        match shutdown.run_until_cancelled(sweep).await {
+            None => break,
+            Some(Err(err)) => tracing::warn!(error = ?err, "hold sweep failed"),
+            Some(Ok(_)) => {}
+        }
+    }
+}
