@@ -1,0 +1,109 @@
+//! The turn gate: the seat map, holds and payment go through here. A turn is an ACTIVE ticket,
+//! unexpired on the database clock, for the right concert and (when signed in) the right user.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use diesel_async::RunQueryDsl;
+
+use super::tickets::{ROOM_ADMITTED_SEQ, check_token_shape, find_by_token, unknown_token};
+use super::{QueueStatus, TicketStatus, check_owner, view};
+use crate::config::Rules;
+use crate::db::models::QueueTicketRow;
+use crate::db::schema::queue_tickets;
+use crate::db::{self, Conn};
+use crate::domain::Services;
+use crate::domain::error::{Error, Result};
+
+/// Checks that `token` is an ACTIVE, unexpired ticket for `concert_id` (and, when the caller is
+/// signed in, that it is theirs). Guards the seat map, holds and payment.
+pub async fn require_active(
+    services: &Services,
+    token: Option<&str>,
+    concert_id: &str,
+    user_id: Option<&str>,
+) -> Result<()> {
+    let token = token
+        .ok_or_else(|| Error::not_admitted("a Queue-Token header is required; call enterQueue"))?;
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let (row, admitted_seq, now) = find_by_token(conn, token).await?;
+        check_admitted(
+            &row,
+            admitted_seq,
+            now,
+            concert_id,
+            user_id,
+            &services.rules,
+        )
+    })
+    .await
+}
+
+/// Inside a transaction: locks the ticket and checks it as [`require_active`] does. Taken last in
+/// the lock order (user, seat, reservation, queue ticket).
+pub(crate) async fn lock_active(
+    conn: &mut Conn,
+    token: &str,
+    concert_id: &str,
+    user_id: &str,
+    rules: &Rules,
+) -> Result<QueueTicketRow> {
+    check_token_shape(token)?;
+    let (row, admitted_seq, now) = queue_tickets::table
+        .filter(queue_tickets::token.eq(token))
+        .select((
+            QueueTicketRow::as_select(),
+            sql::<BigInt>(ROOM_ADMITTED_SEQ),
+            db::utc_now(),
+        ))
+        .for_update()
+        .first::<(QueueTicketRow, i64, NaiveDateTime)>(conn)
+        .await
+        .optional()?
+        .ok_or_else(unknown_token)?;
+    check_admitted(&row, admitted_seq, now, concert_id, Some(user_id), rules)?;
+    Ok(row)
+}
+
+/// A successful payment ends the ticket's turn and frees its slot at once.
+pub(crate) async fn complete(conn: &mut Conn, ticket_id: &str, now: NaiveDateTime) -> Result<()> {
+    diesel::update(queue_tickets::table.find(ticket_id))
+        .set((
+            queue_tickets::status.eq(TicketStatus::Completed),
+            queue_tickets::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn check_admitted(
+    row: &QueueTicketRow,
+    admitted_seq: i64,
+    now: NaiveDateTime,
+    concert_id: &str,
+    user_id: Option<&str>,
+    rules: &Rules,
+) -> Result<()> {
+    check_owner(row, user_id)?;
+    if row.concert_id != concert_id {
+        return Err(Error::not_admitted(
+            "this queue token is for another concert",
+        ));
+    }
+    let ticket = view(row, admitted_seq, now, rules);
+    match ticket.status {
+        QueueStatus::Active => Ok(()),
+        QueueStatus::Waiting => Err(Error::not_admitted(format!(
+            "still waiting in the queue: {} ahead of you",
+            ticket.position
+        ))),
+        QueueStatus::Expired => Err(Error::not_admitted(
+            "your turn has expired; enter the queue again",
+        )),
+        QueueStatus::Completed => Err(Error::not_admitted(
+            "this turn ended with a payment; enter the queue again",
+        )),
+    }
+}
