@@ -1,0 +1,151 @@
+//! Live updates: the fan-out behind the `queueTicket` and `seatUpdates` subscriptions.
+//!
+//! Cost model: database work per tick must not grow with the number of subscribers. Each
+//! instance keeps one feed per watched concert room (a `watch` channel holding the latest room
+//! snapshot) and one per watched concert date (a `broadcast` of seat changes). Once per tick, the
+//! instance reads the database clock, then for every watched room the admission counter and the
+//! tickets changed since the last tick, and for every watched date the seats changed since the
+//! last tick (plus holds that lapsed since, which change status without a write). Every
+//! subscriber derives its own view from the shared snapshot in memory.
+//!
+//! "Changed since the last tick" is read with a short lookback: a writer stamps `updated_at`
+//! with the time its transaction read, and commits a moment later, so a change can become
+//! visible with a stamp slightly older than the previous cursor. Re-reading the last few seconds
+//! costs a few rows; feeds keep the last state they published and emit only real differences.
+//!
+//! Presence: a watched WAITING ticket is never abandoned. The hub refreshes `last_seen_at` of all
+//! watched tickets with one batched UPDATE every few seconds, well inside the abandon window.
+//!
+//! By job: this module holds the hub and its feeds; [`streams`] turns a feed into one
+//! subscription's stream; [`publish`] is the once-per-tick read that fills the feeds and refreshes
+//! presence (the queue ticker in `background` calls it).
+
+mod publish;
+mod streams;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use tokio::sync::{broadcast, watch};
+
+use crate::domain::catalog::{Seat, SeatStatus};
+use crate::domain::queue::TicketStatus;
+
+pub use publish::{LiveTickReport, publish_changes};
+pub use streams::{watch_seats, watch_ticket};
+
+/// How far back each tick re-reads changes (see the module doc).
+const LOOKBACK: TimeDelta = TimeDelta::seconds(2);
+
+/// Seat changes buffered per date for a slow subscriber; 50 seats make lag unlikely.
+const SEAT_FEED_CAPACITY: usize = 1024;
+
+/// One instance's live feeds. Cheap to share; all methods are synchronous and short.
+#[derive(Default)]
+pub struct LiveHub {
+    state: Mutex<HubState>,
+}
+
+#[derive(Default)]
+struct HubState {
+    rooms: HashMap<String, RoomFeed>,
+    dates: HashMap<(String, NaiveDate), SeatFeed>,
+    /// Watched ticket id -> number of open subscriptions on it.
+    watched: HashMap<String, usize>,
+    last_presence: Option<Instant>,
+}
+
+impl HubState {
+    fn subscribers(&self) -> usize {
+        let rooms: usize = self.rooms.values().map(|f| f.tx.receiver_count()).sum();
+        let dates: usize = self.dates.values().map(|f| f.tx.receiver_count()).sum();
+        rooms + dates
+    }
+}
+
+struct RoomFeed {
+    tx: watch::Sender<Arc<RoomSnapshot>>,
+    cursor: NaiveDateTime,
+}
+
+struct SeatFeed {
+    tx: broadcast::Sender<Seat>,
+    known: HashMap<i32, SeatStatus>,
+    cursor: NaiveDateTime,
+}
+
+/// What every subscriber of a room needs, read once per tick.
+#[derive(Debug, Default)]
+pub struct RoomSnapshot {
+    pub admitted_seq: i64,
+    pub now: NaiveDateTime,
+    /// Tickets of the room whose status changed recently.
+    pub changes: HashMap<String, TicketChange>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TicketChange {
+    pub status: TicketStatus,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+impl LiveHub {
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding this lock cannot leave the maps inconsistent (every update is a
+        // single insert/remove), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Open subscriptions on this instance.
+    pub fn subscribers(&self) -> usize {
+        self.lock().subscribers()
+    }
+
+    fn room_receiver(
+        &self,
+        concert_id: &str,
+        now: NaiveDateTime,
+    ) -> watch::Receiver<Arc<RoomSnapshot>> {
+        let mut state = self.lock();
+        let feed = state
+            .rooms
+            .entry(concert_id.to_owned())
+            .or_insert_with(|| RoomFeed {
+                tx: watch::Sender::new(Arc::new(RoomSnapshot::default())),
+                cursor: now - LOOKBACK,
+            });
+        let mut rx = feed.tx.subscribe();
+        rx.mark_unchanged();
+        rx
+    }
+
+    fn watch_ticket(self: &Arc<Self>, ticket_id: &str) -> PresenceGuard {
+        *self.lock().watched.entry(ticket_id.to_owned()).or_default() += 1;
+        PresenceGuard {
+            hub: Arc::clone(self),
+            ticket_id: ticket_id.to_owned(),
+        }
+    }
+}
+
+/// Keeps a ticket on the presence list while its subscription is open.
+struct PresenceGuard {
+    hub: Arc<LiveHub>,
+    ticket_id: String,
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        let mut state = self.hub.lock();
+        if let Some(n) = state.watched.get_mut(&self.ticket_id) {
+            *n -= 1;
+            if *n == 0 {
+                state.watched.remove(&self.ticket_id);
+            }
+        }
+    }
+}

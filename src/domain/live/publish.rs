@@ -1,0 +1,206 @@
+//! The once-per-tick read of one instance: for every watched room and date, what changed since
+//! the last tick, published to the feeds; and the batched presence write for watched tickets.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bigdecimal::BigDecimal;
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::RunQueryDsl;
+
+use crate::db::schema::{queue_rooms, queue_tickets, seats};
+use crate::db::{self, Conn};
+use crate::domain::Services;
+use crate::domain::catalog::{EFFECTIVE_SEAT_STATUS, Seat, SeatStatus};
+use crate::domain::error::Result;
+use crate::domain::money::Money;
+use crate::domain::queue::TicketStatus;
+
+use super::{LOOKBACK, RoomSnapshot, TicketChange};
+
+/// Watched tickets refreshed per presence statement.
+const PRESENCE_CHUNK: usize = 5000;
+
+/// What one live tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LiveTickReport {
+    pub rooms: usize,
+    pub dates: usize,
+    pub subscribers: usize,
+    pub presence_refreshed: usize,
+    /// Statements the pool ran during the tick (exact when nothing else uses the pool meanwhile).
+    pub statements: u64,
+}
+
+/// One live tick for this instance: read each watched room and date once, publish, refresh
+/// presence when due.
+pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
+    let hub = &services.live;
+    let presence_every = presence_interval(services.rules.queue_abandon_after);
+    let (rooms, dates, presence, subscribers) = {
+        let mut state = hub.lock();
+        state.rooms.retain(|_, f| f.tx.receiver_count() > 0);
+        state.dates.retain(|_, f| f.tx.receiver_count() > 0);
+        let rooms: Vec<(String, NaiveDateTime)> = state
+            .rooms
+            .iter()
+            .map(|(k, f)| (k.clone(), f.cursor))
+            .collect();
+        let dates: Vec<((String, NaiveDate), NaiveDateTime)> = state
+            .dates
+            .iter()
+            .map(|(k, f)| (k.clone(), f.cursor))
+            .collect();
+        let due = state
+            .last_presence
+            .is_none_or(|at| at.elapsed() >= presence_every);
+        let presence: Vec<String> = if due && !state.watched.is_empty() {
+            state.last_presence = Some(Instant::now());
+            state.watched.keys().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        (rooms, dates, presence, state.subscribers())
+    };
+    metrics::gauge!("live_subscribers").set(subscribers as f64);
+    if rooms.is_empty() && dates.is_empty() {
+        return Ok(LiveTickReport::default());
+    }
+
+    let before = services.db.statements.get();
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let now = db::now(conn).await?;
+        for (concert_id, cursor) in &rooms {
+            let snapshot = read_room(conn, concert_id, *cursor, now).await?;
+            if let Some(feed) = hub.lock().rooms.get_mut(concert_id) {
+                feed.tx.send_replace(Arc::new(snapshot));
+                feed.cursor = now - LOOKBACK;
+            }
+        }
+        for (key, cursor) in &dates {
+            let changed = read_seat_changes(conn, &key.0, key.1, *cursor, now).await?;
+            if let Some(feed) = hub.lock().dates.get_mut(key) {
+                for seat in changed {
+                    if feed.known.get(&seat.number) != Some(&seat.status) {
+                        feed.known.insert(seat.number, seat.status);
+                        // No receiver left is fine: the feed is pruned next tick.
+                        let _ = feed.tx.send(seat);
+                    }
+                }
+                feed.cursor = now - LOOKBACK;
+            }
+        }
+        for chunk in presence.chunks(PRESENCE_CHUNK) {
+            diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(chunk)))
+                .filter(queue_tickets::status.eq(TicketStatus::Waiting))
+                .set(queue_tickets::last_seen_at.eq(db::utc_now()))
+                .execute(conn)
+                .await?;
+        }
+        let statements = services.db.statements.get() - before;
+        metrics::counter!("live_ticks_total").increment(1);
+        metrics::counter!("live_tick_statements_total").increment(statements);
+        Ok(LiveTickReport {
+            rooms: rooms.len(),
+            dates: dates.len(),
+            subscribers,
+            presence_refreshed: presence.len(),
+            statements,
+        })
+    })
+    .await
+}
+
+/// Presence is refreshed a few times per abandon window, and at least every 20 s.
+fn presence_interval(abandon_after: Duration) -> Duration {
+    (abandon_after / 3).min(Duration::from_secs(20))
+}
+
+async fn read_room(
+    conn: &mut Conn,
+    concert_id: &str,
+    cursor: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<RoomSnapshot> {
+    let admitted_seq: i64 = queue_rooms::table
+        .find(concert_id)
+        .select(queue_rooms::admitted_seq)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or_default();
+    let rows: Vec<(String, TicketStatus, Option<NaiveDateTime>)> = queue_tickets::table
+        .filter(queue_tickets::concert_id.eq(concert_id))
+        .filter(queue_tickets::updated_at.gt(cursor))
+        .select((
+            queue_tickets::id,
+            queue_tickets::status,
+            queue_tickets::expires_at,
+        ))
+        .load(conn)
+        .await?;
+    let changes = rows
+        .into_iter()
+        .map(|(id, status, expires_at)| (id, TicketChange { status, expires_at }))
+        .collect();
+    Ok(RoomSnapshot {
+        admitted_seq,
+        now,
+        changes,
+    })
+}
+
+/// Seats of one date written since `cursor`, or whose hold lapsed since then (those change
+/// status without a write).
+async fn read_seat_changes(
+    conn: &mut Conn,
+    concert_id: &str,
+    date: NaiveDate,
+    cursor: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Vec<Seat>> {
+    let rows: Vec<(i16, SeatStatus, BigDecimal)> = seats::table
+        .filter(seats::concert_id.eq(concert_id))
+        .filter(seats::date.eq(date))
+        .filter(
+            seats::updated_at.gt(cursor).or(seats::status
+                .eq(SeatStatus::Held)
+                .and(seats::held_until.assume_not_null().gt(cursor))
+                .and(seats::held_until.assume_not_null().le(now))),
+        )
+        .select((
+            seats::number,
+            sql::<Text>(EFFECTIVE_SEAT_STATUS),
+            seats::price,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(number, status, price)| Seat {
+            number: number.into(),
+            status,
+            price: Money::from_stored(price),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_is_refreshed_well_inside_the_abandon_window() {
+        assert_eq!(
+            presence_interval(Duration::from_secs(120)),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            presence_interval(Duration::from_secs(3)),
+            Duration::from_secs(1)
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! One subscription's stream over the hub's feeds: `queueTicket` (the ticket now, then each change
+//! of what its holder sees) and `seatUpdates` (each seat of a date whose status changes).
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{broadcast, watch};
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::db::models::QueueTicketRow;
+use crate::db::{self, Conn};
+use crate::domain::Services;
+use crate::domain::catalog::{self, Seat};
+use crate::domain::error::Result;
+use crate::domain::queue::{self, QueueStatus, QueueTicket};
+
+use super::{LOOKBACK, PresenceGuard, RoomSnapshot, SEAT_FEED_CAPACITY, SeatFeed};
+
+/// The `queueTicket` subscription: the ticket now, then every change of status, position or
+/// estimated wait; ends after EXPIRED or COMPLETED.
+pub async fn watch_ticket(
+    services: &Services,
+    token: &str,
+    user_id: Option<&str>,
+) -> Result<impl Stream<Item = QueueTicket> + Send + 'static + use<>> {
+    let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
+        let (row, admitted_seq, now) = queue::find_by_token(conn, token).await?;
+        queue::check_owner(&row, user_id)?;
+        queue::touch(conn, &row, now).await?;
+        Ok((row, admitted_seq, now))
+    })
+    .await?;
+    let rules = Arc::clone(&services.rules);
+    let first = queue::view(&row, admitted_seq, now, &rules);
+    let rx = services.live.room_receiver(&row.concert_id, now);
+    let presence = services.live.watch_ticket(&row.id);
+    metrics::counter!("live_ticket_subscriptions_total").increment(1);
+
+    let done = is_final(first.status);
+    let state = TicketWatch {
+        row,
+        rx,
+        rules,
+        last: first.clone(),
+        done,
+        _presence: presence,
+    };
+    let rest = futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if s.done {
+                return None;
+            }
+            s.rx.changed().await.ok()?;
+            let snapshot = Arc::clone(&s.rx.borrow_and_update());
+            if let Some(change) = snapshot.changes.get(&s.row.id) {
+                s.row.status = change.status;
+                s.row.expires_at = change.expires_at;
+            }
+            let next = queue::view(&s.row, snapshot.admitted_seq, snapshot.now, &s.rules);
+            if differs(&next, &s.last) {
+                s.done = is_final(next.status);
+                s.last = next.clone();
+                return Some((next, s));
+            }
+        }
+    });
+    Ok(futures_util::stream::once(async move { first }).chain(rest))
+}
+
+struct TicketWatch {
+    row: QueueTicketRow,
+    rx: watch::Receiver<Arc<RoomSnapshot>>,
+    rules: Arc<crate::config::Rules>,
+    last: QueueTicket,
+    done: bool,
+    _presence: PresenceGuard,
+}
+
+fn is_final(status: QueueStatus) -> bool {
+    matches!(status, QueueStatus::Expired | QueueStatus::Completed)
+}
+
+fn differs(a: &QueueTicket, b: &QueueTicket) -> bool {
+    a.status != b.status
+        || a.position != b.position
+        || a.estimated_wait_seconds != b.estimated_wait_seconds
+}
+
+/// The `seatUpdates` subscription: each seat of the date whose status changes.
+pub async fn watch_seats(
+    services: &Services,
+    concert_id: &str,
+    date: NaiveDate,
+) -> Result<impl Stream<Item = Seat> + Send + 'static + use<>> {
+    let key = (concert_id.to_owned(), date);
+    let existing = services
+        .live
+        .lock()
+        .dates
+        .get(&key)
+        .map(|f| f.tx.subscribe());
+    let rx = match existing {
+        Some(rx) => rx,
+        None => {
+            // First watcher of this date on this instance: the feed starts from the current map,
+            // read once here, so no change between now and the next tick is missed.
+            let (now, baseline) = with_conn!(services.db, async |conn: &mut Conn| {
+                let now = db::now(conn).await?;
+                Ok((now, catalog::seat_map(conn, concert_id, date).await?))
+            })
+            .await?;
+            let mut state = services.live.lock();
+            let feed = state.dates.entry(key).or_insert_with(|| SeatFeed {
+                tx: broadcast::Sender::new(SEAT_FEED_CAPACITY),
+                known: baseline.iter().map(|s| (s.number, s.status)).collect(),
+                cursor: now - LOOKBACK,
+            });
+            feed.tx.subscribe()
+        }
+    };
+    metrics::counter!("live_seat_subscriptions_total").increment(1);
+    Ok(BroadcastStream::new(rx).filter_map(|seat| async move { seat.ok() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_status_position_or_wait_changes_are_sent() {
+        let t = QueueTicket {
+            token: "t".into(),
+            concert_id: "c".into(),
+            user_id: "u".into(),
+            status: QueueStatus::Waiting,
+            position: 3,
+            estimated_wait_seconds: 1,
+            expires_at: None,
+        };
+        assert!(!differs(&t, &t.clone()));
+        assert!(differs(
+            &QueueTicket {
+                position: 2,
+                ..t.clone()
+            },
+            &t
+        ));
+        assert!(differs(
+            &QueueTicket {
+                status: QueueStatus::Active,
+                ..t.clone()
+            },
+            &t
+        ));
+        assert!(is_final(QueueStatus::Completed) && is_final(QueueStatus::Expired));
+        assert!(!is_final(QueueStatus::Active));
+    }
+}
