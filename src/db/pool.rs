@@ -86,8 +86,8 @@ impl PoolConfig {
     }
 }
 
-/// Counts the SQL statements a pool's connections start: the cost model of live updates is
-/// "statements per tick", and this is how it is measured (tests, the bench, `/metrics`).
+/// A shared count: the SQL statements a pool's connections start (the cost model of live updates
+/// is "statements per tick"), or the leases it hands out ("checkouts per operation").
 #[derive(Debug, Clone, Default)]
 pub struct StatementCounter(Arc<AtomicU64>);
 
@@ -111,6 +111,8 @@ pub struct PoolStatus {
 pub struct Database {
     pool: deadpool::managed::Pool<Manager>,
     pub statements: StatementCounter,
+    /// Leases handed out: the cost model of a request is "checkouts per operation".
+    leases: StatementCounter,
     kills: Arc<Kills>,
     /// The longest a checkout may take in all: waiting for a slot, then checking idle
     /// connections or opening one. deadpool bounds each step, not their sum.
@@ -146,6 +148,7 @@ impl Database {
         Ok(Self {
             pool,
             statements,
+            leases: StatementCounter::default(),
             kills: Arc::new(Kills {
                 permits: Semaphore::new(CONCURRENT_KILLS),
                 connect_timeout: config.connect_timeout,
@@ -172,7 +175,14 @@ impl Database {
             };
             metrics::counter!("db_pool_errors_total", "kind" => kind).increment(1);
         }
-        Ok(self.wrap(result?))
+        let lease = self.wrap(result?);
+        self.leases.0.fetch_add(1, Ordering::Relaxed);
+        Ok(lease)
+    }
+
+    /// How many leases this pool has handed out.
+    pub fn leases(&self) -> u64 {
+        self.leases.get()
     }
 
     fn wrap(&self, object: Object) -> Lease {

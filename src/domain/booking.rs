@@ -48,12 +48,10 @@ pub async fn hold_seat(
     seat: SeatNumber,
     queue_token: &str,
 ) -> Result<Reservation> {
-    with_conn!(services.db, async |conn: &mut Conn| {
-        ensure_date(conn, concert_id, date).await
-    })
-    .await?;
     let rules = &services.rules;
-    let id = transaction!(services.db, async |conn: &mut Conn| {
+    // One transaction that returns the hold it wrote: no second checkout to read it back.
+    let reservation = transaction!(services.db, async |conn: &mut Conn| {
+        ensure_date(conn, concert_id, date).await?;
         lock_user(conn, user_id).await?;
         let held: i64 = reservations::table
             .filter(reservations::user_id.eq(user_id))
@@ -103,29 +101,30 @@ pub async fn hold_seat(
             .select(seats::price)
             .first(conn)
             .await?;
+        let row = ReservationRow {
+            id: reservation_id,
+            user_id: user_id.to_owned(),
+            concert_id: concert_id.to_owned(),
+            date,
+            seat_number: seat.get(),
+            price,
+            status: ReservationStatus::Held,
+            held_until,
+            created_at: now,
+            updated_at: now,
+        };
         diesel::insert_into(reservations::table)
-            .values(&ReservationRow {
-                id: reservation_id.clone(),
-                user_id: user_id.to_owned(),
-                concert_id: concert_id.to_owned(),
-                date,
-                seat_number: seat.get(),
-                price,
-                status: ReservationStatus::Held,
-                held_until,
-                created_at: now,
-                updated_at: now,
-            })
+            .values(&row)
             .execute(conn)
             .await?;
         // The turn is checked under lock, last in the lock order: a turn that ended since the
         // resolver's early check holds nothing.
         queue::lock_active(conn, queue_token, concert_id, user_id, rules).await?;
-        Ok(reservation_id)
+        Ok(to_reservation(row, ReservationStatus::Held))
     })
     .await?;
     metrics::counter!("holds_taken_total").increment(1);
-    reservation(services, &id).await
+    Ok(reservation)
 }
 
 /// The holder gives the seat back. Releasing an already cancelled hold returns it unchanged, so

@@ -183,3 +183,49 @@ async fn malformed_operations_over_websockets_carry_codes_too() {
         assert_eq!(errors[0]["extensions"]["code"], code, "{msg}");
     }
 }
+
+/// Checkouts (pool leases) one call takes; nothing else uses the pool in this test.
+async fn checkouts(app: &TestApp, query: &str, variables: serde_json::Value, auth: &Auth) -> u64 {
+    let before = app.services().db.leases();
+    let r = app.gql(query, variables, auth).await;
+    assert!(r.is_ok(), "{query}: {}", r.body);
+    app.services().db.leases() - before
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mutations_take_one_checkout_per_transaction_and_do_not_read_back() {
+    let rules = encore::config::Rules {
+        queue_active_limit: 1,
+        ..crate::common::test_rules()
+    };
+    let app = TestApp::spawn_with(rules, encore::background::Background::NONE).await;
+    let (concert, dates) = app.concert("10.00", 1).await;
+    let enter = "mutation($c: ID!) { enterQueue(concertId: $c) { token status } }";
+    let mut first = app.fan().await;
+    let mut second = app.fan().await;
+    let mut third = app.fan().await;
+    app.enter_queue(&mut first, &concert).await;
+    app.enter_queue(&mut second, &concert).await;
+    // Behind someone who is not at the head: one transaction, nothing else.
+    let behind = checkouts(&app, enter, json!({ "c": concert }), &third.auth()).await;
+    app.enter_queue(&mut third, &concert).await;
+    let charge = checkouts(
+        &app,
+        "mutation { charge(amount: \"50.00\") { balance } }",
+        json!({}),
+        &first.auth(),
+    )
+    .await;
+    // The turn gate's early check, then one transaction that returns the hold it wrote.
+    let hold = checkouts(
+        &app,
+        "mutation($c: ID!, $d: Date!) { holdSeat(concertId: $c, date: $d, seatNumber: 3) { id status } }",
+        json!({ "c": concert, "d": dates[0].to_string() }),
+        &first.auth(),
+    )
+    .await;
+    eprintln!("checkouts: enterQueue behind others {behind}, charge {charge}, holdSeat {hold}");
+    assert_eq!(behind, 1);
+    assert_eq!(charge, 1);
+    assert_eq!(hold, 2);
+}

@@ -28,17 +28,21 @@ pub(super) const ROOM_ADMITTED_SEQ: &str =
 /// Joins the concert's queue, or returns the caller's live ticket for it (a refresh never loses
 /// one's place). A ticket at the head of an idle room is admitted at once.
 pub async fn enter(services: &Services, user_id: &str, concert_id: &str) -> Result<QueueTicket> {
-    with_conn!(services.db, async |conn: &mut Conn| ensure_concert(
-        conn, concert_id
-    )
-    .await)
-    .await?;
-    let (ticket_id, at_head) = transaction!(services.db, async |conn: &mut Conn| {
+    // One transaction that returns the ticket and the room's counter it saw, so the usual entry
+    // (behind others) takes one checkout; only an entry at the head of an idle room steps
+    // admission and reads its ticket again.
+    let (row, admitted_seq, now, at_head) = transaction!(services.db, async |conn: &mut Conn| {
+        ensure_concert(conn, concert_id).await?;
         lock_user(conn, user_id).await?;
         let now = db::now(conn).await?;
         if let Some(live) = live_ticket(conn, user_id, concert_id, now).await? {
             touch(conn, &live, now).await?;
-            return Ok((live.id, false));
+            let admitted_seq: i64 = queue_rooms::table
+                .find(concert_id)
+                .select(queue_rooms::admitted_seq)
+                .first(conn)
+                .await?;
+            return Ok((live, admitted_seq, now, false));
         }
         // Lock the existing room straight away: INSERT IGNORE on an existing row takes a shared
         // lock first, and N entries upgrading shared locks together deadlock.
@@ -76,17 +80,19 @@ pub async fn enter(services: &Services, user_id: &str, concert_id: &str) -> Resu
             .values(&row)
             .execute(conn)
             .await?;
-        Ok((row.id, seq == room.admitted_seq + 1))
+        let at_head = seq == room.admitted_seq + 1;
+        Ok((row, room.admitted_seq, now, at_head))
     })
     .await?;
     metrics::counter!("queue_entries_total").increment(1);
-
-    if at_head {
-        // Same step the ticker runs; a failure here only delays admission to the next tick.
-        if let Err(err) = advance(services, concert_id, Trigger::Entry).await {
-            tracing::warn!(error = ?err, concert_id, "admission after enterQueue failed");
-        }
+    if !at_head {
+        return Ok(view(&row, admitted_seq, now, &services.rules));
     }
+    // Same step the ticker runs; a failure here only delays admission to the next tick.
+    if let Err(err) = advance(services, concert_id, Trigger::Entry).await {
+        tracing::warn!(error = ?err, concert_id, "admission after enterQueue failed");
+    }
+    let ticket_id = row.id;
     with_conn!(services.db, async |conn: &mut Conn| {
         let (row, admitted_seq, now) = queue_tickets::table
             .find(&ticket_id)
