@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::db::PoolConfig;
-use crate::domain::money::Money;
+pub use crate::domain::rules::Rules;
+use crate::domain::rules::positive_duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
@@ -81,71 +82,6 @@ impl Default for ServerLimits {
     }
 }
 
-/// The business knobs. Defaults are the product's; tests shorten the times.
-#[derive(Debug, Clone, PartialEq, Args)]
-pub struct Rules {
-    /// How long a held seat stays held without payment.
-    #[arg(long, env = "HOLD_TTL", default_value = "5m", value_parser = positive_duration)]
-    pub hold_ttl: Duration,
-
-    /// How many seats one user may hold at once for one concert date.
-    #[arg(long, env = "MAX_HOLDS_PER_DATE", default_value_t = 4,
-          value_parser = clap::value_parser!(u32).range(1..=50))]
-    pub max_holds_per_date: u32,
-
-    /// The largest amount a single charge may add to a wallet.
-    #[arg(long, env = "MAX_CHARGE", default_value = "1000000.00", value_parser = positive_money)]
-    pub max_charge: Money,
-
-    /// Lifetime of an access token from signUp/signIn.
-    #[arg(long, env = "JWT_TTL", default_value = "1h", value_parser = positive_duration)]
-    pub jwt_ttl: Duration,
-
-    /// Most ACTIVE queue tickets per concert at once, across all instances.
-    #[arg(long, env = "QUEUE_ACTIVE_LIMIT", default_value_t = 100,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub queue_active_limit: u32,
-
-    /// Most admissions per second per concert, across all instances.
-    #[arg(long, env = "QUEUE_ADMIT_PER_SEC", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub queue_admit_per_sec: u32,
-
-    /// How long an ACTIVE ticket lasts before it expires.
-    #[arg(long, env = "QUEUE_ACTIVE_TTL", default_value = "10m", value_parser = positive_duration)]
-    pub queue_active_ttl: Duration,
-
-    /// A WAITING ticket neither polled nor watched for this long is skipped by admission.
-    #[arg(long, env = "QUEUE_ABANDON_AFTER", default_value = "2m", value_parser = positive_duration)]
-    pub queue_abandon_after: Duration,
-
-    /// How often each instance runs the admission ticker.
-    #[arg(long, env = "QUEUE_TICK", default_value = "1s", value_parser = positive_duration)]
-    pub queue_tick: Duration,
-
-    /// How often each instance releases expired holds.
-    #[arg(long, env = "HOLD_SWEEP_INTERVAL", default_value = "5s", value_parser = positive_duration)]
-    pub hold_sweep_interval: Duration,
-}
-
-impl Default for Rules {
-    /// The same values as the flags' defaults (a unit test keeps the two in step).
-    fn default() -> Self {
-        Self {
-            hold_ttl: Duration::from_secs(5 * 60),
-            max_holds_per_date: 4,
-            max_charge: Money::from_stored(1_000_000.into()),
-            jwt_ttl: Duration::from_secs(60 * 60),
-            queue_active_limit: 100,
-            queue_admit_per_sec: 10,
-            queue_active_ttl: Duration::from_secs(10 * 60),
-            queue_abandon_after: Duration::from_secs(2 * 60),
-            queue_tick: Duration::from_secs(1),
-            hold_sweep_interval: Duration::from_secs(5),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     #[command(flatten)]
@@ -195,19 +131,6 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
-}
-
-fn positive_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 90s, 5m, 250ms)"))?;
-    if d.is_zero() {
-        return Err("must be greater than zero".into());
-    }
-    Ok(d)
-}
-
-fn positive_money(s: &str) -> Result<Money, String> {
-    let cap: Money = "999999999999.99".parse().map_err(|e| format!("{e}"))?;
-    Money::parse_positive(s, &cap).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

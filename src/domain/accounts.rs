@@ -135,17 +135,17 @@ pub(crate) async fn find_user(conn: &mut Conn, user_id: &str) -> Result<User> {
         .ok_or_else(|| Error::Unauthenticated("unknown user".into()))
 }
 
-/// Locks the user's row for the rest of the transaction and returns its balance. Taken first in
-/// every transaction that touches a user's holds or money, so those transactions serialise per
-/// user and lock rows in one global order (user, seat, reservation, queue ticket).
-pub(crate) async fn lock_user(conn: &mut Conn, user_id: &str) -> Result<Money> {
+/// Locks the user's row for the rest of the transaction. Taken first in every transaction that
+/// touches a user's holds or money, so those transactions serialise per user and lock rows in one
+/// global order (user, seat, reservation, queue ticket).
+pub(crate) async fn lock_user(conn: &mut Conn, user_id: &str) -> Result<()> {
     users::table
         .find(user_id)
-        .select(users::balance)
+        .select(users::id)
         .for_update()
-        .first::<bigdecimal::BigDecimal>(conn)
+        .first::<String>(conn)
         .await
         .optional()?
-        .map(Money::from_stored)
+        .map(|_| ())
         .ok_or_else(|| Error::Unauthenticated("unknown user".into()))
 }

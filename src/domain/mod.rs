@@ -54,6 +54,7 @@ pub mod live;
 pub mod money;
 pub mod payment;
 pub mod queue;
+pub mod rules;
 pub mod seed;
 pub mod wallet;
 
@@ -63,8 +64,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use error::{Error, Result};
 
-use crate::config::Rules;
 use crate::db::Database;
+use crate::domain::rules::Rules;
 use auth::TokenSigner;
 
 /// What every use case needs: the database, the rules in force and the token signer. Cheap to clone.

@@ -71,7 +71,7 @@ pub async fn watch_ticket(
 struct TicketWatch {
     row: QueueTicketRow,
     rx: watch::Receiver<Arc<RoomSnapshot>>,
-    rules: Arc<crate::config::Rules>,
+    rules: Arc<crate::domain::rules::Rules>,
     last: QueueTicket,
     done: bool,
     _presence: PresenceGuard,

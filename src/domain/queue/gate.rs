@@ -9,12 +9,12 @@ use diesel_async::RunQueryDsl;
 
 use super::tickets::{ROOM_ADMITTED_SEQ, check_token_shape, find_by_token, unknown_token};
 use super::{QueueStatus, TicketStatus, check_owner, view};
-use crate::config::Rules;
 use crate::db::models::QueueTicketRow;
 use crate::db::schema::queue_tickets;
 use crate::db::{self, Conn};
 use crate::domain::Services;
 use crate::domain::error::{Error, Result};
+use crate::domain::rules::Rules;
 
 /// Checks that `token` is an ACTIVE, unexpired ticket for `concert_id` (and, when the caller is
 /// signed in, that it is theirs). Guards the seat map, holds and payment.

@@ -15,8 +15,8 @@ mod tickets;
 use chrono::NaiveDateTime;
 
 use super::utc;
-use crate::config::Rules;
 use crate::db::models::QueueTicketRow;
+use crate::domain::rules::Rules;
 
 pub use admission::{AdmissionReport, Trigger, admission_round, advance};
 pub use gate::require_active;
