@@ -6,7 +6,8 @@
 //! nothing has to guess afterwards: a document that does not parse is `GRAPHQL_PARSE_FAILED`; one
 //! that fails validation or a depth/complexity limit is `GRAPHQL_VALIDATION_FAILED`; an argument
 //! or variable value of the wrong shape is `BAD_USER_INPUT`. Whatever is still uncoded at the end
-//! of a request or a subscription event gets the same treatment.
+//! of a request or a subscription event gets the same treatment. Every error sent is counted by
+//! code in `graphql_errors_total`, whichever transport carried it.
 
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ impl Extension for ErrorCodes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         fill(&mut response.errors);
+        count(&response.errors);
         response
     }
 
@@ -69,6 +71,7 @@ impl Extension for ErrorCodes {
         next.run(ctx, stream)
             .map(|mut response| {
                 fill(&mut response.errors);
+                count(&response.errors);
                 response
             })
             .boxed()
@@ -87,6 +90,13 @@ fn fill(errors: &mut [ServerError]) {
             GRAPHQL_VALIDATION_FAILED
         };
         set_code(error, code);
+    }
+}
+
+fn count(errors: &[ServerError]) {
+    for error in errors {
+        let code = super::error::code_of(error).to_owned();
+        metrics::counter!("graphql_errors_total", "code" => code).increment(1);
     }
 }
 

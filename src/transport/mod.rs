@@ -125,21 +125,14 @@ async fn graphql_handler(
         .schema
         .execute(request.into_inner().data(viewer))
         .await;
-    let codes: Vec<String> = response
-        .errors
-        .iter()
-        .map(|e| graphql::error::code_of(e).to_owned())
-        .collect();
-    for code in &codes {
-        metrics::counter!("graphql_errors_total", "code" => code.clone()).increment(1);
-    }
     // Nothing resolved because the database could not be reached: say so in the status too, so
     // load balancers and HTTP metrics see the outage (a partial result stays 200).
     let unavailable = response.data == async_graphql::Value::Null
-        && !codes.is_empty()
-        && codes
+        && !response.errors.is_empty()
+        && response
+            .errors
             .iter()
-            .all(|c| c == graphql::error::SERVICE_UNAVAILABLE);
+            .all(|e| graphql::error::code_of(e) == graphql::error::SERVICE_UNAVAILABLE);
     let mut http = GraphQLResponse::from(response).into_response();
     if unavailable {
         *http.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
