@@ -12,8 +12,8 @@ use encore::graphql;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use crate::common::ws::{LEGACY, MODERN, Refused, WsClient};
 use crate::common::{Client, Fan, TestApp, test_rules};
-use crate::ws::{LEGACY, MODERN, Refused, WsClient};
 
 const TICKET_SUB: &str = "subscription { queueTicket { status position estimatedWaitSeconds } }";
 const SEAT_SUB: &str =

@@ -18,6 +18,4 @@ mod queue;
 mod resilience;
 mod restart;
 mod service;
-mod throwaway_db;
 mod wallet;
-mod ws;

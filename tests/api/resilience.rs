@@ -20,8 +20,8 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::common::ws::{MODERN, WsClient};
 use crate::common::{Auth, Fan, RowLocks, TestApp, assert_invariants, test_pool, test_rules};
-use crate::ws::{MODERN, WsClient};
 
 /// Transactions on this test's database currently waiting for a row lock (other tests share the
 /// server).

@@ -11,11 +11,11 @@ use encore::domain::Services;
 use encore::startup;
 use serde_json::{Value, json};
 
+use crate::common::throwaway_db::ThrowawayMariaDb;
+use crate::common::ws::{MODERN, WsClient};
 use crate::common::{
     Auth, Client, Fan, JWT_SECRET, assert_invariants, concert_in, test_rules, unique_name,
 };
-use crate::throwaway_db::ThrowawayMariaDb;
-use crate::ws::{MODERN, WsClient};
 
 const SEAT_SUB: &str =
     "subscription($c: ID!, $d: Date!) { seatUpdates(concertId: $c, date: $d) { number status } }";

@@ -151,7 +151,7 @@ fragment TypeRef on __Type {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_operations_over_websockets_carry_codes_too() {
-    use crate::ws::{MODERN, WsClient};
+    use crate::common::ws::{MODERN, WsClient};
     let app = TestApp::spawn().await;
     let mut ws = WsClient::connect(&app.server.url(), MODERN, json!({}))
         .await

@@ -1,5 +1,10 @@
 //! Test harness: every test gets its own database (created, migrated, dropped on `Drop`) on the
-//! private MariaDB the test command starts, and the real server on 127.0.0.1:0.
+//! private MariaDB the test command starts, and the real server on 127.0.0.1:0. Beside it:
+//! [`ws`], a GraphQL-over-websocket client, and [`throwaway_db`], a MariaDB of a test's own for
+//! fault tests that stop and restart it.
+
+pub mod throwaway_db;
+pub mod ws;
 
 use std::time::Duration;
 
