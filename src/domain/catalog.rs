@@ -36,7 +36,7 @@ pub struct Seat {
 }
 
 /// SQL for a seat's status as clients see it: a HELD seat whose deadline has passed is AVAILABLE.
-pub(crate) const EFFECTIVE_SEAT_STATUS: &str = "CASE WHEN seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6) \
+const EFFECTIVE_SEAT_STATUS: &str = "CASE WHEN seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6) \
      THEN 'AVAILABLE' ELSE seats.status END";
 
 /// SQL condition: the seat can be taken now.
@@ -126,25 +126,40 @@ pub(crate) async fn seat_map(
     date: NaiveDate,
 ) -> Result<Vec<Seat>> {
     ensure_date(conn, concert_id, date).await?;
-    let rows: Vec<(i16, SeatStatus, bigdecimal::BigDecimal)> = seats::table
+    let rows: Vec<SeatViewRow> = seats::table
         .filter(seats::concert_id.eq(concert_id))
         .filter(seats::date.eq(date))
         .order(seats::number.asc())
-        .select((
-            seats::number,
-            sql::<Text>(EFFECTIVE_SEAT_STATUS),
-            seats::price,
-        ))
+        .select(seat_view())
         .load(conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(number, status, price)| Seat {
+    Ok(rows.into_iter().map(Seat::from).collect())
+}
+
+/// A seat as clients see it, read with [`seat_view`]: number, effective status, price.
+pub(crate) type SeatViewRow = (i16, SeatStatus, bigdecimal::BigDecimal);
+
+/// The columns of [`SeatViewRow`], the status computed on the database clock.
+pub(crate) fn seat_view() -> (
+    seats::number,
+    diesel::expression::SqlLiteral<Text>,
+    seats::price,
+) {
+    (
+        seats::number,
+        sql::<Text>(EFFECTIVE_SEAT_STATUS),
+        seats::price,
+    )
+}
+
+impl From<SeatViewRow> for Seat {
+    fn from((number, status, price): SeatViewRow) -> Self {
+        Self {
             number: number.into(),
             status,
             price: Money::from_stored(price),
-        })
-        .collect())
+        }
+    }
 }
 
 /// Creates a concert with its dates, 50 seats per date and an empty waiting room.

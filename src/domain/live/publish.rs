@@ -4,19 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bigdecimal::BigDecimal;
 use chrono::{NaiveDate, NaiveDateTime};
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 
 use crate::db::schema::{queue_rooms, queue_tickets, seats};
 use crate::db::{self, Conn};
 use crate::domain::Services;
-use crate::domain::catalog::{EFFECTIVE_SEAT_STATUS, Seat, SeatStatus};
+use crate::domain::catalog::{Seat, SeatStatus, SeatViewRow, seat_view};
 use crate::domain::error::Result;
-use crate::domain::money::Money;
 use crate::domain::queue::TicketStatus;
 
 use super::{LOOKBACK, RoomSnapshot, TicketChange};
@@ -162,7 +158,7 @@ async fn read_seat_changes(
     cursor: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Vec<Seat>> {
-    let rows: Vec<(i16, SeatStatus, BigDecimal)> = seats::table
+    let rows: Vec<SeatViewRow> = seats::table
         .filter(seats::concert_id.eq(concert_id))
         .filter(seats::date.eq(date))
         .filter(
@@ -171,21 +167,10 @@ async fn read_seat_changes(
                 .and(seats::held_until.assume_not_null().gt(cursor))
                 .and(seats::held_until.assume_not_null().le(now))),
         )
-        .select((
-            seats::number,
-            sql::<Text>(EFFECTIVE_SEAT_STATUS),
-            seats::price,
-        ))
+        .select(seat_view())
         .load(conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(number, status, price)| Seat {
-            number: number.into(),
-            status,
-            price: Money::from_stored(price),
-        })
-        .collect())
+    Ok(rows.into_iter().map(Seat::from).collect())
 }
 
 #[cfg(test)]
