@@ -26,7 +26,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 #[doc(hidden)]
 pub use diesel_async::AsyncConnection as _AsyncConnection;
-pub use pool::{Database, Lease, PoolConfig, PoolError, PoolStatus, StatementCounter};
+pub use pool::{Counter, Database, Lease, PoolConfig, PoolError, PoolStatus};
 
 pub type Conn = AsyncMysqlConnection;
 

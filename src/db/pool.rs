@@ -89,9 +89,9 @@ impl PoolConfig {
 /// A shared count: the SQL statements a pool's connections start (the cost model of live updates
 /// is "statements per tick"), or the leases it hands out ("checkouts per operation").
 #[derive(Debug, Clone, Default)]
-pub struct StatementCounter(Arc<AtomicU64>);
+pub struct Counter(Arc<AtomicU64>);
 
-impl StatementCounter {
+impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -110,9 +110,9 @@ pub struct PoolStatus {
 #[derive(Clone)]
 pub struct Database {
     pool: deadpool::managed::Pool<Manager>,
-    pub statements: StatementCounter,
+    pub statements: Counter,
     /// Leases handed out: the cost model of a request is "checkouts per operation".
-    leases: StatementCounter,
+    leases: Counter,
     kills: Arc<Kills>,
     /// The longest a checkout may take in all: waiting for a slot, then checking idle
     /// connections or opening one. deadpool bounds each step, not their sum.
@@ -131,7 +131,7 @@ struct Kills {
 impl Database {
     /// A pool of `config.size` connections to `url`, opened lazily.
     pub fn connect(url: &str, config: &PoolConfig) -> anyhow::Result<Self> {
-        let statements = StatementCounter::default();
+        let statements = Counter::default();
         let manager = Manager {
             url: url.to_owned(),
             statements: statements.clone(),
@@ -148,7 +148,7 @@ impl Database {
         Ok(Self {
             pool,
             statements,
-            leases: StatementCounter::default(),
+            leases: Counter::default(),
             kills: Arc::new(Kills {
                 permits: Semaphore::new(CONCURRENT_KILLS),
                 connect_timeout: config.connect_timeout,
@@ -364,7 +364,7 @@ struct ConnState {
 /// Opens and checks connections for deadpool.
 pub struct Manager {
     url: String,
-    statements: StatementCounter,
+    statements: Counter,
     /// Bumped whenever any connection sees an I/O-level error: connections verified before it
     /// are pinged before their next use, as the database may have restarted under all of them.
     epoch: Arc<AtomicU64>,

@@ -108,10 +108,7 @@ impl Viewer {
         queue_token: Option<&str>,
     ) -> Self {
         let user = header.map(|header| {
-            let token = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .map(str::trim)
+            let token = strip_bearer(header)
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| "Authorization must be \"Bearer <token>\"".to_owned())?;
             tokens.verify(token).map_err(|e| e.to_string())
@@ -126,11 +123,7 @@ impl Viewer {
         queue_token: Option<&str>,
     ) -> Self {
         let user = token.map(|token| {
-            let token = token
-                .strip_prefix("Bearer ")
-                .or_else(|| token.strip_prefix("bearer "))
-                .unwrap_or(token)
-                .trim();
+            let token = strip_bearer(token).unwrap_or(token.trim());
             tokens.verify(token).map_err(|e| e.to_string())
         });
         Self::new(user, queue_token)
@@ -170,6 +163,14 @@ impl Viewer {
     pub fn queue_token(&self) -> Option<&str> {
         self.queue_token.as_deref()
     }
+}
+
+/// The token after a `Bearer ` scheme, trimmed; None without the scheme.
+fn strip_bearer(value: &str) -> Option<&str> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
 }
 
 fn unix_now() -> u64 {

@@ -11,7 +11,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{AppState, HEALTH_PROBE_TIMEOUT};
+use super::AppState;
+
+/// How long a health probe may wait on the database before answering "down".
+const HEALTH_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(super) async fn health(State(state): State<AppState>) -> Response {
     let database_up = state.services.db.probe(HEALTH_PROBE_TIMEOUT).await;

@@ -8,7 +8,7 @@
 //! a GraphQL error with code `TIMEOUT` and HTTP 504.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
@@ -220,6 +220,3 @@ async fn record_request(request: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     response
 }
-
-/// How long a health probe may wait on the database before answering "down".
-const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
