@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::db::ids::UserId;
 use crate::db::{self, Conn};
 use crate::domain::auth::TokenSigner;
 
@@ -95,7 +96,8 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, NaiveDateTime)>();
     let connected = Arc::new(AtomicUsize::new(0));
     for i in 0..n {
-        let token = signer.issue(&user_id(i))?;
+        let user = UserId::parse(&user_id(i)).context("bench user ids are UUIDs")?;
+        let token = signer.issue(&user)?;
         let queue_token = queue_token(i);
         let ws_url = format!("ws://127.0.0.1:{port}/graphql/ws");
         let gate = Arc::clone(&gate);

@@ -1,8 +1,8 @@
 //! Storage: diesel-async on MariaDB/MySQL.
 //!
 //! Query functions take `&mut Conn` so the same function runs inside or outside a transaction;
-//! the domain decides where units of work and transactions begin and end (its `with_conn!` and
-//! `transaction!` macros, over [`Database::lease`]). Connections run at READ COMMITTED: every
+//! the domain decides where units of work and transactions begin and end ([`transaction`]'s macros
+//! over [`Database::lease`], which the domain wraps as `with_conn!` and `transaction!`). Connections run at READ COMMITTED: every
 //! decision in this service is a conditional UPDATE or a `FOR UPDATE` read, so we want InnoDB's
 //! row locks without its gap locks.
 //!
@@ -12,28 +12,35 @@
 //! server, and an open transaction rolls back whole. No code holds one lease while it waits for
 //! another.
 
+pub mod ids;
 pub mod models;
 pub mod pool;
 pub mod schema;
 pub mod states;
+pub mod transaction;
 
-use std::time::Duration;
+// Storage helpers, one module per table (or pair of tables read together). Use cases compose
+// them; they decide nothing but what one statement does.
+pub mod concerts;
+pub mod idempotency_keys;
+pub mod ledger;
+pub mod queue_rooms;
+pub mod queue_tickets;
+pub mod reservations;
+pub mod seats;
+pub mod users;
 
 use chrono::NaiveDateTime;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-#[doc(hidden)]
-pub use diesel_async::AsyncConnection as _AsyncConnection;
 pub use pool::{Counter, Database, Lease, PoolConfig, PoolError, PoolStatus};
+pub use transaction::{Retryable, is_retryable};
 
 pub type Conn = AsyncMysqlConnection;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
-
-/// How many times a transaction is retried after a deadlock, lock-wait timeout or write conflict.
-pub const MAX_RETRIES: u32 = 8;
 
 /// Applies pending embedded migrations to the database at `url`.
 pub async fn migrate(url: &str) -> anyhow::Result<()> {
@@ -61,35 +68,6 @@ pub async fn now(conn: &mut Conn) -> Result<NaiveDateTime, DieselError> {
 /// (A literal: MariaDB does not accept the precision as a bind parameter.)
 pub fn utc_now() -> diesel::expression::SqlLiteral<diesel::sql_types::Datetime> {
     diesel::dsl::sql::<diesel::sql_types::Datetime>("UTC_TIMESTAMP(6)")
-}
-
-/// True for errors a transaction should simply be retried after: deadlock (1213), lock-wait
-/// timeout (1205), and the write conflicts distributed engines report at commit. MySQL drivers
-/// surface these as `Unknown` with only the message text.
-pub fn is_retryable(err: &DieselError) -> bool {
-    match err {
-        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
-        DieselError::DatabaseError(_, info) => {
-            let message = info.message();
-            message.contains("Deadlock found")
-                || message.contains("Lock wait timeout")
-                || message.contains("try restarting transaction")
-                || message.contains("Write conflict")
-        }
-        _ => false,
-    }
-}
-
-/// Waits before retry number `attempt` (1-based): exponential with jitter, so transactions that
-/// deadlocked together do not collide again.
-pub async fn backoff(attempt: u32) {
-    metrics::counter!("db_transaction_retries_total").increment(1);
-    tokio::time::sleep(backoff_delay(attempt)).await;
-}
-
-fn backoff_delay(attempt: u32) -> Duration {
-    let base = 5u64 << attempt.min(6);
-    Duration::from_millis(base + rand::random_range(0..base))
 }
 
 /// True when the error says the connection itself failed (socket closed, server gone or shutting
@@ -167,11 +145,5 @@ mod tests {
             "mysql://encore:***@127.0.0.1:3407/encore"
         );
         assert_eq!(redact("mysql://127.0.0.1/x"), "mysql://127.0.0.1/x");
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        assert!(backoff_delay(1) < Duration::from_millis(21));
-        assert!(backoff_delay(20) <= Duration::from_millis(640));
     }
 }

@@ -1,21 +1,19 @@
 //! Sign-up, sign-in and the signed-in user.
 
-use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::RunQueryDsl;
 
+use super::Services;
 use super::auth::{hash_password, verify_password};
 use super::error::{Error, Result};
 use super::inputs::{Email, Password, Username};
 use super::money::Money;
-use super::{Services, new_id};
+use crate::db::ids::UserId;
 use crate::db::models::UserRow;
-use crate::db::schema::users;
-use crate::db::{self, Conn};
+use crate::db::{self, Conn, users};
 
 #[derive(Debug, Clone)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub email: String,
     pub balance: Money,
@@ -62,17 +60,14 @@ pub async fn create_user(
     let password_hash = hash_password(password).await?;
     let (row, inserted) = with_conn!(services.db, async |conn: &mut Conn| {
         let row = UserRow {
-            id: new_id(),
+            id: UserId::new(),
             username: username.as_str().to_owned(),
             email: email.as_str().to_owned(),
             password_hash,
             balance: Money::zero().as_decimal().clone(),
             created_at: db::now(conn).await?,
         };
-        let inserted = diesel::insert_into(users::table)
-            .values(&row)
-            .execute(conn)
-            .await;
+        let inserted = users::insert(conn, &row).await;
         Ok((row, inserted))
     })
     .await?;
@@ -96,12 +91,7 @@ pub async fn sign_in(services: &Services, email: &str, password: &str) -> Result
     let refused = || Error::Unauthenticated("wrong email or password".into());
     let email = Email::parse(email).map_err(|_| refused())?;
     let row: Option<UserRow> = with_conn!(services.db, async |conn: &mut Conn| {
-        Ok(users::table
-            .filter(users::email.eq(email.as_str()))
-            .select(UserRow::as_select())
-            .first(conn)
-            .await
-            .optional()?)
+        Ok(users::find_by_email(conn, email.as_str()).await?)
     })
     .await?;
     let row = row.ok_or_else(refused)?;
@@ -115,7 +105,7 @@ pub async fn sign_in(services: &Services, email: &str, password: &str) -> Result
     })
 }
 
-pub async fn user(services: &Services, user_id: &str) -> Result<User> {
+pub async fn user(services: &Services, user_id: &UserId) -> Result<User> {
     with_conn!(services.db, async |conn: &mut Conn| find_user(
         conn, user_id
     )
@@ -123,13 +113,9 @@ pub async fn user(services: &Services, user_id: &str) -> Result<User> {
     .await
 }
 
-pub(crate) async fn find_user(conn: &mut Conn, user_id: &str) -> Result<User> {
-    users::table
-        .find(user_id)
-        .select(UserRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
+pub(crate) async fn find_user(conn: &mut Conn, user_id: &UserId) -> Result<User> {
+    users::find(conn, user_id)
+        .await?
         .map(User::from)
         // A valid token for a user that no longer exists.
         .ok_or_else(|| Error::Unauthenticated("unknown user".into()))
@@ -138,14 +124,10 @@ pub(crate) async fn find_user(conn: &mut Conn, user_id: &str) -> Result<User> {
 /// Locks the user's row for the rest of the transaction. Taken first in every transaction that
 /// touches a user's holds or money, so those transactions serialise per user and lock rows in one
 /// global order (user, seat, reservation, queue ticket).
-pub(crate) async fn lock_user(conn: &mut Conn, user_id: &str) -> Result<()> {
-    users::table
-        .find(user_id)
-        .select(users::id)
-        .for_update()
-        .first::<String>(conn)
-        .await
-        .optional()?
-        .map(|_| ())
-        .ok_or_else(|| Error::Unauthenticated("unknown user".into()))
+pub(crate) async fn lock_user(conn: &mut Conn, user_id: &UserId) -> Result<()> {
+    if users::lock(conn, user_id).await? {
+        Ok(())
+    } else {
+        Err(Error::Unauthenticated("unknown user".into()))
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::inputs::Password;
+use crate::db::ids::{QueueToken, UserId};
 
 /// Hashes on the blocking pool: argon2 is deliberately slow and must not stall the reactor.
 pub async fn hash_password(password: &Password) -> Result<String> {
@@ -64,10 +65,10 @@ impl TokenSigner {
         }
     }
 
-    pub fn issue(&self, user_id: &str) -> Result<String> {
+    pub fn issue(&self, user_id: &UserId) -> Result<String> {
         let now = unix_now();
         let claims = Claims {
-            sub: user_id.to_owned(),
+            sub: user_id.to_string(),
             iat: now,
             exp: now + self.ttl.as_secs(),
         };
@@ -76,28 +77,32 @@ impl TokenSigner {
     }
 
     /// The user id in a valid, unexpired token.
-    pub fn verify(&self, token: &str) -> Result<String> {
+    pub fn verify(&self, token: &str) -> Result<UserId> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims.sub)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     Error::Unauthenticated("access token expired; sign in again".into())
                 }
                 _ => Error::Unauthenticated("invalid access token".into()),
-            })
+            })?;
+        // Signed by us, so always a user id; anything else is refused like a forgery.
+        UserId::parse(&claims.sub)
+            .ok_or_else(|| Error::Unauthenticated("invalid access token".into()))
     }
 }
 
 /// Who is calling, resolved once per request or websocket connection by the transport: the
-/// verified user (or why the credential presented was refused) and the queue token, if any.
-/// Resolvers ask it; nothing verifies a token twice.
+/// verified user (or why the credential presented was refused) and the queue token, if any,
+/// checked for shape. Resolvers ask it; nothing verifies a token twice.
 #[derive(Debug, Clone, Default)]
 pub struct Viewer {
     /// None: no credential sent. Some(Err): one was sent and refused, with the reason.
-    user: Option<std::result::Result<String, String>>,
-    queue_token: Option<String>,
+    user: Option<std::result::Result<UserId, String>>,
+    /// None: no queue token sent. Some(None): one was sent that cannot name a ticket.
+    queue_token: Option<Option<QueueToken>>,
 }
 
 impl Viewer {
@@ -134,25 +139,25 @@ impl Viewer {
         Self::new(None, Some(queue_token))
     }
 
-    fn new(user: Option<std::result::Result<String, String>>, queue_token: Option<&str>) -> Self {
+    fn new(user: Option<std::result::Result<UserId, String>>, queue_token: Option<&str>) -> Self {
         Self {
             user,
             queue_token: queue_token
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
-                .map(str::to_owned),
+                .map(QueueToken::parse),
         }
     }
 
     /// The signed-in user; `UNAUTHENTICATED` without a valid credential.
-    pub fn user_id(&self) -> Result<&str> {
+    pub fn user_id(&self) -> Result<&UserId> {
         self.optional_user_id()?.ok_or_else(|| {
             Error::Unauthenticated("sign in: send Authorization: Bearer <token>".into())
         })
     }
 
     /// The signed-in user when a credential was sent (it must then be valid).
-    pub fn optional_user_id(&self) -> Result<Option<&str>> {
+    pub fn optional_user_id(&self) -> Result<Option<&UserId>> {
         match &self.user {
             None => Ok(None),
             Some(Ok(id)) => Ok(Some(id)),
@@ -160,8 +165,13 @@ impl Viewer {
         }
     }
 
-    pub fn queue_token(&self) -> Option<&str> {
-        self.queue_token.as_deref()
+    /// The queue token sent, if any; `NOT_ADMITTED` when it cannot name a ticket.
+    pub fn queue_token(&self) -> Result<Option<&QueueToken>> {
+        match &self.queue_token {
+            None => Ok(None),
+            Some(Some(token)) => Ok(Some(token)),
+            Some(None) => Err(Error::unknown_queue_token()),
+        }
     }
 }
 
@@ -187,8 +197,9 @@ mod tests {
     #[test]
     fn a_token_round_trips_and_a_forged_one_is_refused() {
         let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
-        let token = signer.issue("user-1").expect("sign");
-        assert_eq!(signer.verify(&token).ok(), Some("user-1".into()));
+        let user = UserId::new();
+        let token = signer.issue(&user).expect("sign");
+        assert_eq!(signer.verify(&token).ok(), Some(user));
 
         let other = TokenSigner::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
         assert!(matches!(
@@ -231,12 +242,23 @@ mod tests {
     #[test]
     fn a_viewer_is_resolved_once_from_what_the_transport_read() {
         let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
-        let token = signer.issue("user-1").expect("sign");
+        let user = UserId::new();
+        let token = signer.issue(&user).expect("sign");
         let header = format!("Bearer {token}");
+        let queue_token = QueueToken::new();
 
-        let signed_in = Viewer::from_authorization_header(&signer, Some(&header), Some(" q "));
-        assert_eq!(signed_in.user_id().ok(), Some("user-1"));
-        assert_eq!(signed_in.queue_token(), Some("q"));
+        let signed_in = Viewer::from_authorization_header(
+            &signer,
+            Some(&header),
+            Some(&format!(" {} ", queue_token.as_str())),
+        );
+        assert_eq!(signed_in.user_id().ok(), Some(&user));
+        assert_eq!(signed_in.queue_token().ok(), Some(Some(&queue_token)));
+        let misshapen = Viewer::from_authorization_header(&signer, None, Some("q"));
+        assert!(matches!(
+            misshapen.queue_token(),
+            Err(Error::NotAdmitted(_))
+        ));
 
         let bare = Viewer::from_authorization_header(&signer, Some(&token), None);
         assert!(
@@ -244,8 +266,8 @@ mod tests {
             "HTTP needs the Bearer scheme"
         );
         let ws = Viewer::from_token(&signer, Some(&token), Some(""));
-        assert_eq!(ws.user_id().ok(), Some("user-1"));
-        assert_eq!(ws.queue_token(), None);
+        assert_eq!(ws.user_id().ok(), Some(&user));
+        assert_eq!(ws.queue_token().ok(), Some(None));
 
         let anonymous = Viewer::default();
         assert_eq!(anonymous.optional_user_id().ok(), Some(None));

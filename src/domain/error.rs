@@ -43,6 +43,11 @@ impl Error {
         Self::NotAdmitted(message.into())
     }
 
+    /// A queue token that names no ticket (or could not: it is not shaped like one).
+    pub fn unknown_queue_token() -> Self {
+        Self::not_admitted("unknown queue token; call enterQueue")
+    }
+
     /// A stored value the domain cannot interpret: a bug or a hand-edited row, never user input.
     pub fn corrupt(what: impl std::fmt::Display) -> Self {
         Self::Internal(anyhow::anyhow!("unexpected stored value: {what}"))
@@ -64,9 +69,11 @@ impl Error {
             _ => false,
         }
     }
+}
 
+impl db::Retryable for Error {
     /// A deadlock, lock-wait timeout or write conflict: the transaction may simply run again.
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         match self {
             Self::Database(err) => db::is_retryable(err),
             _ => false,

@@ -103,30 +103,37 @@ impl SeatNumber {
     }
 }
 
-/// An entity id from a client: a UUID in its canonical hyphenated form. Anything else cannot name
-/// a row, so it is refused before it reaches a query.
-pub fn parse_id(input: &str, field: &str) -> Result<String> {
-    uuid::Uuid::parse_str(input.trim())
-        .map(|id| id.hyphenated().to_string())
-        .map_err(|_| Error::bad_input(format!("{field} {input:?} is not a valid id")))
+/// An entity id from a client: a UUID. Anything else cannot name a row, so it is refused before
+/// it reaches a query.
+pub fn parse_id<T>(input: &str, field: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    parse(input).ok_or_else(|| Error::bad_input(format!("{field} {input:?} is not a valid id")))
 }
 
-/// An idempotency key: 1 to 128 printable characters.
-pub fn parse_idempotency_key(input: Option<String>) -> Result<Option<String>> {
-    match input {
-        None => Ok(None),
-        // No surrounding spaces: MySQL's PAD SPACE collations compare "k" and "k " as equal.
-        Some(key)
-            if !key.is_empty()
-                && key.len() <= 128
-                && !key.chars().any(char::is_control)
-                && key.trim() == key =>
-        {
-            Ok(Some(key))
+/// An idempotency key: 1 to 128 printable characters, scoped to the user who sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(input: Option<String>) -> Result<Option<Self>> {
+        match input {
+            None => Ok(None),
+            // No surrounding spaces: MySQL's PAD SPACE collations compare "k" and "k " as equal.
+            Some(key)
+                if !key.is_empty()
+                    && key.len() <= 128
+                    && !key.chars().any(char::is_control)
+                    && key.trim() == key =>
+            {
+                Ok(Some(Self(key)))
+            }
+            Some(_) => Err(Error::bad_input(
+                "idempotencyKey must be 1 to 128 printable characters, without surrounding spaces",
+            )),
         }
-        Some(_) => Err(Error::bad_input(
-            "idempotencyKey must be 1 to 128 printable characters, without surrounding spaces",
-        )),
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -183,17 +190,19 @@ mod tests {
 
     #[test]
     fn ids_must_be_uuids() {
-        assert!(parse_id("0193a0b4-7d1e-7c3a-9f00-000000000001", "id").is_ok());
-        assert!(parse_id("1", "id").is_err());
-        assert!(parse_id("'; DROP TABLE users; --", "id").is_err());
+        use crate::db::ids::ConcertId;
+        let id = "0193a0b4-7d1e-7c3a-9f00-000000000001";
+        assert!(parse_id(id, "concertId", ConcertId::parse).is_ok());
+        let refused = parse_id("1", "concertId", ConcertId::parse);
+        assert!(matches!(refused, Err(Error::BadInput(m)) if m.contains("concertId")));
     }
 
     #[test]
     fn idempotency_keys() {
-        assert_eq!(parse_idempotency_key(None).ok(), Some(None));
-        assert!(parse_idempotency_key(Some(String::new())).is_err());
-        assert!(parse_idempotency_key(Some("k".repeat(129))).is_err());
-        assert!(parse_idempotency_key(Some("order-42".into())).is_ok());
-        assert!(parse_idempotency_key(Some("order-42 ".into())).is_err());
+        assert_eq!(IdempotencyKey::parse(None).ok(), Some(None));
+        assert!(IdempotencyKey::parse(Some(String::new())).is_err());
+        assert!(IdempotencyKey::parse(Some("k".repeat(129))).is_err());
+        assert!(IdempotencyKey::parse(Some("order-42".into())).is_ok());
+        assert!(IdempotencyKey::parse(Some("order-42 ".into())).is_err());
     }
 }

@@ -2,44 +2,19 @@
 //! of HTTP or GraphQL; resolvers and background tasks call the same functions.
 
 /// Runs `$body`, an async closure taking `&mut Conn`, as one unit of database work on a leased
-/// connection (see `db::pool` for the cancellation rule: the connection goes back to the pool only
-/// if the body ran to its end). The body must not lease another connection. (A macro rather than
-/// a function: a generic async-closure parameter cannot be required to return a `Send` future on
-/// stable Rust; inlined, it is concrete.)
+/// connection, with the domain's error (see `db::transaction`).
 macro_rules! with_conn {
     ($db:expr, $body:expr) => {
-        async {
-            let mut lease = $db.lease().await?;
-            let result: $crate::domain::Result<_> = ($body)(&mut *lease).await;
-            lease.finish();
-            result
-        }
+        $crate::db::transaction::unit_of_work!($crate::domain::Error; $db, $body)
     };
 }
 
-/// Runs `$body`, an async closure taking `&mut Conn`, in one database transaction on a leased
-/// connection, retrying a bounded number of times when the database reports a deadlock,
-/// lock-wait timeout or write conflict. The body may run more than once, so it must have no
-/// effects outside the transaction. Dropped half-way, the connection is closed and the server
-/// rolls the transaction back whole.
+/// Runs `$body`, an async closure taking `&mut Conn`, in one database transaction, retried on
+/// deadlock, lock-wait timeout or write conflict (see `db::transaction`). The body may run more
+/// than once, so it must have no effects outside the transaction.
 macro_rules! transaction {
     ($db:expr, $body:expr) => {
-        async {
-            let mut attempt = 0u32;
-            loop {
-                let mut lease = $db.lease().await?;
-                let result: $crate::domain::Result<_> =
-                    $crate::db::_AsyncConnection::transaction(&mut *lease, $body).await;
-                lease.finish();
-                match result {
-                    Err(e) if e.is_retryable() && attempt < $crate::db::MAX_RETRIES => {
-                        attempt += 1;
-                        $crate::db::backoff(attempt).await;
-                    }
-                    other => break other,
-                }
-            }
-        }
+        $crate::db::transaction::retrying_transaction!($crate::domain::Error; $db, $body)
     };
 }
 
@@ -98,9 +73,4 @@ pub fn utc(at: NaiveDateTime) -> DateTime<Utc> {
 /// `std::time::Duration` as a chrono duration for adding to database times.
 pub fn chrono_duration(d: std::time::Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
-}
-
-/// A fresh id: UUIDv7, time-ordered so inserts append to InnoDB's clustered index.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().hyphenated().to_string()
 }

@@ -7,26 +7,22 @@
 //! "expire the lapsed previous hold" update can still deadlock with a pay through the
 //! `reservations_expiry` index (seen under the kill -9 burst test); the transaction is retried.
 
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-
 use super::accounts::lock_user;
-use super::booking::{self, Reservation, ReservationStatus, lock_reservation, stored_status};
-use super::catalog::SeatStatus;
+use super::booking::{self, Reservation, ReservationStatus, lock_reservation};
 use super::error::{Error, Result};
 use super::idempotency;
-use super::inputs::parse_idempotency_key;
+use super::inputs::IdempotencyKey;
 use super::money::Money;
 use super::wallet::{self, TransactionKind};
-use super::{Services, new_id, queue, utc};
-use crate::db::models::PaymentRow;
-use crate::db::schema::{payments, reservations, seats};
-use crate::db::{self, Conn};
+use super::{Services, queue, utc};
+use crate::db::ids::{PaymentId, QueueToken, ReservationId, UserId};
+use crate::db::models::{PaymentRow, ReservationRow};
+use crate::db::reservations::effective_status;
+use crate::db::{self, Conn, ledger, reservations, seats};
 
 #[derive(Debug, Clone)]
 pub struct Payment {
-    pub id: String,
+    pub id: PaymentId,
     pub amount: Money,
     pub paid_at: chrono::DateTime<chrono::Utc>,
     pub reservation: Reservation,
@@ -34,33 +30,34 @@ pub struct Payment {
 
 pub async fn pay(
     services: &Services,
-    user_id: &str,
-    reservation_id: &str,
-    queue_token: Option<&str>,
-    key: Option<String>,
+    user_id: &UserId,
+    reservation_id: &ReservationId,
+    token: &QueueToken,
+    key: Option<IdempotencyKey>,
 ) -> Result<Payment> {
-    let key = parse_idempotency_key(key)?;
-    let token = queue_token
-        .ok_or_else(|| Error::not_admitted("a Queue-Token header is required to pay"))?;
     let current = booking::reservation(services, reservation_id).await?;
-    if current.user_id != user_id {
+    if current.user_id != *user_id {
         return Err(Error::Forbidden(
             "this reservation belongs to another user".into(),
         ));
     }
     let rules = &services.rules;
-    let payment_id = transaction!(services.db, async |conn: &mut Conn| {
+    // One transaction that returns the payment it wrote (or the one a key replays): the only
+    // other checkout is the read before it, which names the seat to lock first.
+    let payment = transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
         if let Some(key) = &key
             && let Some(first) =
-                idempotency::replay(conn, user_id, key, "pay", reservation_id).await?
+                idempotency::replay(conn, user_id, key, "pay", reservation_id.as_str()).await?
         {
-            return Ok(first);
+            let first = PaymentId::parse(&first)
+                .ok_or_else(|| Error::corrupt(format!("idempotency result {first:?}")))?;
+            return find_payment(conn, &first).await;
         }
         booking::lock_seat(conn, &current).await?;
         let row = lock_reservation(conn, reservation_id).await?;
         let now = db::now(conn).await?;
-        match stored_status(&row, now) {
+        match effective_status(&row, now) {
             ReservationStatus::Held => {}
             ReservationStatus::Expired => return Err(Error::HoldExpired),
             ReservationStatus::Paid => {
@@ -73,7 +70,7 @@ pub async fn pay(
         let ticket = queue::lock_active(conn, token, &row.concert_id, user_id, rules).await?;
 
         let price = Money::from_stored(row.price.clone());
-        let ledger = wallet::apply(
+        let entry = wallet::apply(
             conn,
             user_id,
             TransactionKind::Payment,
@@ -81,111 +78,78 @@ pub async fn pay(
             Some(reservation_id),
         )
         .await?;
-        let payment_id = new_id();
-        diesel::insert_into(payments::table)
-            .values(&PaymentRow {
-                id: payment_id.clone(),
-                user_id: user_id.to_owned(),
-                reservation_id: reservation_id.to_owned(),
-                wallet_transaction_id: ledger.id,
-                amount: price.as_decimal().clone(),
-                paid_at: now,
-            })
-            .execute(conn)
-            .await?;
-        sell_seat(
-            conn,
-            reservation_id,
-            &row.concert_id,
-            row.date,
-            row.seat_number,
-            now,
-        )
-        .await?;
-        diesel::update(reservations::table.find(reservation_id))
-            .set((
-                reservations::status.eq(ReservationStatus::Paid),
-                reservations::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .await?;
+        let payment = PaymentRow {
+            id: PaymentId::new(),
+            user_id: user_id.clone(),
+            reservation_id: reservation_id.clone(),
+            wallet_transaction_id: entry.id,
+            amount: price.as_decimal().clone(),
+            paid_at: now,
+        };
+        ledger::insert_payment(conn, &payment).await?;
+        let seat = (&row.concert_id, row.date, row.seat_number);
+        if !seats::sell(conn, seat, reservation_id, now).await? {
+            // A live HELD reservation whose seat row no longer points at it: never expected.
+            return Err(Error::corrupt(format!(
+                "seat of reservation {reservation_id} is not held by it"
+            )));
+        }
+        reservations::set_status(conn, reservation_id, ReservationStatus::Paid, now).await?;
         // The turn ends with the last live hold paid: a fan holding several seats pays them one
         // by one within the same turn.
-        if other_live_holds(conn, user_id, &row.concert_id, reservation_id, now).await? == 0 {
+        let others =
+            reservations::other_live_holds(conn, user_id, &row.concert_id, reservation_id, now)
+                .await?;
+        if others == 0 {
             queue::complete(conn, &ticket.id, now).await?;
         }
         if let Some(key) = &key {
-            idempotency::record(conn, user_id, key, "pay", reservation_id, &payment_id).await?;
+            idempotency::record(
+                conn,
+                user_id,
+                key,
+                "pay",
+                reservation_id.as_str(),
+                payment.id.as_str(),
+            )
+            .await?;
         }
-        Ok(payment_id)
+        let reservation = ReservationRow {
+            status: ReservationStatus::Paid,
+            updated_at: now,
+            ..row
+        };
+        Ok(to_payment(
+            payment,
+            booking::to_reservation(reservation, ReservationStatus::Paid),
+        ))
     })
     .await?;
     metrics::counter!("payments_total").increment(1);
-    payment(services, &payment_id).await
+    Ok(payment)
 }
 
-pub async fn payment(services: &Services, payment_id: &str) -> Result<Payment> {
-    with_conn!(services.db, async |conn: &mut Conn| {
-        let row: PaymentRow = payments::table
-            .find(payment_id)
-            .select(PaymentRow::as_select())
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or(Error::NotFound("payment"))?;
-        let reservation = booking::find_reservation(conn, &row.reservation_id).await?;
-        Ok(Payment {
-            id: row.id,
-            amount: Money::from_stored(row.amount),
-            paid_at: utc(row.paid_at),
-            reservation,
-        })
-    })
+pub async fn payment(services: &Services, payment_id: &PaymentId) -> Result<Payment> {
+    with_conn!(services.db, async |conn: &mut Conn| find_payment(
+        conn, payment_id
+    )
+    .await)
     .await
 }
 
-/// The caller's other HELD, unexpired reservations for the concert (rows under the user lock).
-async fn other_live_holds(
-    conn: &mut Conn,
-    user_id: &str,
-    concert_id: &str,
-    paid_reservation: &str,
-    now: NaiveDateTime,
-) -> Result<i64> {
-    Ok(reservations::table
-        .filter(reservations::user_id.eq(user_id))
-        .filter(reservations::concert_id.eq(concert_id))
-        .filter(reservations::status.eq(ReservationStatus::Held))
-        .filter(reservations::id.ne(paid_reservation))
-        .filter(reservations::held_until.gt(now))
-        .count()
-        .get_result(conn)
-        .await?)
+async fn find_payment(conn: &mut Conn, payment_id: &PaymentId) -> Result<Payment> {
+    let row = ledger::find_payment(conn, payment_id)
+        .await?
+        .ok_or(Error::NotFound("payment"))?;
+    let reservation = booking::find_reservation(conn, &row.reservation_id).await?;
+    Ok(to_payment(row, reservation))
 }
 
-async fn sell_seat(
-    conn: &mut Conn,
-    reservation_id: &str,
-    concert_id: &str,
-    date: chrono::NaiveDate,
-    number: i16,
-    now: NaiveDateTime,
-) -> Result<()> {
-    let sold = diesel::update(seats::table.find((concert_id, date, number)))
-        .filter(seats::reservation_id.eq(reservation_id))
-        .filter(seats::status.eq(SeatStatus::Held))
-        .set((
-            seats::status.eq(SeatStatus::Sold),
-            seats::held_until.eq(None::<NaiveDateTime>),
-            seats::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    if sold != 1 {
-        // A live HELD reservation whose seat row no longer points at it: never expected.
-        return Err(Error::corrupt(format!(
-            "seat of reservation {reservation_id} is not held by it"
-        )));
+fn to_payment(row: PaymentRow, reservation: Reservation) -> Payment {
+    Payment {
+        id: row.id,
+        amount: Money::from_stored(row.amount),
+        paid_at: utc(row.paid_at),
+        reservation,
     }
-    Ok(())
 }

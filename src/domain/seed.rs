@@ -2,17 +2,15 @@
 //! and one demo user with a funded wallet. Runs only when there are no concerts yet.
 
 use chrono::{Days, NaiveDate};
-use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::accounts::create_user;
 use super::catalog::create_concert;
 use super::error::Result;
-use super::inputs::{Email, Password, Username};
+use super::inputs::{Email, IdempotencyKey, Password, Username};
 use super::money::Money;
 use super::{Services, wallet};
-use crate::db::Conn;
-use crate::db::schema::concerts;
+use crate::db::{Conn, concerts};
 
 pub const DEMO_EMAIL: &str = "demo@encore.test";
 pub const DEMO_PASSWORD: &str = "demo-password";
@@ -20,8 +18,7 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 /// Seeds and returns true, or returns false when the database already has concerts.
 pub async fn seed_if_empty(services: &Services) -> Result<bool> {
     let seeded = with_conn!(services.db, async |conn: &mut Conn| {
-        let existing: i64 = concerts::table.count().get_result(conn).await?;
-        if existing > 0 {
+        if concerts::count(conn).await? > 0 {
             return Ok(false);
         }
         seed_concerts(conn).await?;
@@ -39,7 +36,8 @@ pub async fn seed_if_empty(services: &Services) -> Result<bool> {
     )
     .await?;
     // Through the ledger, like any top-up, so balance = sum of transactions holds for the demo too.
-    wallet::charge(services, &user.id, "500000.00", Some("demo-seed".into())).await?;
+    let key = IdempotencyKey::parse(Some("demo-seed".into()))?;
+    wallet::charge(services, &user.id, "500000.00", key).await?;
     Ok(true)
 }
 

@@ -3,26 +3,23 @@
 //! `users.balance` with a guarded update, so balance = sum of the ledger at every commit.
 
 use bigdecimal::BigDecimal;
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 
 use super::accounts::lock_user;
 use super::error::{Error, Result};
 use super::idempotency;
-use super::inputs::parse_idempotency_key;
+use super::inputs::IdempotencyKey;
 use super::money::{MAX_BALANCE, Money};
-use super::{Services, new_id, utc};
+use super::{Services, utc};
+use crate::db::ids::{LedgerEntryId, ReservationId, UserId};
 use crate::db::models::WalletTransactionRow;
-use crate::db::schema::{users, wallet_transactions};
-use crate::db::{self, Conn};
+use crate::db::{Conn, ledger, users};
 
 /// What a ledger row records: a top-up or a payment.
 pub use crate::db::states::LedgerKind as TransactionKind;
 
 #[derive(Debug, Clone)]
 pub struct WalletTransaction {
-    pub id: String,
+    pub id: LedgerEntryId,
     pub kind: TransactionKind,
     pub amount: Money,
     pub balance_after: Money,
@@ -32,7 +29,7 @@ pub struct WalletTransaction {
 /// A wallet as of some moment: the live balance, or the balance right after a replayed charge.
 #[derive(Debug, Clone)]
 pub struct Wallet {
-    pub user_id: String,
+    pub user_id: UserId,
     pub balance: Money,
 }
 
@@ -41,12 +38,11 @@ const MAX_PAGE: i32 = 100;
 /// Adds `amount` to the caller's balance.
 pub async fn charge(
     services: &Services,
-    user_id: &str,
+    user_id: &UserId,
     amount: &str,
-    key: Option<String>,
+    key: Option<IdempotencyKey>,
 ) -> Result<Wallet> {
     let amount = Money::parse_positive(amount, &services.rules.max_charge)?;
-    let key = parse_idempotency_key(key)?;
     let fingerprint = amount.to_string();
     let balance = transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
@@ -54,36 +50,30 @@ pub async fn charge(
             && let Some(tx_id) =
                 idempotency::replay(conn, user_id, key, "charge", &fingerprint).await?
         {
-            let after: BigDecimal = wallet_transactions::table
-                .find(&tx_id)
-                .select(wallet_transactions::balance_after)
-                .first(conn)
-                .await?;
+            let tx_id = LedgerEntryId::parse(&tx_id)
+                .ok_or_else(|| Error::corrupt(format!("idempotency result {tx_id:?}")))?;
+            let after = ledger::balance_after(conn, &tx_id).await?;
             return Ok(Money::from_stored(after));
         }
         let tx = apply(conn, user_id, TransactionKind::Charge, &amount, None).await?;
         if let Some(key) = &key {
-            idempotency::record(conn, user_id, key, "charge", &fingerprint, &tx.id).await?;
+            idempotency::record(conn, user_id, key, "charge", &fingerprint, tx.id.as_str()).await?;
         }
         Ok(tx.balance_after)
     })
     .await?;
     metrics::counter!("wallet_charges_total").increment(1);
     Ok(Wallet {
-        user_id: user_id.to_owned(),
+        user_id: user_id.clone(),
         balance,
     })
 }
 
-pub async fn wallet(services: &Services, user_id: &str) -> Result<Wallet> {
+pub async fn wallet(services: &Services, user_id: &UserId) -> Result<Wallet> {
     with_conn!(services.db, async |conn: &mut Conn| {
-        let balance: BigDecimal = users::table
-            .find(user_id)
-            .select(users::balance)
-            .first(conn)
-            .await?;
+        let balance = users::balance(conn, user_id).await?;
         Ok(Wallet {
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             balance: Money::from_stored(balance),
         })
     })
@@ -93,7 +83,7 @@ pub async fn wallet(services: &Services, user_id: &str) -> Result<Wallet> {
 /// The newest `first` ledger entries (1..=100).
 pub async fn transactions(
     services: &Services,
-    user_id: &str,
+    user_id: &UserId,
     first: i32,
 ) -> Result<Vec<WalletTransaction>> {
     if !(1..=MAX_PAGE).contains(&first) {
@@ -102,16 +92,7 @@ pub async fn transactions(
         )));
     }
     with_conn!(services.db, async |conn: &mut Conn| {
-        let rows: Vec<WalletTransactionRow> = wallet_transactions::table
-            .filter(wallet_transactions::user_id.eq(user_id))
-            .order((
-                wallet_transactions::created_at.desc(),
-                wallet_transactions::id.desc(),
-            ))
-            .limit(first.into())
-            .select(WalletTransactionRow::as_select())
-            .load(conn)
-            .await?;
+        let rows = ledger::newest(conn, user_id, first.into()).await?;
         Ok(rows.into_iter().map(to_transaction).collect())
     })
     .await
@@ -122,37 +103,23 @@ pub async fn transactions(
 /// or a charge past the column's range, changes nothing.
 pub(crate) async fn apply(
     conn: &mut Conn,
-    user_id: &str,
+    user_id: &UserId,
     kind: TransactionKind,
     amount: &Money,
-    reservation_id: Option<&str>,
+    reservation_id: Option<&ReservationId>,
 ) -> Result<WalletTransaction> {
-    let value = amount.as_decimal().clone();
+    let value = amount.as_decimal();
     let changed = match kind {
         TransactionKind::Charge => {
-            let headroom: BigDecimal = MAX_BALANCE
+            let ceiling: BigDecimal = MAX_BALANCE
                 .parse()
                 .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
-            diesel::update(users::table.find(user_id))
-                .filter(users::balance.le(headroom - &value))
-                .set(users::balance.eq(users::balance + &value))
-                .execute(conn)
-                .await?
+            users::credit(conn, user_id, value, &ceiling).await?
         }
-        TransactionKind::Payment => {
-            diesel::update(users::table.find(user_id))
-                .filter(users::balance.ge(&value))
-                .set(users::balance.eq(users::balance - &value))
-                .execute(conn)
-                .await?
-        }
+        TransactionKind::Payment => users::debit(conn, user_id, value).await?,
     };
-    if changed != 1 {
-        let available: BigDecimal = users::table
-            .find(user_id)
-            .select(users::balance)
-            .first(conn)
-            .await?;
+    if !changed {
+        let available = users::balance(conn, user_id).await?;
         return Err(match kind {
             TransactionKind::Charge => {
                 Error::bad_input(format!("a balance may not exceed {MAX_BALANCE}"))
@@ -163,28 +130,21 @@ pub(crate) async fn apply(
             },
         });
     }
-    let (balance_after, now): (BigDecimal, NaiveDateTime) = users::table
-        .find(user_id)
-        .select((users::balance, db::utc_now()))
-        .first(conn)
-        .await?;
+    let (balance_after, now) = users::balance_and_now(conn, user_id).await?;
     let signed = match kind {
         TransactionKind::Charge => amount.clone(),
         TransactionKind::Payment => amount.negated(),
     };
     let row = WalletTransactionRow {
-        id: new_id(),
-        user_id: user_id.to_owned(),
+        id: LedgerEntryId::new(),
+        user_id: user_id.clone(),
         kind,
         amount: signed.as_decimal().clone(),
         balance_after,
-        reservation_id: reservation_id.map(str::to_owned),
+        reservation_id: reservation_id.cloned(),
         created_at: now,
     };
-    diesel::insert_into(wallet_transactions::table)
-        .values(&row)
-        .execute(conn)
-        .await?;
+    ledger::insert_entry(conn, &row).await?;
     Ok(to_transaction(row))
 }
 

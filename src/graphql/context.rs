@@ -5,6 +5,7 @@
 use async_graphql::{Context, ID};
 
 use super::error::ApiError;
+use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
 use crate::domain::auth::Viewer;
 use crate::domain::inputs::parse_id;
 use crate::domain::{Error, Services, queue};
@@ -22,30 +23,43 @@ fn caller<'a>(ctx: &Context<'a>) -> &'a Viewer {
 }
 
 /// The signed-in user's id; `UNAUTHENTICATED` without a valid bearer token.
-pub fn viewer(ctx: &Context<'_>) -> Result<String, ApiError> {
-    Ok(caller(ctx).user_id()?.to_owned())
+pub fn viewer<'a>(ctx: &Context<'a>) -> Result<&'a UserId, ApiError> {
+    Ok(caller(ctx).user_id()?)
 }
 
 /// The signed-in user's id when a credential was sent (and must then be valid).
-pub fn optional_viewer(ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
-    Ok(caller(ctx).optional_user_id()?.map(str::to_owned))
+pub fn optional_viewer<'a>(ctx: &Context<'a>) -> Result<Option<&'a UserId>, ApiError> {
+    Ok(caller(ctx).optional_user_id()?)
+}
+
+/// The queue token sent, if any (`NOT_ADMITTED` when it cannot name a ticket).
+pub fn queue_token<'a>(ctx: &Context<'a>) -> Result<Option<&'a QueueToken>, ApiError> {
+    Ok(caller(ctx).queue_token()?)
+}
+
+/// The queue token this operation needs: `NOT_ADMITTED` with `missing` as the message without one.
+pub fn required_queue_token<'a>(
+    ctx: &Context<'a>,
+    missing: &str,
+) -> Result<&'a QueueToken, ApiError> {
+    queue_token(ctx)?.ok_or_else(|| Error::not_admitted(missing).into())
+}
+
+/// A concert id argument.
+pub fn parse_concert_id(id: &ID) -> Result<ConcertId, ApiError> {
+    Ok(parse_id(id, "concertId", ConcertId::parse)?)
+}
+
+/// A reservation id argument.
+pub fn parse_reservation_id(id: &ID) -> Result<ReservationId, ApiError> {
+    Ok(parse_id(id, "reservationId", ReservationId::parse)?)
 }
 
 /// The concert an operation names, after checking the caller has an ACTIVE turn for it (and, when
 /// signed in, that the queue token is theirs). The gate of the seat map and its live feed.
-pub async fn admitted_concert(ctx: &Context<'_>, concert_id: &ID) -> Result<String, ApiError> {
-    let concert_id = parse_id(concert_id, "concertId")?;
+pub async fn admitted_concert(ctx: &Context<'_>, id: &ID) -> Result<ConcertId, ApiError> {
+    let concert = parse_concert_id(id)?;
     let user_id = optional_viewer(ctx)?;
-    queue::require_active(
-        services(ctx)?,
-        queue_token(ctx),
-        &concert_id,
-        user_id.as_deref(),
-    )
-    .await?;
-    Ok(concert_id)
-}
-
-pub fn queue_token<'a>(ctx: &Context<'a>) -> Option<&'a str> {
-    caller(ctx).queue_token()
+    queue::require_active(services(ctx)?, queue_token(ctx)?, &concert, user_id).await?;
+    Ok(concert)
 }

@@ -3,11 +3,13 @@
 
 use async_graphql::{Context, ID, Object};
 
-use super::context::{queue_token, services, viewer};
+use super::context::{
+    parse_concert_id, parse_reservation_id, queue_token, required_queue_token, services, viewer,
+};
 use super::error::ApiResult;
 use super::scalars::{Date, Decimal};
 use super::types::{AuthPayload, Payment, QueueTicket, Reservation, Wallet};
-use crate::domain::inputs::{SeatNumber, parse_id};
+use crate::domain::inputs::{IdempotencyKey, SeatNumber};
 use crate::domain::{accounts, booking, payment, queue, wallet};
 
 pub struct Mutation;
@@ -44,8 +46,8 @@ impl Mutation {
     /// Needs `Authorization`.
     async fn enter_queue(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<QueueTicket> {
         let user_id = viewer(ctx)?;
-        let concert_id = parse_id(&concert_id, "concertId")?;
-        Ok(queue::enter(services(ctx)?, &user_id, &concert_id)
+        let concert_id = parse_concert_id(&concert_id)?;
+        Ok(queue::enter(services(ctx)?, user_id, &concert_id)
             .await?
             .into())
     }
@@ -60,14 +62,14 @@ impl Mutation {
     ) -> ApiResult<Reservation> {
         let services = services(ctx)?;
         let user_id = viewer(ctx)?;
-        let concert_id = parse_id(&concert_id, "concertId")?;
+        let concert_id = parse_concert_id(&concert_id)?;
         let seat = SeatNumber::parse(seat_number)?;
         // An early, cheap check for a clear error; hold_seat checks again under lock.
-        let token = queue_token(ctx);
-        queue::require_active(services, token, &concert_id, Some(&user_id)).await?;
-        let token = token.unwrap_or_default();
+        let token = queue_token(ctx)?;
+        queue::require_active(services, token, &concert_id, Some(user_id)).await?;
+        let token = required_queue_token(ctx, "a Queue-Token header is required; call enterQueue")?;
         Ok(
-            booking::hold_seat(services, &user_id, &concert_id, date.0, seat, token)
+            booking::hold_seat(services, user_id, &concert_id, date.0, seat, token)
                 .await?
                 .into(),
         )
@@ -76,9 +78,9 @@ impl Mutation {
     /// Cancels your own hold; the seat is free again at once.
     async fn release_seat(&self, ctx: &Context<'_>, reservation_id: ID) -> ApiResult<Reservation> {
         let user_id = viewer(ctx)?;
-        let reservation_id = parse_id(&reservation_id, "reservationId")?;
+        let reservation_id = parse_reservation_id(&reservation_id)?;
         Ok(
-            booking::release_seat(services(ctx)?, &user_id, &reservation_id)
+            booking::release_seat(services(ctx)?, user_id, &reservation_id)
                 .await?
                 .into(),
         )
@@ -92,8 +94,9 @@ impl Mutation {
         idempotency_key: Option<String>,
     ) -> ApiResult<Wallet> {
         let user_id = viewer(ctx)?;
+        let key = IdempotencyKey::parse(idempotency_key)?;
         Ok(Wallet(
-            wallet::charge(services(ctx)?, &user_id, &amount.0, idempotency_key).await?,
+            wallet::charge(services(ctx)?, user_id, &amount.0, key).await?,
         ))
     }
 
@@ -106,15 +109,10 @@ impl Mutation {
         idempotency_key: Option<String>,
     ) -> ApiResult<Payment> {
         let user_id = viewer(ctx)?;
-        let reservation_id = parse_id(&reservation_id, "reservationId")?;
-        let paid = payment::pay(
-            services(ctx)?,
-            &user_id,
-            &reservation_id,
-            queue_token(ctx),
-            idempotency_key,
-        )
-        .await?;
+        let reservation_id = parse_reservation_id(&reservation_id)?;
+        let key = IdempotencyKey::parse(idempotency_key)?;
+        let token = required_queue_token(ctx, "a Queue-Token header is required to pay")?;
+        let paid = payment::pay(services(ctx)?, user_id, &reservation_id, token, key).await?;
         Ok(paid.into())
     }
 }

@@ -2,11 +2,11 @@
 
 use async_graphql::{Context, ID, Object};
 
-use super::context::{admitted_concert, optional_viewer, queue_token, services, viewer};
+use super::context::{admitted_concert, optional_viewer, required_queue_token, services, viewer};
 use super::error::ApiResult;
 use super::scalars::Date;
 use super::types::{Concert, QueueTicket, Reservation, Seat, User, Wallet};
-use crate::domain::{Error, accounts, booking, catalog, queue, wallet};
+use crate::domain::{accounts, booking, catalog, queue, wallet};
 
 pub struct Query;
 
@@ -15,7 +15,7 @@ impl Query {
     /// The signed-in user. Needs `Authorization`.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<User> {
         let user_id = viewer(ctx)?;
-        Ok(accounts::user(services(ctx)?, &user_id).await?.into())
+        Ok(accounts::user(services(ctx)?, user_id).await?.into())
     }
 
     /// Every concert with its dates. Public.
@@ -53,18 +53,15 @@ impl Query {
     /// Your place in line, for polling. Needs `Queue-Token`; each poll counts as presence.
     async fn queue_ticket(&self, ctx: &Context<'_>) -> ApiResult<QueueTicket> {
         let services = services(ctx)?;
-        let token = queue_token(ctx)
-            .ok_or_else(|| Error::not_admitted("a Queue-Token header is required"))?;
+        let token = required_queue_token(ctx, "a Queue-Token header is required")?;
         let user_id = optional_viewer(ctx)?;
-        Ok(queue::poll(services, token, user_id.as_deref())
-            .await?
-            .into())
+        Ok(queue::poll(services, token, user_id).await?.into())
     }
 
     /// Your holds and purchases, newest first. Needs `Authorization`.
     async fn my_reservations(&self, ctx: &Context<'_>) -> ApiResult<Vec<Reservation>> {
         let user_id = viewer(ctx)?;
-        Ok(booking::my_reservations(services(ctx)?, &user_id)
+        Ok(booking::my_reservations(services(ctx)?, user_id)
             .await?
             .into_iter()
             .map(Into::into)
@@ -74,6 +71,6 @@ impl Query {
     /// Your balance and ledger. Needs `Authorization`.
     async fn wallet(&self, ctx: &Context<'_>) -> ApiResult<Wallet> {
         let user_id = viewer(ctx)?;
-        Ok(Wallet(wallet::wallet(services(ctx)?, &user_id).await?))
+        Ok(Wallet(wallet::wallet(services(ctx)?, user_id).await?))
     }
 }

@@ -5,11 +5,11 @@ use async_graphql::{Context, ID, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::context::{admitted_concert, optional_viewer, queue_token, services};
+use super::context::{admitted_concert, optional_viewer, required_queue_token, services};
 use super::error::ApiResult;
 use super::scalars::Date;
 use super::types::{QueueTicket, Seat};
-use crate::domain::{Error, live};
+use crate::domain::live;
 
 pub struct Subscription;
 
@@ -39,10 +39,9 @@ impl Subscription {
 
 async fn queue_ticket_stream(ctx: &Context<'_>) -> ApiResult<BoxStream<'static, QueueTicket>> {
     let services = services(ctx)?;
-    let token = queue_token(ctx)
-        .ok_or_else(|| Error::not_admitted("send queueToken in connection_init"))?;
+    let token = required_queue_token(ctx, "send queueToken in connection_init")?;
     let user_id = optional_viewer(ctx)?;
-    let stream = live::watch_ticket(services, token, user_id.as_deref()).await?;
+    let stream = live::watch_ticket(services, token, user_id).await?;
     Ok(stream.map(QueueTicket::from).boxed())
 }
 

@@ -34,7 +34,7 @@ pub struct User {
 impl From<accounts::User> for User {
     fn from(u: accounts::User) -> Self {
         Self {
-            id: u.id.into(),
+            id: ID(u.id.into()),
             username: u.username,
             email: u.email,
             balance: u.balance.into(),
@@ -55,7 +55,7 @@ pub struct Concert {
 impl From<catalog::Concert> for Concert {
     fn from(c: catalog::Concert) -> Self {
         Self {
-            id: c.id.into(),
+            id: ID(c.id.into()),
             title: c.title,
             venue: c.venue,
             price: c.price.into(),
@@ -114,8 +114,8 @@ pub struct QueueTicket {
 impl From<queue::QueueTicket> for QueueTicket {
     fn from(t: queue::QueueTicket) -> Self {
         Self {
-            token: t.token,
-            concert_id: t.concert_id.into(),
+            token: t.token.into(),
+            concert_id: ID(t.concert_id.into()),
             status: t.status.into(),
             position: saturate(t.position),
             estimated_wait_seconds: saturate(t.estimated_wait_seconds),
@@ -147,8 +147,8 @@ pub struct Reservation {
 impl From<booking::Reservation> for Reservation {
     fn from(r: booking::Reservation) -> Self {
         Self {
-            id: r.id.into(),
-            concert_id: r.concert_id.into(),
+            id: ID(r.id.into()),
+            concert_id: ID(r.concert_id.into()),
             date: Date(r.date),
             seat_number: r.seat_number,
             price: r.price.into(),
@@ -197,7 +197,7 @@ pub struct WalletTransaction {
 impl From<wallet::WalletTransaction> for WalletTransaction {
     fn from(t: wallet::WalletTransaction) -> Self {
         Self {
-            id: t.id.into(),
+            id: ID(t.id.into()),
             kind: t.kind.into(),
             amount: t.amount.into(),
             balance_after: t.balance_after.into(),
@@ -217,7 +217,7 @@ pub struct Payment {
 impl From<payment::Payment> for Payment {
     fn from(p: payment::Payment) -> Self {
         Self {
-            id: p.id.into(),
+            id: ID(p.id.into()),
             amount: p.amount.into(),
             paid_at: p.paid_at,
             reservation: p.reservation.into(),

@@ -255,7 +255,7 @@ async fn connection_init(
     );
     // Credentials that are present must be valid: refused at init rather than per subscription.
     let user_id = viewer.optional_user_id().map_err(reject)?;
-    if let Some(token) = viewer.queue_token() {
+    if let Some(token) = viewer.queue_token().map_err(reject)? {
         queue::check_token(&services, token, user_id)
             .await
             .map_err(reject)?;

@@ -224,8 +224,31 @@ async fn mutations_take_one_checkout_per_transaction_and_do_not_read_back() {
         &first.auth(),
     )
     .await;
-    eprintln!("checkouts: enterQueue behind others {behind}, charge {charge}, holdSeat {hold}");
+    let held = app.hold(&first, &concert, dates[0], 4).await.ok()["holdSeat"]["id"].clone();
+    let release = checkouts(
+        &app,
+        "mutation($r: ID!) { releaseSeat(reservationId: $r) { status } }",
+        json!({ "r": held }),
+        &first.auth(),
+    )
+    .await;
+    app.charge(&first, "20.00").await.ok();
+    let reservation = app.hold(&first, &concert, dates[0], 5).await.ok()["holdSeat"]["id"].clone();
+    // The read that names the seat to lock first, then one transaction returning the payment.
+    let pay = checkouts(
+        &app,
+        "mutation($r: ID!) { pay(reservationId: $r) { id reservation { status } } }",
+        json!({ "r": reservation }),
+        &first.auth(),
+    )
+    .await;
+    eprintln!(
+        "checkouts: enterQueue behind others {behind}, charge {charge}, holdSeat {hold}, \
+         releaseSeat {release}, pay {pay}"
+    );
     assert_eq!(behind, 1);
     assert_eq!(charge, 1);
     assert_eq!(hold, 2);
+    assert_eq!(release, 2);
+    assert_eq!(pay, 2);
 }

@@ -30,6 +30,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use tokio::sync::{broadcast, watch};
 
+use crate::db::ids::{ConcertId, TicketId};
 use crate::domain::catalog::{Seat, SeatStatus};
 use crate::domain::queue::TicketStatus;
 
@@ -50,10 +51,10 @@ pub struct LiveHub {
 
 #[derive(Default)]
 struct HubState {
-    rooms: HashMap<String, RoomFeed>,
-    dates: HashMap<(String, NaiveDate), SeatFeed>,
+    rooms: HashMap<ConcertId, RoomFeed>,
+    dates: HashMap<(ConcertId, NaiveDate), SeatFeed>,
     /// Watched ticket id -> number of open subscriptions on it.
-    watched: HashMap<String, usize>,
+    watched: HashMap<TicketId, usize>,
     last_presence: Option<Instant>,
 }
 
@@ -82,7 +83,7 @@ pub struct RoomSnapshot {
     pub admitted_seq: i64,
     pub now: NaiveDateTime,
     /// Tickets of the room whose status changed recently.
-    pub changes: HashMap<String, TicketChange>,
+    pub changes: HashMap<TicketId, TicketChange>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,13 +108,13 @@ impl LiveHub {
 
     fn room_receiver(
         &self,
-        concert_id: &str,
+        concert_id: &ConcertId,
         now: NaiveDateTime,
     ) -> watch::Receiver<Arc<RoomSnapshot>> {
         let mut state = self.lock();
         let feed = state
             .rooms
-            .entry(concert_id.to_owned())
+            .entry(concert_id.clone())
             .or_insert_with(|| RoomFeed {
                 tx: watch::Sender::new(Arc::new(RoomSnapshot::default())),
                 cursor: now - LOOKBACK,
@@ -123,11 +124,11 @@ impl LiveHub {
         rx
     }
 
-    fn watch_ticket(self: &Arc<Self>, ticket_id: &str) -> PresenceGuard {
-        *self.lock().watched.entry(ticket_id.to_owned()).or_default() += 1;
+    fn watch_ticket(self: &Arc<Self>, ticket_id: &TicketId) -> PresenceGuard {
+        *self.lock().watched.entry(ticket_id.clone()).or_default() += 1;
         PresenceGuard {
             hub: Arc::clone(self),
-            ticket_id: ticket_id.to_owned(),
+            ticket_id: ticket_id.clone(),
         }
     }
 }
@@ -135,7 +136,7 @@ impl LiveHub {
 /// Keeps a ticket on the presence list while its subscription is open.
 struct PresenceGuard {
     hub: Arc<LiveHub>,
-    ticket_id: String,
+    ticket_id: TicketId,
 }
 
 impl Drop for PresenceGuard {

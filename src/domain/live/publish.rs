@@ -5,15 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, NaiveDateTime};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 
-use crate::db::schema::{queue_rooms, queue_tickets, seats};
-use crate::db::{self, Conn};
+use crate::db::ids::{ConcertId, TicketId};
+use crate::db::{self, Conn, queue_rooms, queue_tickets, seats};
 use crate::domain::Services;
-use crate::domain::catalog::{Seat, SeatStatus, SeatViewRow, seat_view};
+use crate::domain::catalog::Seat;
 use crate::domain::error::Result;
-use crate::domain::queue::TicketStatus;
 
 use super::{LOOKBACK, RoomSnapshot, TicketChange};
 
@@ -40,12 +37,12 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
         let mut state = hub.lock();
         state.rooms.retain(|_, f| f.tx.receiver_count() > 0);
         state.dates.retain(|_, f| f.tx.receiver_count() > 0);
-        let rooms: Vec<(String, NaiveDateTime)> = state
+        let rooms: Vec<(ConcertId, NaiveDateTime)> = state
             .rooms
             .iter()
             .map(|(k, f)| (k.clone(), f.cursor))
             .collect();
-        let dates: Vec<((String, NaiveDate), NaiveDateTime)> = state
+        let dates: Vec<((ConcertId, NaiveDate), NaiveDateTime)> = state
             .dates
             .iter()
             .map(|(k, f)| (k.clone(), f.cursor))
@@ -53,7 +50,7 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
         let due = state
             .last_presence
             .is_none_or(|at| at.elapsed() >= presence_every);
-        let presence: Vec<String> = if due && !state.watched.is_empty() {
+        let presence: Vec<TicketId> = if due && !state.watched.is_empty() {
             state.last_presence = Some(Instant::now());
             state.watched.keys().cloned().collect()
         } else {
@@ -77,9 +74,9 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
             }
         }
         for (key, cursor) in &dates {
-            let changed = read_seat_changes(conn, &key.0, key.1, *cursor, now).await?;
+            let changed = seats::changed_since(conn, &key.0, key.1, *cursor, now).await?;
             if let Some(feed) = hub.lock().dates.get_mut(key) {
-                for seat in changed {
+                for seat in changed.into_iter().map(Seat::from) {
                     if feed.known.get(&seat.number) != Some(&seat.status) {
                         feed.known.insert(seat.number, seat.status);
                         // No receiver left is fine: the feed is pruned next tick.
@@ -90,11 +87,7 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
             }
         }
         for chunk in presence.chunks(PRESENCE_CHUNK) {
-            diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(chunk)))
-                .filter(queue_tickets::status.eq(TicketStatus::Waiting))
-                .set(queue_tickets::last_seen_at.eq(db::utc_now()))
-                .execute(conn)
-                .await?;
+            queue_tickets::touch(conn, chunk).await?;
         }
         let statements = services.db.statements.get() - before;
         metrics::counter!("live_ticks_total").increment(1);
@@ -117,28 +110,15 @@ fn presence_interval(abandon_after: Duration) -> Duration {
 
 async fn read_room(
     conn: &mut Conn,
-    concert_id: &str,
+    concert_id: &ConcertId,
     cursor: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<RoomSnapshot> {
-    let admitted_seq: i64 = queue_rooms::table
-        .find(concert_id)
-        .select(queue_rooms::admitted_seq)
-        .first(conn)
-        .await
-        .optional()?
+    let admitted_seq = queue_rooms::admitted_seq(conn, concert_id)
+        .await?
         .unwrap_or_default();
-    let rows: Vec<(String, TicketStatus, Option<NaiveDateTime>)> = queue_tickets::table
-        .filter(queue_tickets::concert_id.eq(concert_id))
-        .filter(queue_tickets::updated_at.gt(cursor))
-        .select((
-            queue_tickets::id,
-            queue_tickets::status,
-            queue_tickets::expires_at,
-        ))
-        .load(conn)
-        .await?;
-    let changes = rows
+    let changes = queue_tickets::changed_since(conn, concert_id, cursor)
+        .await?
         .into_iter()
         .map(|(id, status, expires_at)| (id, TicketChange { status, expires_at }))
         .collect();
@@ -147,30 +127,6 @@ async fn read_room(
         now,
         changes,
     })
-}
-
-/// Seats of one date written since `cursor`, or whose hold lapsed since then (those change
-/// status without a write).
-async fn read_seat_changes(
-    conn: &mut Conn,
-    concert_id: &str,
-    date: NaiveDate,
-    cursor: NaiveDateTime,
-    now: NaiveDateTime,
-) -> Result<Vec<Seat>> {
-    let rows: Vec<SeatViewRow> = seats::table
-        .filter(seats::concert_id.eq(concert_id))
-        .filter(seats::date.eq(date))
-        .filter(
-            seats::updated_at.gt(cursor).or(seats::status
-                .eq(SeatStatus::Held)
-                .and(seats::held_until.assume_not_null().gt(cursor))
-                .and(seats::held_until.assume_not_null().le(now))),
-        )
-        .select(seat_view())
-        .load(conn)
-        .await?;
-    Ok(rows.into_iter().map(Seat::from).collect())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::db::ids::{ConcertId, QueueToken, UserId};
 use crate::db::models::QueueTicketRow;
 use crate::db::{self, Conn};
 use crate::domain::Services;
@@ -21,8 +22,8 @@ use super::{LOOKBACK, PresenceGuard, RoomSnapshot, SEAT_FEED_CAPACITY, SeatFeed}
 /// estimated wait; ends after EXPIRED or COMPLETED.
 pub async fn watch_ticket(
     services: &Services,
-    token: &str,
-    user_id: Option<&str>,
+    token: &QueueToken,
+    user_id: Option<&UserId>,
 ) -> Result<impl Stream<Item = QueueTicket> + Send + 'static + use<>> {
     let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
         let (row, admitted_seq, now) = queue::find_by_token(conn, token).await?;
@@ -90,10 +91,10 @@ fn differs(a: &QueueTicket, b: &QueueTicket) -> bool {
 /// The `seatUpdates` subscription: each seat of the date whose status changes.
 pub async fn watch_seats(
     services: &Services,
-    concert_id: &str,
+    concert_id: &ConcertId,
     date: NaiveDate,
 ) -> Result<impl Stream<Item = Seat> + Send + 'static + use<>> {
-    let key = (concert_id.to_owned(), date);
+    let key = (concert_id.clone(), date);
     let existing = services
         .live
         .lock()
@@ -130,9 +131,9 @@ mod tests {
     #[test]
     fn only_status_position_or_wait_changes_are_sent() {
         let t = QueueTicket {
-            token: "t".into(),
-            concert_id: "c".into(),
-            user_id: "u".into(),
+            token: QueueToken::new(),
+            concert_id: ConcertId::new(),
+            user_id: UserId::new(),
             status: QueueStatus::Waiting,
             position: 3,
             estimated_wait_seconds: 1,

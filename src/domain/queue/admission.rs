@@ -9,13 +9,10 @@
 //! who left never stall the line.
 
 use chrono::{NaiveDateTime, TimeDelta};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 
 use super::TicketStatus;
-use crate::db::models::QueueRoomRow;
-use crate::db::schema::{queue_rooms, queue_tickets};
-use crate::db::{self, Conn};
+use crate::db::ids::{ConcertId, TicketId};
+use crate::db::{self, Conn, queue_rooms, queue_tickets};
 use crate::domain::error::Result;
 use crate::domain::{Services, chrono_duration};
 
@@ -47,12 +44,12 @@ pub enum Trigger {
 /// many waiting tickets as the rate and the active limit allow.
 pub async fn advance(
     services: &Services,
-    concert_id: &str,
+    concert_id: &ConcertId,
     trigger: Trigger,
 ) -> Result<AdmissionReport> {
     let rules = &services.rules;
     let report = transaction!(services.db, async |conn: &mut Conn| {
-        let Some(room) = lock_room(conn, concert_id).await? else {
+        let Some(room) = queue_rooms::lock(conn, concert_id).await? else {
             return Ok(AdmissionReport::default());
         };
         let now = db::now(conn).await?;
@@ -64,22 +61,8 @@ pub async fn advance(
             });
         }
 
-        let expired = diesel::update(queue_tickets::table)
-            .filter(queue_tickets::concert_id.eq(concert_id))
-            .filter(queue_tickets::status.eq(TicketStatus::Active))
-            .filter(queue_tickets::expires_at.le(now))
-            .set((
-                queue_tickets::status.eq(TicketStatus::Expired),
-                queue_tickets::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .await?;
-        let active: i64 = queue_tickets::table
-            .filter(queue_tickets::concert_id.eq(concert_id))
-            .filter(queue_tickets::status.eq(TicketStatus::Active))
-            .count()
-            .get_result(conn)
-            .await?;
+        let expired = queue_tickets::expire_lapsed(conn, concert_id, now).await?;
+        let active = queue_tickets::count_active(conn, concert_id).await?;
 
         let pace = Pace::new(rules.queue_admit_per_sec);
         let clock = pace.clock(room.admit_clock, now);
@@ -90,26 +73,14 @@ pub async fn advance(
 
         let stale_before = now - chrono_duration(rules.queue_abandon_after);
         let mut cursor = room.admitted_seq;
-        let mut admitted: Vec<String> = Vec::new();
-        let mut abandoned: Vec<String> = Vec::new();
+        let mut admitted: Vec<TicketId> = Vec::new();
+        let mut abandoned: Vec<TicketId> = Vec::new();
         'walk: for _ in 0..WALK_BATCHES {
             if cursor >= room.issued {
                 break;
             }
-            let batch: Vec<(String, i64, TicketStatus, NaiveDateTime)> = queue_tickets::table
-                .filter(queue_tickets::concert_id.eq(concert_id))
-                .filter(queue_tickets::seq.gt(cursor))
-                .order(queue_tickets::seq.asc())
-                .limit(WALK_BATCH)
-                .select((
-                    queue_tickets::id,
-                    queue_tickets::seq,
-                    queue_tickets::status,
-                    queue_tickets::last_seen_at,
-                ))
-                .for_update()
-                .load(conn)
-                .await?;
+            let batch =
+                queue_tickets::lock_next_in_line(conn, concert_id, cursor, WALK_BATCH).await?;
             if batch.is_empty() {
                 break;
             }
@@ -130,39 +101,19 @@ pub async fn advance(
 
         if !admitted.is_empty() {
             let expires_at = now + chrono_duration(rules.queue_active_ttl);
-            diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(&admitted)))
-                .set((
-                    queue_tickets::status.eq(TicketStatus::Active),
-                    queue_tickets::activated_at.eq(now),
-                    queue_tickets::expires_at.eq(expires_at),
-                    queue_tickets::updated_at.eq(now),
-                ))
-                .execute(conn)
-                .await?;
+            queue_tickets::activate(conn, &admitted, now, expires_at).await?;
         }
         if !abandoned.is_empty() {
-            diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(&abandoned)))
-                .set((
-                    queue_tickets::status.eq(TicketStatus::Abandoned),
-                    queue_tickets::updated_at.eq(now),
-                ))
-                .execute(conn)
-                .await?;
+            queue_tickets::set_status(conn, &abandoned, TicketStatus::Abandoned, now).await?;
         }
-        diesel::update(queue_rooms::table.find(concert_id))
-            .set((
-                queue_rooms::admitted_seq.eq(cursor),
-                queue_rooms::admit_clock.eq(pace.after(clock, admitted.len())),
-                // Only a ticker round claims the tick: an inline step after enterQueue must not
-                // make the next round skip.
-                queue_rooms::last_tick_at.eq(if trigger == Trigger::Ticker {
-                    Some(now)
-                } else {
-                    room.last_tick_at
-                }),
-            ))
-            .execute(conn)
-            .await?;
+        // Only a ticker round claims the tick: an inline step after enterQueue must not make the
+        // next round skip.
+        let claimed_tick = match trigger {
+            Trigger::Ticker => Some(now),
+            Trigger::Entry => room.last_tick_at,
+        };
+        let admit_clock = pace.after(clock, admitted.len());
+        queue_rooms::record_step(conn, concert_id, cursor, admit_clock, claimed_tick).await?;
         Ok(AdmissionReport {
             admitted: admitted.len(),
             abandoned: abandoned.len(),
@@ -177,13 +128,9 @@ pub async fn advance(
 }
 
 /// One ticker round: an admission step for every room with someone waiting.
-pub async fn admission_round(services: &Services) -> Result<Vec<(String, AdmissionReport)>> {
-    let rooms: Vec<String> = with_conn!(services.db, async |conn: &mut Conn| {
-        Ok(queue_rooms::table
-            .filter(queue_rooms::issued.gt(queue_rooms::admitted_seq))
-            .select(queue_rooms::concert_id)
-            .load(conn)
-            .await?)
+pub async fn admission_round(services: &Services) -> Result<Vec<(ConcertId, AdmissionReport)>> {
+    let rooms = with_conn!(services.db, async |conn: &mut Conn| {
+        Ok(queue_rooms::with_waiting(conn).await?)
     })
     .await?;
     let mut reports = Vec::with_capacity(rooms.len());
@@ -191,7 +138,7 @@ pub async fn admission_round(services: &Services) -> Result<Vec<(String, Admissi
         // One room's failure must not stall admission in the others.
         match advance(services, &concert_id, Trigger::Ticker).await {
             Ok(report) => reports.push((concert_id, report)),
-            Err(err) => tracing::warn!(error = ?err, concert_id, "admission step failed"),
+            Err(err) => tracing::warn!(error = ?err, %concert_id, "admission step failed"),
         }
     }
     Ok(reports)
@@ -227,16 +174,6 @@ impl Pace {
     fn after(&self, clock: NaiveDateTime, admitted: usize) -> NaiveDateTime {
         clock + self.interval * i32::try_from(admitted).unwrap_or(i32::MAX)
     }
-}
-
-pub(super) async fn lock_room(conn: &mut Conn, concert_id: &str) -> Result<Option<QueueRoomRow>> {
-    Ok(queue_rooms::table
-        .find(concert_id)
-        .select(QueueRoomRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?)
 }
 
 #[cfg(test)]

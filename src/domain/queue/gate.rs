@@ -2,16 +2,12 @@
 //! unexpired on the database clock, for the right concert and (when signed in) the right user.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::sql;
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
-use diesel_async::RunQueryDsl;
 
-use super::tickets::{ROOM_ADMITTED_SEQ, check_token_shape, find_by_token, unknown_token};
+use super::tickets::find_by_token;
 use super::{QueueStatus, TicketStatus, check_owner, view};
+use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::QueueTicketRow;
-use crate::db::schema::queue_tickets;
-use crate::db::{self, Conn};
+use crate::db::{Conn, queue_tickets};
 use crate::domain::Services;
 use crate::domain::error::{Error, Result};
 use crate::domain::rules::Rules;
@@ -20,9 +16,9 @@ use crate::domain::rules::Rules;
 /// signed in, that it is theirs). Guards the seat map, holds and payment.
 pub async fn require_active(
     services: &Services,
-    token: Option<&str>,
-    concert_id: &str,
-    user_id: Option<&str>,
+    token: Option<&QueueToken>,
+    concert_id: &ConcertId,
+    user_id: Option<&UserId>,
 ) -> Result<()> {
     let token = token
         .ok_or_else(|| Error::not_admitted("a Queue-Token header is required; call enterQueue"))?;
@@ -44,50 +40,38 @@ pub async fn require_active(
 /// the lock order (user, seat, reservation, queue ticket).
 pub(crate) async fn lock_active(
     conn: &mut Conn,
-    token: &str,
-    concert_id: &str,
-    user_id: &str,
+    token: &QueueToken,
+    concert_id: &ConcertId,
+    user_id: &UserId,
     rules: &Rules,
 ) -> Result<QueueTicketRow> {
-    check_token_shape(token)?;
-    let (row, admitted_seq, now) = queue_tickets::table
-        .filter(queue_tickets::token.eq(token))
-        .select((
-            QueueTicketRow::as_select(),
-            sql::<BigInt>(ROOM_ADMITTED_SEQ),
-            db::utc_now(),
-        ))
-        .for_update()
-        .first::<(QueueTicketRow, i64, NaiveDateTime)>(conn)
-        .await
-        .optional()?
-        .ok_or_else(unknown_token)?;
+    let (row, admitted_seq, now) = queue_tickets::lock_by_token(conn, token)
+        .await?
+        .ok_or_else(Error::unknown_queue_token)?;
     check_admitted(&row, admitted_seq, now, concert_id, Some(user_id), rules)?;
     Ok(row)
 }
 
 /// A successful payment ends the ticket's turn and frees its slot at once.
-pub(crate) async fn complete(conn: &mut Conn, ticket_id: &str, now: NaiveDateTime) -> Result<()> {
-    diesel::update(queue_tickets::table.find(ticket_id))
-        .set((
-            queue_tickets::status.eq(TicketStatus::Completed),
-            queue_tickets::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
+pub(crate) async fn complete(
+    conn: &mut Conn,
+    ticket_id: &TicketId,
+    now: NaiveDateTime,
+) -> Result<()> {
+    let ids = std::slice::from_ref(ticket_id);
+    Ok(queue_tickets::set_status(conn, ids, TicketStatus::Completed, now).await?)
 }
 
 fn check_admitted(
     row: &QueueTicketRow,
     admitted_seq: i64,
     now: NaiveDateTime,
-    concert_id: &str,
-    user_id: Option<&str>,
+    concert_id: &ConcertId,
+    user_id: Option<&UserId>,
     rules: &Rules,
 ) -> Result<()> {
     check_owner(row, user_id)?;
-    if row.concert_id != concert_id {
+    if row.concert_id != *concert_id {
         return Err(Error::not_admitted(
             "this queue token is for another concert",
         ));

@@ -15,6 +15,7 @@ mod tickets;
 use chrono::NaiveDateTime;
 
 use super::utc;
+use crate::db::ids::{ConcertId, QueueToken, UserId};
 use crate::db::models::QueueTicketRow;
 use crate::domain::rules::Rules;
 
@@ -38,9 +39,9 @@ pub enum QueueStatus {
 
 #[derive(Debug, Clone)]
 pub struct QueueTicket {
-    pub token: String,
-    pub concert_id: String,
-    pub user_id: String,
+    pub token: QueueToken,
+    pub concert_id: ConcertId,
+    pub user_id: UserId,
     pub status: QueueStatus,
     /// People ahead; 0 unless waiting.
     pub position: i64,
@@ -109,10 +110,10 @@ mod tests {
             .and_then(|d| d.and_hms_opt(12, 0, 0))
             .expect("valid time");
         let row = QueueTicketRow {
-            id: "t".into(),
-            token: "tok".into(),
-            user_id: "u".into(),
-            concert_id: "c".into(),
+            id: crate::db::ids::TicketId::new(),
+            token: QueueToken::new(),
+            user_id: UserId::new(),
+            concert_id: ConcertId::new(),
             seq: 42,
             status: TicketStatus::Waiting,
             last_seen_at: now,

@@ -103,7 +103,7 @@ pub async fn concert_in(url: &str, price: &str, dates: u64) -> (String, Vec<Naiv
     )
     .await
     .expect("create concert");
-    (id, dates)
+    (id.into(), dates)
 }
 
 /// A connection of the test's own holding `FOR UPDATE` locks on users' rows in an open

@@ -1,0 +1,73 @@
+//! `concerts` and `concert_dates`.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel_async::RunQueryDsl;
+
+use super::Conn;
+use super::ids::ConcertId;
+use super::models::{ConcertDateRow, ConcertRow};
+use super::schema::{concert_dates, concerts};
+
+/// Every concert, by title.
+pub async fn all(conn: &mut Conn) -> Result<Vec<ConcertRow>, DieselError> {
+    concerts::table
+        .order((concerts::title.asc(), concerts::id.asc()))
+        .select(ConcertRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// Every date of every concert, by concert then date.
+pub async fn all_dates(conn: &mut Conn) -> Result<Vec<ConcertDateRow>, DieselError> {
+    concert_dates::table
+        .order((concert_dates::concert_id.asc(), concert_dates::date.asc()))
+        .select(ConcertDateRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn count(conn: &mut Conn) -> Result<i64, DieselError> {
+    concerts::table.count().get_result(conn).await
+}
+
+pub async fn exists(conn: &mut Conn, id: &ConcertId) -> Result<bool, DieselError> {
+    let found: Option<ConcertId> = concerts::table
+        .find(id)
+        .select(concerts::id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
+}
+
+pub async fn has_date(
+    conn: &mut Conn,
+    id: &ConcertId,
+    date: NaiveDate,
+) -> Result<bool, DieselError> {
+    let found: Option<ConcertId> = concert_dates::table
+        .find((id, date))
+        .select(concert_dates::concert_id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
+}
+
+pub async fn insert(
+    conn: &mut Conn,
+    concert: &ConcertRow,
+    dates: &[ConcertDateRow],
+) -> Result<(), DieselError> {
+    diesel::insert_into(concerts::table)
+        .values(concert)
+        .execute(conn)
+        .await?;
+    diesel::insert_into(concert_dates::table)
+        .values(dates)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! `wallet_transactions` (the ledger: one row per balance change) and `payments`.
+
+use bigdecimal::BigDecimal;
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel_async::RunQueryDsl;
+
+use super::Conn;
+use super::ids::{LedgerEntryId, PaymentId, UserId};
+use super::models::{PaymentRow, WalletTransactionRow};
+use super::schema::{payments, wallet_transactions};
+
+pub async fn insert_entry(conn: &mut Conn, row: &WalletTransactionRow) -> Result<(), DieselError> {
+    diesel::insert_into(wallet_transactions::table)
+        .values(row)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The balance right after one entry.
+pub async fn balance_after(conn: &mut Conn, id: &LedgerEntryId) -> Result<BigDecimal, DieselError> {
+    wallet_transactions::table
+        .find(id)
+        .select(wallet_transactions::balance_after)
+        .first(conn)
+        .await
+}
+
+/// A user's newest `limit` entries.
+pub async fn newest(
+    conn: &mut Conn,
+    user: &UserId,
+    limit: i64,
+) -> Result<Vec<WalletTransactionRow>, DieselError> {
+    wallet_transactions::table
+        .filter(wallet_transactions::user_id.eq(user))
+        .order((
+            wallet_transactions::created_at.desc(),
+            wallet_transactions::id.desc(),
+        ))
+        .limit(limit)
+        .select(WalletTransactionRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn insert_payment(conn: &mut Conn, row: &PaymentRow) -> Result<(), DieselError> {
+    diesel::insert_into(payments::table)
+        .values(row)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn find_payment(
+    conn: &mut Conn,
+    id: &PaymentId,
+) -> Result<Option<PaymentRow>, DieselError> {
+    payments::table
+        .find(id)
+        .select(PaymentRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}

@@ -1,0 +1,96 @@
+//! `queue_rooms`: one row per concert's waiting room, with its two counters (`issued`, the last
+//! sequence number handed out; `admitted_seq`, how far admission has walked) and the admission
+//! pace. Locking this row serialises admission steps for the room across instances.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel_async::RunQueryDsl;
+
+use super::Conn;
+use super::ids::ConcertId;
+use super::models::QueueRoomRow;
+use super::schema::queue_rooms;
+
+pub async fn insert(conn: &mut Conn, concert: &ConcertId) -> Result<(), DieselError> {
+    diesel::insert_into(queue_rooms::table)
+        .values(queue_rooms::concert_id.eq(concert))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Creates the room unless it exists (a concert made before rooms were).
+pub async fn insert_if_missing(conn: &mut Conn, concert: &ConcertId) -> Result<(), DieselError> {
+    diesel::insert_or_ignore_into(queue_rooms::table)
+        .values(queue_rooms::concert_id.eq(concert))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Locks the room row for the rest of the transaction.
+pub async fn lock(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Option<QueueRoomRow>, DieselError> {
+    queue_rooms::table
+        .find(concert)
+        .select(QueueRoomRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn admitted_seq(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Option<i64>, DieselError> {
+    queue_rooms::table
+        .find(concert)
+        .select(queue_rooms::admitted_seq)
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn set_issued(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    issued: i64,
+) -> Result<(), DieselError> {
+    diesel::update(queue_rooms::table.find(concert))
+        .set(queue_rooms::issued.eq(issued))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Saves what an admission step moved: how far it walked, the pace clock, the tick it claimed.
+pub async fn record_step(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    admitted_seq: i64,
+    admit_clock: NaiveDateTime,
+    last_tick_at: Option<NaiveDateTime>,
+) -> Result<(), DieselError> {
+    diesel::update(queue_rooms::table.find(concert))
+        .set((
+            queue_rooms::admitted_seq.eq(admitted_seq),
+            queue_rooms::admit_clock.eq(admit_clock),
+            queue_rooms::last_tick_at.eq(last_tick_at),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Rooms with someone not yet reached by admission.
+pub async fn with_waiting(conn: &mut Conn) -> Result<Vec<ConcertId>, DieselError> {
+    queue_rooms::table
+        .filter(queue_rooms::issued.gt(queue_rooms::admitted_seq))
+        .select(queue_rooms::concert_id)
+        .load(conn)
+        .await
+}

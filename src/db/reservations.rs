@@ -1,0 +1,165 @@
+//! `reservations`: one hold of one seat, and later its payment or end.
+//!
+//! A HELD reservation whose `held_until` has passed is over (EXPIRED) by the database clock
+//! before any sweeper writes it: [`effective_status`] is that rule for a row in hand,
+//! [`EFFECTIVE_STATUS`] the same rule inside a query.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel::sql_types::{Integer, Text, Unsigned};
+use diesel_async::RunQueryDsl;
+
+use super::Conn;
+use super::ids::{ConcertId, ReservationId, UserId};
+use super::models::ReservationRow;
+use super::schema::reservations;
+use super::states::ReservationStatus;
+
+/// SQL for a reservation's status as clients see it: HELD past its deadline reads EXPIRED.
+const EFFECTIVE_STATUS: &str = "CASE WHEN reservations.status = 'HELD' AND reservations.held_until <= UTC_TIMESTAMP(6) \
+     THEN 'EXPIRED' ELSE reservations.status END";
+
+/// A row's status as clients see it, against a database time read in the same transaction.
+pub fn effective_status(row: &ReservationRow, now: NaiveDateTime) -> ReservationStatus {
+    if row.status == ReservationStatus::Held && row.held_until <= now {
+        ReservationStatus::Expired
+    } else {
+        row.status
+    }
+}
+
+/// A reservation with its effective status.
+pub async fn find(
+    conn: &mut Conn,
+    id: &ReservationId,
+) -> Result<Option<(ReservationRow, ReservationStatus)>, DieselError> {
+    reservations::table
+        .find(id)
+        .select((ReservationRow::as_select(), sql::<Text>(EFFECTIVE_STATUS)))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A user's reservations with their effective statuses, newest first.
+pub async fn of_user(
+    conn: &mut Conn,
+    user: &UserId,
+) -> Result<Vec<(ReservationRow, ReservationStatus)>, DieselError> {
+    reservations::table
+        .filter(reservations::user_id.eq(user))
+        .order((reservations::created_at.desc(), reservations::id.desc()))
+        .select((ReservationRow::as_select(), sql::<Text>(EFFECTIVE_STATUS)))
+        .load(conn)
+        .await
+}
+
+/// Locks the reservation row for the rest of the transaction.
+pub async fn lock(
+    conn: &mut Conn,
+    id: &ReservationId,
+) -> Result<Option<ReservationRow>, DieselError> {
+    reservations::table
+        .find(id)
+        .select(ReservationRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn insert(conn: &mut Conn, row: &ReservationRow) -> Result<(), DieselError> {
+    diesel::insert_into(reservations::table)
+        .values(row)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn set_status(
+    conn: &mut Conn,
+    id: &ReservationId,
+    status: ReservationStatus,
+    now: NaiveDateTime,
+) -> Result<(), DieselError> {
+    diesel::update(reservations::table.find(id))
+        .set((
+            reservations::status.eq(status),
+            reservations::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Marks EXPIRED the lapsed hold of a seat that is being taken over, so its record says so.
+pub async fn expire_lapsed_of_seat(
+    conn: &mut Conn,
+    (concert, date, number): (&ConcertId, NaiveDate, i16),
+    now: NaiveDateTime,
+) -> Result<(), DieselError> {
+    diesel::update(reservations::table)
+        .filter(reservations::concert_id.eq(concert))
+        .filter(reservations::date.eq(date))
+        .filter(reservations::seat_number.eq(number))
+        .filter(reservations::status.eq(ReservationStatus::Held))
+        .filter(reservations::held_until.le(now))
+        .set((
+            reservations::status.eq(ReservationStatus::Expired),
+            reservations::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// How many live holds the user has for one date of a concert.
+pub async fn live_holds_for_date(
+    conn: &mut Conn,
+    user: &UserId,
+    concert: &ConcertId,
+    date: NaiveDate,
+    now: NaiveDateTime,
+) -> Result<i64, DieselError> {
+    reservations::table
+        .filter(reservations::user_id.eq(user))
+        .filter(reservations::concert_id.eq(concert))
+        .filter(reservations::date.eq(date))
+        .filter(reservations::status.eq(ReservationStatus::Held))
+        .filter(reservations::held_until.gt(now))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// How many live holds the user has for the concert besides `except`.
+pub async fn other_live_holds(
+    conn: &mut Conn,
+    user: &UserId,
+    concert: &ConcertId,
+    except: &ReservationId,
+    now: NaiveDateTime,
+) -> Result<i64, DieselError> {
+    reservations::table
+        .filter(reservations::user_id.eq(user))
+        .filter(reservations::concert_id.eq(concert))
+        .filter(reservations::status.eq(ReservationStatus::Held))
+        .filter(reservations::id.ne(except))
+        .filter(reservations::held_until.gt(now))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Writes up to `batch` lapsed holds as EXPIRED; how many it wrote.
+pub async fn sweep_lapsed(conn: &mut Conn, batch: u32) -> Result<usize, DieselError> {
+    diesel::sql_query(
+        "UPDATE reservations SET status = 'EXPIRED', updated_at = UTC_TIMESTAMP(6) \
+         WHERE status = 'HELD' AND held_until <= UTC_TIMESTAMP(6) LIMIT ?",
+    )
+    .bind::<Unsigned<Integer>, _>(batch)
+    .execute(conn)
+    .await
+}

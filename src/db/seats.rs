@@ -1,0 +1,200 @@
+//! `seats`: one row per seat of a date, the row whose conditional UPDATE decides who gets it.
+//!
+//! A HELD seat whose `held_until` has passed is free, by the database clock, before any sweeper
+//! writes it: [`IS_FREE`] is the one rule for "can be taken now", and [`view`] reads the status
+//! clients see through the same rule.
+
+use bigdecimal::BigDecimal;
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel::sql_types::{Bool, Integer, Text, Unsigned};
+use diesel_async::RunQueryDsl;
+
+use super::Conn;
+use super::ids::{ConcertId, ReservationId, UserId};
+use super::models::SeatRow;
+use super::schema::seats;
+use super::states::SeatStatus;
+
+/// One seat: concert, date, number.
+pub type SeatKey<'a> = (&'a ConcertId, NaiveDate, i16);
+
+/// SQL condition: the seat can be taken now.
+const IS_FREE: &str = "(seats.status = 'AVAILABLE' OR (seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6)))";
+
+/// SQL for a seat's status as clients see it: a HELD seat whose deadline has passed is AVAILABLE.
+const EFFECTIVE_STATUS: &str = "CASE WHEN seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6) \
+     THEN 'AVAILABLE' ELSE seats.status END";
+
+/// A seat as clients see it, read with [`view`]: number, effective status, price.
+pub type SeatView = (i16, SeatStatus, BigDecimal);
+
+/// The columns of [`SeatView`], the status computed on the database clock.
+pub fn view() -> (
+    seats::number,
+    diesel::expression::SqlLiteral<Text>,
+    seats::price,
+) {
+    (seats::number, sql::<Text>(EFFECTIVE_STATUS), seats::price)
+}
+
+/// The seat map of one date, by number.
+pub async fn of_date(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+) -> Result<Vec<SeatView>, DieselError> {
+    seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .order(seats::number.asc())
+        .select(view())
+        .load(conn)
+        .await
+}
+
+/// Seats of one date written since `cursor`, or whose hold lapsed since then (those change
+/// status without a write).
+pub async fn changed_since(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+    cursor: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Vec<SeatView>, DieselError> {
+    seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .filter(
+            seats::updated_at.gt(cursor).or(seats::status
+                .eq(SeatStatus::Held)
+                .and(seats::held_until.assume_not_null().gt(cursor))
+                .and(seats::held_until.assume_not_null().le(now))),
+        )
+        .select(view())
+        .load(conn)
+        .await
+}
+
+/// Dates from today on (database clock) with a seat one could take now.
+pub async fn dates_with_free_seats(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Vec<NaiveDate>, DieselError> {
+    seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(sql::<Bool>("seats.date >= UTC_DATE()"))
+        .filter(sql::<Bool>(IS_FREE))
+        .select(seats::date)
+        .distinct()
+        .order(seats::date.asc())
+        .load(conn)
+        .await
+}
+
+/// The decisive statement of a hold: marks the seat HELD for `holder` until `until` if it is free
+/// now. True for exactly one of any number of racing callers.
+pub async fn take(
+    conn: &mut Conn,
+    seat: SeatKey<'_>,
+    holder: &UserId,
+    reservation: &ReservationId,
+    until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<bool, DieselError> {
+    let taken = diesel::update(seats::table.find(seat))
+        .filter(sql::<Bool>(IS_FREE))
+        .set((
+            seats::status.eq(SeatStatus::Held),
+            seats::held_by.eq(holder),
+            seats::held_until.eq(until),
+            seats::reservation_id.eq(reservation),
+            seats::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(taken == 1)
+}
+
+pub async fn price(conn: &mut Conn, seat: SeatKey<'_>) -> Result<BigDecimal, DieselError> {
+    seats::table
+        .find(seat)
+        .select(seats::price)
+        .first(conn)
+        .await
+}
+
+/// Locks the seat row for the rest of the transaction.
+pub async fn lock(conn: &mut Conn, seat: SeatKey<'_>) -> Result<(), DieselError> {
+    seats::table
+        .find(seat)
+        .select(seats::number)
+        .for_update()
+        .first::<i16>(conn)
+        .await
+        .map(drop)
+}
+
+/// Makes the seat AVAILABLE again, only if `reservation` still holds it.
+pub async fn release(
+    conn: &mut Conn,
+    seat: SeatKey<'_>,
+    reservation: &ReservationId,
+    now: NaiveDateTime,
+) -> Result<(), DieselError> {
+    diesel::update(seats::table.find(seat))
+        .filter(seats::reservation_id.eq(reservation))
+        .filter(seats::status.eq(SeatStatus::Held))
+        .set((
+            seats::status.eq(SeatStatus::Available),
+            seats::held_by.eq(None::<UserId>),
+            seats::held_until.eq(None::<NaiveDateTime>),
+            seats::reservation_id.eq(None::<ReservationId>),
+            seats::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Marks the seat SOLD, only if `reservation` holds it; true when it did.
+pub async fn sell(
+    conn: &mut Conn,
+    seat: SeatKey<'_>,
+    reservation: &ReservationId,
+    now: NaiveDateTime,
+) -> Result<bool, DieselError> {
+    let sold = diesel::update(seats::table.find(seat))
+        .filter(seats::reservation_id.eq(reservation))
+        .filter(seats::status.eq(SeatStatus::Held))
+        .set((
+            seats::status.eq(SeatStatus::Sold),
+            seats::held_until.eq(None::<NaiveDateTime>),
+            seats::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(sold == 1)
+}
+
+/// Writes up to `batch` lapsed holds back to AVAILABLE; how many it wrote.
+pub async fn sweep_lapsed(conn: &mut Conn, batch: u32) -> Result<usize, DieselError> {
+    diesel::sql_query(
+        "UPDATE seats SET status = 'AVAILABLE', held_by = NULL, held_until = NULL, \
+         reservation_id = NULL, updated_at = UTC_TIMESTAMP(6) \
+         WHERE status = 'HELD' AND held_until <= UTC_TIMESTAMP(6) LIMIT ?",
+    )
+    .bind::<Unsigned<Integer>, _>(batch)
+    .execute(conn)
+    .await
+}
+
+pub async fn insert(conn: &mut Conn, rows: &[SeatRow]) -> Result<(), DieselError> {
+    diesel::insert_into(seats::table)
+        .values(rows)
+        .execute(conn)
+        .await
+        .map(drop)
+}
