@@ -5,6 +5,7 @@ pub mod context;
 pub mod error;
 pub mod error_codes;
 pub mod mutation;
+pub mod operation_span;
 pub mod query;
 pub mod scalars;
 pub mod subscription;
@@ -28,6 +29,7 @@ const MAX_COMPLEXITY: usize = 500;
 pub fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation, Subscription)
         .extension(error_codes::ErrorCodes)
+        .extension(operation_span::OperationSpan)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
