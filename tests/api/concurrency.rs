@@ -151,10 +151,7 @@ async fn admission_across_two_instances_never_exceeds_the_active_limit() {
     let second = TestApp::instance(&app.db, rules, Background::NONE).await;
     let (concert, _) = app.concert("10.00", 1).await;
     let a = app.client();
-    let b = Client {
-        http: app.http.clone(),
-        url: format!("{}/graphql", second.url()),
-    };
+    let b = Client::for_server(&second);
 
     // 40 fans enter at once, half through each instance; while they do, both instances tick.
     let mut crowd = fans(&a, 40).await;

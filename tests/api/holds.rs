@@ -7,7 +7,7 @@ use encore::config::Rules;
 use encore::domain::booking;
 use serde_json::json;
 
-use crate::common::{TestApp, pause, test_rules};
+use crate::common::{TestApp, eventually, test_rules};
 
 const MY_RESERVATIONS: &str = "{ myReservations { id status seatNumber } }";
 const RELEASE: &str = "mutation($r: ID!) { releaseSeat(reservationId: $r) { id status } }";
@@ -38,16 +38,28 @@ async fn a_held_seat_shows_held_and_cannot_be_held_by_another_fan() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lapsed_hold_frees_the_seat_before_any_sweeper_runs() {
     let rules = Rules {
-        hold_ttl: Duration::from_millis(800),
+        hold_ttl: Duration::from_secs(300),
         ..test_rules()
     };
     let app = TestApp::spawn_with(rules, Background::NONE).await;
     let (concert, dates) = app.concert("50000.00", 1).await;
     let alice = app.admitted_fan(&concert).await;
     let bob = app.admitted_fan(&concert).await;
-    app.hold(&alice, &concert, dates[0], 3).await.ok();
+    let hold = app.hold(&alice, &concert, dates[0], 3).await.ok();
+    let held_until: chrono::DateTime<chrono::Utc> = hold["holdSeat"]["heldUntil"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("heldUntil");
+    let ttl = (held_until - chrono::Utc::now()).num_seconds();
+    assert!((290..=300).contains(&ttl), "held for {ttl} s, not HOLD_TTL");
 
-    pause(Duration::from_millis(900)).await;
+    app.time_passes(Duration::from_secs(299)).await;
+    assert_eq!(
+        app.seat_status(&bob, &concert, dates[0], 3).await,
+        "HELD",
+        "a second before the deadline the hold stands"
+    );
+    app.time_passes(Duration::from_secs(2)).await;
     assert_eq!(
         app.seat_status(&bob, &concert, dates[0], 3).await,
         "AVAILABLE"
@@ -68,7 +80,7 @@ async fn a_lapsed_hold_frees_the_seat_before_any_sweeper_runs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sweeper_makes_stored_rows_say_what_queries_compute() {
     let rules = Rules {
-        hold_ttl: Duration::from_millis(500),
+        hold_ttl: Duration::from_secs(60),
         ..test_rules()
     };
     let app = TestApp::spawn_with(rules, Background::NONE).await;
@@ -77,7 +89,7 @@ async fn the_sweeper_makes_stored_rows_say_what_queries_compute() {
     for seat in [1, 2] {
         app.hold(&alice, &concert, dates[0], seat).await.ok();
     }
-    pause(Duration::from_millis(600)).await;
+    app.time_passes(Duration::from_secs(61)).await;
     assert_eq!(
         app.count("seats", "status = 'HELD'").await,
         2,
@@ -95,7 +107,7 @@ async fn the_sweeper_makes_stored_rows_say_what_queries_compute() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_background_sweeper_runs_on_its_own() {
     let rules = Rules {
-        hold_ttl: Duration::from_millis(300),
+        hold_ttl: Duration::from_secs(60),
         hold_sweep_interval: Duration::from_millis(200),
         ..test_rules()
     };
@@ -103,8 +115,13 @@ async fn the_background_sweeper_runs_on_its_own() {
     let (concert, dates) = app.concert("10.00", 1).await;
     let alice = app.admitted_fan(&concert).await;
     app.hold(&alice, &concert, dates[0], 1).await.ok();
-    pause(Duration::from_millis(900)).await;
-    assert_eq!(app.count("reservations", "status = 'EXPIRED'").await, 1);
+    app.time_passes(Duration::from_secs(61)).await;
+    eventually(
+        Duration::from_secs(10),
+        "the sweeper expires the hold",
+        || async { app.count("reservations", "status = 'EXPIRED'").await == 1 },
+    )
+    .await;
     assert_eq!(app.count("seats", "status = 'AVAILABLE'").await, 50);
 }
 
@@ -155,14 +172,14 @@ async fn the_holder_releases_a_seat_and_others_cannot() {
 #[tokio::test(flavor = "multi_thread")]
 async fn releasing_a_lapsed_hold_says_it_expired() {
     let rules = Rules {
-        hold_ttl: Duration::from_millis(400),
+        hold_ttl: Duration::from_secs(60),
         ..test_rules()
     };
     let app = TestApp::spawn_with(rules, Background::NONE).await;
     let (concert, dates) = app.concert("10.00", 1).await;
     let alice = app.admitted_fan(&concert).await;
     let hold = app.hold(&alice, &concert, dates[0], 1).await.ok();
-    pause(Duration::from_millis(500)).await;
+    app.time_passes(Duration::from_secs(61)).await;
     let r = app
         .gql(
             RELEASE,

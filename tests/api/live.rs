@@ -129,14 +129,8 @@ async fn three_instances_on_one_database_agree_on_the_queue_and_the_seat_map() {
     let c = TestApp::instance(&app.db, rules, Background::ALL).await;
     let (a_url, b_client, c_client) = (
         app.server.url(),
-        Client {
-            http: app.http.clone(),
-            url: format!("{}/graphql", b.url()),
-        },
-        Client {
-            http: app.http.clone(),
-            url: format!("{}/graphql", c.url()),
-        },
+        Client::for_server(&b),
+        Client::for_server(&c),
     );
     let (concert, dates) = app.concert("100.00", 1).await;
 

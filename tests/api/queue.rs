@@ -8,7 +8,7 @@ use encore::config::Rules;
 use encore::domain::queue;
 use serde_json::json;
 
-use crate::common::{Auth, TestApp, pause, test_rules};
+use crate::common::{Auth, TestApp, test_rules};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn entering_twice_returns_the_same_live_ticket() {
@@ -51,7 +51,7 @@ async fn the_first_fan_in_an_idle_room_is_admitted_at_once() {
 async fn fans_are_admitted_in_arrival_order_and_positions_only_fall() {
     let rules = Rules {
         queue_active_limit: 1,
-        queue_active_ttl: Duration::from_millis(600),
+        queue_active_ttl: Duration::from_secs(60),
         ..test_rules()
     };
     let app = TestApp::spawn_with(rules, Background::NONE).await;
@@ -72,10 +72,11 @@ async fn fans_are_admitted_in_arrival_order_and_positions_only_fall() {
         .collect();
     assert_eq!(positions, vec![0, 1, 2]);
 
-    // Each turn lasts 600 ms; after it lapses the next fan in line is admitted, never a later one.
+    // Each turn lasts a minute; after it lapses the next fan in line is admitted, never a later
+    // one.
     let mut last_positions = positions;
     for expected_active in 0..3 {
-        pause(Duration::from_millis(650)).await;
+        app.time_passes(Duration::from_secs(61)).await;
         queue::admission_round(app.services()).await.expect("tick");
         let tickets = futures::future::join_all(waiting.iter().map(|f| client.poll(f))).await;
         for (i, t) in tickets.iter().enumerate() {
@@ -101,8 +102,8 @@ async fn fans_are_admitted_in_arrival_order_and_positions_only_fall() {
 async fn a_fan_who_stopped_polling_is_skipped() {
     let rules = Rules {
         queue_active_limit: 1,
-        queue_active_ttl: Duration::from_millis(1500),
-        queue_abandon_after: Duration::from_millis(1000),
+        queue_active_ttl: Duration::from_secs(60),
+        queue_abandon_after: Duration::from_secs(40),
         ..test_rules()
     };
     let app = TestApp::spawn_with(rules, Background::NONE).await;
@@ -116,7 +117,7 @@ async fn a_fan_who_stopped_polling_is_skipped() {
 
     // `present` keeps polling (a write happens at most every 5 s, so re-enter to refresh), `gone`
     // does not. Presence refreshes on enterQueue too.
-    pause(Duration::from_millis(1100)).await;
+    app.time_passes(Duration::from_secs(45)).await;
     {
         use diesel_async::RunQueryDsl;
         let mut conn = app.conn().await;
@@ -128,7 +129,7 @@ async fn a_fan_who_stopped_polling_is_skipped() {
         .await
         .expect("presence");
     }
-    pause(Duration::from_millis(500)).await;
+    app.time_passes(Duration::from_secs(20)).await;
     queue::admission_round(app.services()).await.expect("tick");
 
     assert_eq!(client.poll(&present).await["status"], "ACTIVE");
@@ -188,11 +189,13 @@ async fn admission_never_exceeds_the_rate() {
     // The clock starts before anyone enters: entering at the head of the line admits at once.
     let started = std::time::Instant::now();
     app.enter_all(&mut fans, &concert).await;
+    // Twelve ticks 200 ms apart on the database clock, however fast this machine runs them.
+    let tick = Duration::from_millis(200);
     for _ in 0..12 {
         queue::admission_round(app.services()).await.expect("tick");
-        pause(Duration::from_millis(200)).await;
+        app.time_passes(tick).await;
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed = (started.elapsed() + tick * 12).as_secs_f64();
     let active = app.count("queue_tickets", "status = 'ACTIVE'").await;
     // Rate 4/s over `elapsed`, plus the one-second burst a fresh room allows.
     let ceiling = (4.0 * elapsed).floor() as i64 + 4;

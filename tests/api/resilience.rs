@@ -811,9 +811,9 @@ async fn shutdown_does_not_wait_for_a_connection_with_no_request_in_flight() {
         .await
         .ok();
     let started = Instant::now();
-    let TestApp { server, db, http } = app;
+    let TestApp { server, db, api } = app;
     assert!(server.stop().await, "connections were left open");
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
-    drop((db, http, half));
+    drop((db, api, half));
 }

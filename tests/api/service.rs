@@ -44,10 +44,7 @@ async fn health_is_503_when_the_database_is_unreachable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_database_is_service_unavailable_fast_and_leaks_nothing() {
     let server = TestApp::with_dead_database().await;
-    let client = crate::common::Client {
-        http: reqwest::Client::new(),
-        url: format!("{}/graphql", server.url()),
-    };
+    let client = crate::common::Client::for_server(&server);
     let started = std::time::Instant::now();
     let r = client
         .gql("{ concerts { id } }", json!({}), &Auth::none())
