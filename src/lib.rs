@@ -5,7 +5,8 @@
 //! - [`transport`]: the axum router (HTTP, GraphiQL, health, metrics);
 //! - [`graphql`]: schema, resolvers, the error edge;
 //! - [`domain`]: the rules and use cases, plus the background tasks that serve them;
-//! - [`db`]: diesel-async on MariaDB: schema, rows, pool, transactions, migrations;
+//! - [`db`]: diesel-async on MariaDB: schema, rows, typed ids and states, one storage module per
+//!   table, the pool and its cancellation rule, retrying transactions, migrations;
 //! - beside them, [`background`]: the loops an instance runs, and their owner.
 
 pub mod background;

@@ -1,10 +1,12 @@
 //! Storage: diesel-async on MariaDB/MySQL.
 //!
-//! Query functions take `&mut Conn` so the same function runs inside or outside a transaction;
-//! the domain decides where units of work and transactions begin and end ([`transaction`]'s macros
-//! over [`Database::lease`], which the domain wraps as `with_conn!` and `transaction!`). Connections run at READ COMMITTED: every
-//! decision in this service is a conditional UPDATE or a `FOR UPDATE` read, so we want InnoDB's
-//! row locks without its gap locks.
+//! One module per table ([`users`], [`seats`], [`reservations`], ...) holds that table's
+//! statements, typed by [`ids`] and [`states`]; each takes `&mut Conn`, so the same function runs
+//! inside or outside a transaction. The domain composes them and decides where units of work and
+//! transactions begin and end ([`transaction`]'s macros over [`Database::lease`], which the domain
+//! wraps as `with_conn!` and `transaction!`). Connections run at READ COMMITTED: every decision in
+//! this service is a conditional UPDATE or a `FOR UPDATE` read, so we want InnoDB's row locks
+//! without its gap locks.
 //!
 //! **Cancellation rule** (see [`pool`] for the why): a pooled connection returns to the pool only
 //! when the unit of work that leased it ran to its end. A unit of work dropped at any await closes

@@ -2,7 +2,7 @@
 //!
 //! A HELD reservation whose `held_until` has passed is over (EXPIRED) by the database clock
 //! before any sweeper writes it: [`effective_status`] is that rule for a row in hand,
-//! [`EFFECTIVE_STATUS`] the same rule inside a query.
+//! `EFFECTIVE_STATUS` the same rule inside a query.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;

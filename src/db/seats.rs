@@ -1,7 +1,7 @@
 //! `seats`: one row per seat of a date, the row whose conditional UPDATE decides who gets it.
 //!
 //! A HELD seat whose `held_until` has passed is free, by the database clock, before any sweeper
-//! writes it: [`IS_FREE`] is the one rule for "can be taken now", and [`view`] reads the status
+//! writes it: `IS_FREE` is the one rule for "can be taken now", and [`view`] reads the status
 //! clients see through the same rule.
 
 use bigdecimal::BigDecimal;

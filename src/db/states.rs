@@ -2,7 +2,7 @@
 //! above it is a status spelled as a string. Each enum writes itself as its SQL spelling and reads
 //! only the spellings it knows: an unknown stored value is a deserialisation error, never a
 //! silent default. The spellings also appear in the SQL fragments that compute an "effective"
-//! status on the database clock (`domain::catalog`, `domain::booking`), and in the CHECK
+//! status on the database clock (`db::seats`, `db::reservations`), and in the CHECK
 //! constraints of the migrations.
 
 use std::io::Write;

@@ -16,8 +16,8 @@
 //! Presence: a watched WAITING ticket is never abandoned. The hub refreshes `last_seen_at` of all
 //! watched tickets with one batched UPDATE every few seconds, well inside the abandon window.
 //!
-//! By job: this module holds the hub and its feeds; [`streams`] turns a feed into one
-//! subscription's stream; [`publish`] is the once-per-tick read that fills the feeds and refreshes
+//! By job: this module holds the hub and its feeds; `streams` turns a feed into one
+//! subscription's stream; `publish` is the once-per-tick read that fills the feeds and refreshes
 //! presence (the queue ticker in `background` calls it).
 
 mod publish;

@@ -1,12 +1,12 @@
 //! The virtual waiting room, by job:
-//! - [`tickets`]: a fan's ticket: entering, polling, presence, the token;
-//! - [`gate`]: the turn check that the seat map, holds and payment go through;
-//! - [`admission`]: the step that lets people in, at a rate and within a limit.
+//! - `tickets`: a fan's ticket: entering, polling, presence, the token;
+//! - `gate`: the turn check that the seat map, holds and payment go through;
+//! - `admission`: the step that lets people in, at a rate and within a limit.
 //!
 //! Each concert has one room (`queue_rooms`) with two counters: `issued`, the last sequence number
 //! handed out, and `admitted_seq`, how far admission has walked. A waiting ticket's position is
 //! `seq - admitted_seq - 1`: one row read, no scan, and it can only fall because `admitted_seq`
-//! only grows. This module turns a stored ticket into what its holder sees ([`view`]).
+//! only grows. This module turns a stored ticket into what its holder sees (`view`).
 
 mod admission;
 mod gate;
