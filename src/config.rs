@@ -67,6 +67,65 @@ pub struct ServerLimits {
     /// exits anyway.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = positive_duration)]
     pub shutdown_grace: Duration,
+
+    #[command(flatten)]
+    pub query: QueryLimits,
+}
+
+/// What one GraphQL request may cost, checked before any of it runs. Each refusal has a code:
+/// `PAYLOAD_TOO_LARGE` for the body, `GRAPHQL_VALIDATION_FAILED` for the document.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct QueryLimits {
+    /// Largest HTTP request body, in bytes (the query and its variables); larger ones are refused
+    /// with HTTP 413 before they are read.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..))]
+    pub max_body_bytes: u32,
+
+    /// Most fields an operation may select, counted after expanding every fragment spread (the
+    /// same fragment spread twice counts twice).
+    #[arg(long, env = "QUERY_MAX_FIELDS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_fields: u32,
+
+    /// Most aliased fields an operation may have, after fragment expansion.
+    #[arg(long, env = "QUERY_MAX_ALIASES", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(0..))]
+    pub max_aliases: u32,
+
+    /// Deepest nesting of fields. GraphiQL's introspection query needs 13.
+    #[arg(long, env = "QUERY_MAX_DEPTH", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_depth: u32,
+
+    /// Highest complexity (one per field, after expansion).
+    #[arg(long, env = "QUERY_MAX_COMPLEXITY", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_complexity: u32,
+
+    /// Most directives on one field.
+    #[arg(long, env = "QUERY_MAX_DIRECTIVES", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(0..))]
+    pub max_directives: u32,
+
+    /// Most errors one response lists; the rest are summarised in one last error.
+    #[arg(long, env = "MAX_ERRORS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_errors: u32,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_fields: 2000,
+            max_aliases: 100,
+            max_depth: 16,
+            max_complexity: 500,
+            max_directives: 4,
+            max_errors: 20,
+        }
+    }
 }
 
 impl Default for ServerLimits {
@@ -78,6 +137,7 @@ impl Default for ServerLimits {
             ws_init_timeout: Duration::from_secs(10),
             ws_max_connections: 20_000,
             shutdown_grace: Duration::from_secs(10),
+            query: QueryLimits::default(),
         }
     }
 }

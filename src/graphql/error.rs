@@ -48,6 +48,8 @@ pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 /// The operation document does not parse.
 pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+/// The last entry of an error list cut at `MAX_ERRORS`.
+pub const TOO_MANY_ERRORS: &str = "TOO_MANY_ERRORS";
 /// The operation fails validation (unknown field, wrong types, depth or complexity limits).
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 

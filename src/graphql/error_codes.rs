@@ -127,7 +127,7 @@ mod tests {
     use crate::graphql::builder;
 
     async fn code_of(query: &str) -> String {
-        let schema = builder().finish();
+        let schema = builder(&Default::default()).finish();
         let response = schema.execute(query).await;
         crate::graphql::error::code_of(&response.errors[0]).to_owned()
     }

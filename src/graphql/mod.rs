@@ -7,12 +7,16 @@ pub mod error_codes;
 pub mod mutation;
 pub mod operation_span;
 pub mod query;
+pub mod query_limits;
 pub mod scalars;
 pub mod subscription;
 pub mod types;
 
 use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
 
+use std::sync::Arc;
+
+use crate::config::QueryLimits;
 use crate::domain::Services;
 use mutation::Mutation;
 use query::Query;
@@ -20,27 +24,25 @@ use subscription::Subscription;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// Depth and complexity ceilings: generous for the real operations and for the introspection
-/// query GraphiQL and Apollo tooling send (13 levels deep), fatal for abusive ones.
-const MAX_DEPTH: usize = 16;
-const MAX_COMPLEXITY: usize = 500;
-
-/// The schema without data: for SDL export and tests.
-pub fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+/// The schema without data, with the given limits: for SDL export and tests.
+pub fn builder(limits: &QueryLimits) -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation, Subscription)
         .extension(error_codes::ErrorCodes)
+        .extension(query_limits::Limits(Arc::new(limits.clone())))
         .extension(operation_span::OperationSpan)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+        // Checked again by async-graphql, after `query_limits` has bounded the expansion.
+        .limit_depth(limits.max_depth as usize)
+        .limit_complexity(limits.max_complexity as usize)
+        .limit_directives(limits.max_directives as usize)
 }
 
-pub fn schema(services: Services) -> AppSchema {
-    builder().data(services).finish()
+pub fn schema(services: Services, limits: &QueryLimits) -> AppSchema {
+    builder(limits).data(services).finish()
 }
 
 /// The SDL of the served schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    builder().finish().sdl_with_options(
+    builder(&QueryLimits::default()).finish().sdl_with_options(
         SDLExportOptions::new()
             .sorted_fields()
             .sorted_arguments()

@@ -63,7 +63,7 @@ pub struct RouterParts {
 
 pub fn router(services: Services, parts: RouterParts) -> Router {
     let state = AppState {
-        schema: graphql::schema(services.clone()),
+        schema: graphql::schema(services.clone(), &parts.limits.query),
         services,
         metrics: parts.metrics,
         ws_slots: Arc::new(Semaphore::new(parts.limits.ws_max_connections as usize)),
