@@ -68,6 +68,11 @@ pub struct ServerLimits {
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = positive_duration)]
     pub shutdown_grace: Duration,
 
+    /// Production: no GraphiQL page and no introspection (the schema is published as
+    /// `schema.graphql` instead). Off for development.
+    #[arg(long, env = "PRODUCTION")]
+    pub production: bool,
+
     #[command(flatten)]
     pub query: QueryLimits,
 }
@@ -137,6 +142,7 @@ impl Default for ServerLimits {
             ws_init_timeout: Duration::from_secs(10),
             ws_max_connections: 20_000,
             shutdown_grace: Duration::from_secs(10),
+            production: false,
             query: QueryLimits::default(),
         }
     }

@@ -26,9 +26,19 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema without data, with the given limits: for SDL export and tests.
 pub fn builder(limits: &QueryLimits) -> SchemaBuilder<Query, Mutation, Subscription> {
+    with_limits(limits, true)
+}
+
+fn with_limits(
+    limits: &QueryLimits,
+    introspection: bool,
+) -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation, Subscription)
         .extension(error_codes::ErrorCodes)
-        .extension(query_limits::Limits(Arc::new(limits.clone())))
+        .extension(query_limits::Limits {
+            limits: Arc::new(limits.clone()),
+            introspection,
+        })
         .extension(operation_span::OperationSpan)
         // Checked again by async-graphql, after `query_limits` has bounded the expansion.
         .limit_depth(limits.max_depth as usize)
@@ -36,8 +46,14 @@ pub fn builder(limits: &QueryLimits) -> SchemaBuilder<Query, Mutation, Subscript
         .limit_directives(limits.max_directives as usize)
 }
 
-pub fn schema(services: Services, limits: &QueryLimits) -> AppSchema {
-    builder(limits).data(services).finish()
+/// The served schema. In production, introspection is off.
+pub fn schema(services: Services, limits: &QueryLimits, production: bool) -> AppSchema {
+    let builder = with_limits(limits, !production).data(services);
+    if production {
+        builder.disable_introspection().finish()
+    } else {
+        builder.finish()
+    }
 }
 
 /// The SDL of the served schema, as committed in `schema.graphql`.

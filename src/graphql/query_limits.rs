@@ -28,11 +28,19 @@ use crate::config::QueryLimits;
 /// Longest error message sent; longer ones (which may quote input) are cut.
 const MAX_MESSAGE_CHARS: usize = 300;
 
-pub struct Limits(pub Arc<QueryLimits>);
+pub struct Limits {
+    pub limits: Arc<QueryLimits>,
+    /// False in production: `__schema` and `__type` are refused with a code (async-graphql's
+    /// own switch answers them with a silent null).
+    pub introspection: bool,
+}
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Limits(Arc::clone(&self.0)))
+        Arc::new(Limits {
+            limits: Arc::clone(&self.limits),
+            introspection: self.introspection,
+        })
     }
 }
 
@@ -47,14 +55,20 @@ impl Extension for Limits {
         let document = request
             .parsed_query()
             .map_err(|e| coded(e, GRAPHQL_PARSE_FAILED))?;
-        check(document, &self.0)
+        check(document, &self.limits)
             .map_err(|message| coded(ServerError::new(message, None), GRAPHQL_VALIDATION_FAILED))?;
+        if !self.introspection && introspects(document) {
+            return Err(coded(
+                ServerError::new("introspection is disabled on this server", None),
+                GRAPHQL_VALIDATION_FAILED,
+            ));
+        }
         next.run(ctx, request).await
     }
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        bound_errors(&mut response.errors, self.0.max_errors as usize);
+        bound_errors(&mut response.errors, self.limits.max_errors as usize);
         response
     }
 }
@@ -161,6 +175,37 @@ impl<'d> FragmentCosts<'d> {
     }
 }
 
+/// True when an operation selects `__schema` or `__type` (`__typename` is not introspection).
+/// Runs after [`check`], so the walk through fragments is bounded.
+fn introspects(document: &ExecutableDocument) -> bool {
+    fn selects(document: &ExecutableDocument, set: &SelectionSet, seen: &mut Vec<Name>) -> bool {
+        set.items.iter().any(|selection| match &selection.node {
+            Selection::Field(field) => {
+                let name = field.node.name.node.as_str();
+                name == "__schema" || name == "__type"
+            }
+            Selection::InlineFragment(fragment) => {
+                selects(document, &fragment.node.selection_set.node, seen)
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                if seen.contains(name) {
+                    return false;
+                }
+                seen.push(name.clone());
+                document
+                    .fragments
+                    .get(name)
+                    .is_some_and(|f| selects(document, &f.node.selection_set.node, seen))
+            }
+        })
+    }
+    document
+        .operations
+        .iter()
+        .any(|(_, op)| selects(document, &op.node.selection_set.node, &mut Vec::new()))
+}
+
 fn coded(mut error: ServerError, code: &str) -> ServerError {
     error
         .extensions
@@ -231,6 +276,16 @@ mod tests {
         assert!(cost_of(&deep).is_err_and(|m| m.contains("deeper")));
         let cycle = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
         assert!(cost_of(cycle).is_err_and(|m| m.contains("spreads itself")));
+    }
+
+    #[test]
+    fn introspection_is_schema_or_type_at_the_root_even_through_fragments() {
+        let parse = |q: &str| async_graphql::parser::parse_query(q).expect("parses");
+        assert!(introspects(&parse("{ __schema { types { name } } }")));
+        assert!(introspects(&parse(
+            "{ ...F } fragment F on Query { __type(name: \"Query\") { name } }"
+        )));
+        assert!(!introspects(&parse("{ __typename concerts { id } }")));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! HTTP transport: the axum router. `/graphql` (POST for operations, GET for GraphiQL),
+//! HTTP transport: the axum router. `/graphql` (GraphQL over HTTP, see `graphql_http`),
 //! `/graphql/ws` (subscriptions), `/health`, `/health/ready`, `/health/live` and `/metrics`.
 //! Credentials are read from headers and resolved into a `Viewer` once per request, here.
 //!
@@ -10,12 +10,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -26,13 +24,13 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+mod graphql_http;
 mod health;
 pub mod server;
 mod ws;
 
 use crate::config::ServerLimits;
 use crate::domain::Services;
-use crate::domain::auth::Viewer;
 use crate::graphql::{self, AppSchema};
 
 pub const QUEUE_TOKEN_HEADER: &str = "queue-token";
@@ -63,7 +61,11 @@ pub struct RouterParts {
 
 pub fn router(services: Services, parts: RouterParts) -> Router {
     let state = AppState {
-        schema: graphql::schema(services.clone(), &parts.limits.query),
+        schema: graphql::schema(
+            services.clone(),
+            &parts.limits.query,
+            parts.limits.production,
+        ),
         services,
         metrics: parts.metrics,
         ws_slots: Arc::new(Semaphore::new(parts.limits.ws_max_connections as usize)),
@@ -83,7 +85,7 @@ pub fn router(services: Services, parts: RouterParts) -> Router {
         .expose_headers([HeaderName::from_static(REQUEST_ID_HEADER)]);
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql_handler))
+        .route("/graphql", get(graphql_http::get).post(graphql_http::post))
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/health", get(health::health))
         .route("/health/ready", get(health::ready))
@@ -109,52 +111,6 @@ fn request_span(request: &Request) -> tracing::Span {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
-}
-
-async fn graphql_handler(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> Response {
-    let viewer = Viewer::from_authorization_header(
-        &state.services.tokens,
-        header_str(&headers, header::AUTHORIZATION.as_str()).as_deref(),
-        header_str(&headers, QUEUE_TOKEN_HEADER).as_deref(),
-    );
-    let response = state
-        .schema
-        .execute(request.into_inner().data(viewer))
-        .await;
-    // Nothing resolved because the database could not be reached: say so in the status too, so
-    // load balancers and HTTP metrics see the outage (a partial result stays 200).
-    let unavailable = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response
-            .errors
-            .iter()
-            .all(|e| graphql::error::code_of(e) == graphql::error::SERVICE_UNAVAILABLE);
-    let mut http = GraphQLResponse::from(response).into_response();
-    if unavailable {
-        *http.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    }
-    http
-}
-
-fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned())
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Encore GraphiQL")
-            .finish(),
-    )
 }
 
 async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {

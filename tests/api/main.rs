@@ -6,6 +6,7 @@
 
 mod common;
 
+mod abuse;
 mod accounts;
 mod apollo;
 mod catalog;

@@ -64,6 +64,7 @@ async fn graphiql_is_served_on_get_and_metrics_in_prometheus_format() {
     let page = app
         .http
         .get(format!("{}/graphql", app.server.url()))
+        .header("Accept", "text/html")
         .send()
         .await
         .expect("request");

@@ -448,10 +448,15 @@ impl Client {
             .send(query, variables, auth)
             .await
             .expect("request with a JSON answer");
-        // 503 (database unreachable) and 504 (timeout) carry a GraphQL error body too.
+        // A request refused before execution is 400 (application/graphql-response+json); 503
+        // (database unreachable) and 504 (timeout) carry a GraphQL error body too.
         assert!(
-            (200..300).contains(&status) || status == 503 || status == 504,
+            (200..300).contains(&status) || [400, 503, 504].contains(&status),
             "HTTP {status}"
+        );
+        assert!(
+            status == 200 || body["errors"][0]["extensions"]["code"].is_string(),
+            "HTTP {status} without a coded error: {body}"
         );
         Gql { body }
     }

@@ -1,0 +1,273 @@
+//! Hostile requests: each is refused before it costs anything, with a GraphQL-shaped body and a
+//! stable `extensions.code`, and the server serves everyone else afterwards.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::{Auth, TestApp};
+
+/// Fragments F0..F{n-1}, each spreading the next twice: 2^n fields once expanded.
+fn fan_out(n: usize) -> String {
+    let mut query = String::from("query { ...F0 }");
+    for i in 0..n {
+        let next = if i + 1 < n {
+            format!("a: concerts {{ id }} ...F{} ...F{}", i + 1, i + 1)
+        } else {
+            "__typename".to_owned()
+        };
+        query.push_str(&format!(" fragment F{i} on Query {{ {next} }}"));
+    }
+    query
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exponential_fragment_fan_out_is_refused_at_once() {
+    let app = TestApp::spawn().await;
+    let query = fan_out(30);
+    assert!(
+        query.len() < 2048,
+        "the attack is small: {} bytes",
+        query.len()
+    );
+    let started = Instant::now();
+    let r = app.gql(&query, json!({}), &Auth::none()).await;
+    let took = started.elapsed();
+    eprintln!("fan-out n=30 refused in {took:?}");
+    assert_eq!(r.code(), "GRAPHQL_VALIDATION_FAILED", "{}", r.body);
+    assert!(r.message().contains("fields"), "{}", r.message());
+    // Unbounded, this took minutes of CPU; measured it is a few milliseconds.
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+
+    // As many as fit in the body limit.
+    let aliases: String = (0..3_000).map(|i| format!("a{i}: __typename ")).collect();
+    let r = app
+        .gql(&format!("{{ {aliases} }}"), json!({}), &Auth::none())
+        .await;
+    assert_eq!(r.code(), "GRAPHQL_VALIDATION_FAILED");
+
+    // Everyone else is still served.
+    app.gql("{ concerts { id } }", json!({}), &Auth::none())
+        .await
+        .ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_body_is_refused_before_it_is_read() {
+    let app = TestApp::spawn().await;
+    // Announce 50 MB and send only the start: the answer must come without the rest.
+    let mut socket = TcpStream::connect(app.server.addr).await.expect("connect");
+    let head = "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 52428800\r\n\r\n{\"query\":\"";
+    socket.write_all(head.as_bytes()).await.expect("write");
+    socket.write_all(&[b'a'; 4096]).await.expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .expect("answered without the rest of the body")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
+
+    // Without a length (chunked), it is cut at the limit while reading.
+    let mut socket = TcpStream::connect(app.server.addr).await.expect("connect");
+    let chunk = vec![b'a'; 70_000];
+    let mut request = b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                        Transfer-Encoding: chunked\r\n\r\n"
+        .to_vec();
+    request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+    request.extend_from_slice(&chunk);
+    request.extend_from_slice(b"\r\n0\r\n\r\n");
+    socket.write_all(&request).await.expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .expect("answered")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
+}
+
+/// POSTs `body` as JSON and returns status and body.
+async fn post_raw(app: &TestApp, body: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = app.http.post(&app.url).body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_bodies_batches_and_simple_requests_get_coded_refusals() {
+    let app = TestApp::spawn().await;
+    let json_type = [("Content-Type", "application/json")];
+    let (status, body) = post_raw(&app, "{{{{", &json_type).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+    assert!(
+        !body.to_string().contains("InvalidRequest"),
+        "no Rust debug text: {body}"
+    );
+    assert!(body.get("data").is_none());
+
+    let batch = r#"[{"query":"{ concerts { id } }"},{"query":"{ concerts { id } }"}]"#;
+    let (status, body) = post_raw(&app, batch, &json_type).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+
+    // What a cross-site form could send without a preflight.
+    let query = r#"{"query":"mutation { charge(amount: \"1.00\") { balance } }"}"#;
+    let (status, body) = post_raw(&app, query, &[("Content-Type", "text/plain")]).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CSRF_PREVENTED");
+}
+
+async fn get(
+    app: &TestApp,
+    params: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> (u16, String, Value) {
+    let mut request = app.http.get(&app.url).query(params);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let media = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, media, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_run_over_get_and_mutations_do_not() {
+    let app = TestApp::spawn().await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let preflight = [("Apollo-Require-Preflight", "true")];
+    let query = "query Dates($c: ID!) { availableDates(concertId: $c) }";
+    let variables = json!({ "c": concert }).to_string();
+    let (status, media, body) = get(
+        &app,
+        &[
+            ("query", query),
+            ("variables", &variables),
+            ("operationName", "Dates"),
+        ],
+        &preflight,
+    )
+    .await;
+    // Reached execution (the turn gate answers), so the URL-encoded variables were read.
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        media.starts_with("application/graphql-response+json"),
+        "{media}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_ADMITTED");
+
+    let (status, _, body) = get(
+        &app,
+        &[("query", "mutation { charge(amount: \"1.00\") { balance } }")],
+        &preflight,
+    )
+    .await;
+    assert_eq!(status, 405);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "METHOD_NOT_ALLOWED"
+    );
+
+    let (status, _, body) = get(&app, &[("query", "{ concerts { id } }")], &[]).await;
+    assert_eq!(status, 400, "a GET without a preflight header: {body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CSRF_PREVENTED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_before_execution_follow_the_media_type_the_client_accepts() {
+    let app = TestApp::spawn().await;
+    let bad = json!({ "query": "{ nope }" }).to_string();
+    let (status, body) = post_raw(
+        &app,
+        &bad,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "legacy clients get 200");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    assert!(
+        body.get("data").is_none(),
+        "no data before execution: {body}"
+    );
+
+    let (status, body) = post_raw(
+        &app,
+        &bad,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/graphql-response+json"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.get("data").is_none());
+
+    let (status, body) = post_raw(
+        &app,
+        &bad,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "text/plain"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 406);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_ACCEPTABLE");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_hides_graphiql_and_introspection() {
+    let limits = encore::config::ServerLimits {
+        production: true,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_custom(
+        crate::common::test_rules(),
+        encore::background::Background::NONE,
+        &crate::common::test_pool(4),
+        limits,
+    )
+    .await;
+    let page = app
+        .http
+        .get(&app.url)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), 400);
+    let r = app
+        .gql("{ __schema { types { name } } }", json!({}), &Auth::none())
+        .await;
+    assert_eq!(
+        r.code(),
+        "GRAPHQL_VALIDATION_FAILED",
+        "introspection is off"
+    );
+    app.gql("{ concerts { id } }", json!({}), &Auth::none())
+        .await
+        .ok();
+}
