@@ -48,7 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let database =
                 db::Database::connect(&database.database_url, &db::PoolConfig::with_size(2))?;
             // Seeding issues no tokens; the signer just needs some key.
-            let services = Services::new(database, Rules::default(), &rand::random::<[u8; 32]>());
+            let services = Services::new(database, Rules::default(), &rand::random::<[u8; 32]>())?;
             if seed::seed_if_empty(&services).await? {
                 println!(
                     "seeded demo data; sign in as {} / {}",

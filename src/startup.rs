@@ -123,7 +123,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         database,
         config.rules.clone(),
         config.jwt_secret.expose().as_bytes(),
-    );
+    )?;
     if config.seed
         && seed::seed_if_empty(&services)
             .await

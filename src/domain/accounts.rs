@@ -3,9 +3,8 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::Services;
-use super::auth::{hash_password, verify_password};
 use super::error::{Error, Result};
-use super::inputs::{Email, Password, Username};
+use super::inputs::{Email, MAX_PASSWORD_CHARS, Password, Username};
 use super::money::Money;
 use crate::db::ids::UserId;
 use crate::db::models::UserRow;
@@ -50,14 +49,17 @@ pub async fn sign_up(
     Ok(Session { token, user })
 }
 
-/// Inserts a user with a zero balance. A taken username or email is a `BAD_USER_INPUT`.
+/// Inserts a user with a zero balance. A taken username or email is a `BAD_USER_INPUT` that does
+/// not say which of the two was taken, so an anonymous caller cannot test whether an email has an
+/// account by signing up with a fresh username (sign-ups are also rate limited per address).
+/// Hiding it entirely would need a confirmation email, which this service does not send.
 pub async fn create_user(
     services: &Services,
     username: &Username,
     email: &Email,
     password: &Password,
 ) -> Result<User> {
-    let password_hash = hash_password(password).await?;
+    let password_hash = services.passwords.hash(password).await?;
     let (row, inserted) = with_conn!(services.db, async |conn: &mut Conn| {
         let row = UserRow {
             id: UserId::new(),
@@ -73,31 +75,31 @@ pub async fn create_user(
     .await?;
     match inserted {
         Ok(_) => Ok(row.into()),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
-            let what = if info.message().contains("users_email") {
-                "email"
-            } else {
-                "username"
-            };
-            Err(Error::bad_input(format!(
-                "that {what} is already registered"
-            )))
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(Error::bad_input(
+                "that username or email cannot be registered; choose another, or sign in",
+            ))
         }
         Err(e) => Err(e.into()),
     }
 }
 
+/// Signs in. A wrong password and an unknown email are refused alike, in about the same time
+/// (an unknown email is verified against a dummy hash).
 pub async fn sign_in(services: &Services, email: &str, password: &str) -> Result<Session> {
     let refused = || Error::Unauthenticated("wrong email or password".into());
+    // Longer than any password one could have set: refused without hashing it.
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(refused());
+    }
     let email = Email::parse(email).map_err(|_| refused())?;
     let row: Option<UserRow> = with_conn!(services.db, async |conn: &mut Conn| {
         Ok(users::find_by_email(conn, email.as_str()).await?)
     })
     .await?;
-    let row = row.ok_or_else(refused)?;
-    if !verify_password(password, &row.password_hash).await? {
-        return Err(refused());
-    }
+    let stored = row.as_ref().map(|r| r.password_hash.as_str());
+    let matches = services.passwords.verify(password, stored).await?;
+    let row = row.filter(|_| matches).ok_or_else(refused)?;
     let token = services.tokens.issue(&row.id)?;
     Ok(Session {
         token,

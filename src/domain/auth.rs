@@ -1,45 +1,13 @@
-//! Credentials: argon2 password hashes and short-lived HS256 JWTs naming the user.
+//! Credentials: short-lived HS256 JWTs naming the user, and the `Viewer` a transport resolves
+//! from them once. (Password hashing is `passwords`.)
 
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
-use super::inputs::Password;
 use crate::db::ids::{QueueToken, UserId};
-
-/// Hashes on the blocking pool: argon2 is deliberately slow and must not stall the reactor.
-pub async fn hash_password(password: &Password) -> Result<String> {
-    let password = password.clone();
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| Error::Internal(anyhow::anyhow!("hashing password: {e}")))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.into()))?
-}
-
-pub async fn verify_password(password: &str, stored_hash: &str) -> Result<bool> {
-    let password = password.to_owned();
-    let stored_hash = stored_hash.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&stored_hash)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("stored password hash: {e}")))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| Error::Internal(e.into()))?
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -225,18 +193,6 @@ mod tests {
         assert!(
             matches!(signer.verify(&token), Err(Error::Unauthenticated(m)) if m.contains("expired"))
         );
-    }
-
-    #[tokio::test]
-    async fn passwords_verify_only_against_their_own_hash() {
-        let password = Password::parse("correct horse").expect("valid");
-        let hash = hash_password(&password).await.expect("hash");
-        assert!(
-            verify_password("correct horse", &hash)
-                .await
-                .expect("verify")
-        );
-        assert!(!verify_password("wrong horse", &hash).await.expect("verify"));
     }
 
     #[test]

@@ -24,6 +24,18 @@ pub enum Error {
     InsufficientBalance { needed: String, available: String },
     #[error("you already hold {0} seats for this date, the most allowed")]
     HoldLimitReached(u32),
+    /// A bounded resource (password hashing) is full: try again shortly.
+    #[error("{what}")]
+    Overloaded {
+        what: &'static str,
+        retry_after: std::time::Duration,
+    },
+    /// The caller went over a rate limit.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("database error")]
     Database(#[from] diesel::result::Error),
     #[error("database pool error")]
@@ -64,7 +76,7 @@ impl Error {
     /// work. (A write cut off this way committed whole or not at all, never in part.)
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Pool(_) => true,
+            Self::Pool(_) | Self::Overloaded { .. } => true,
             Self::Database(err) => db::is_connection_error(err),
             _ => false,
         }

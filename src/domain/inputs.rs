@@ -61,13 +61,17 @@ impl Email {
     }
 }
 
+/// The longest password accepted: long enough for any passphrase, short enough that hashing it
+/// costs nothing extra.
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
 #[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
     pub fn parse(input: &str) -> Result<Self> {
         let len = input.chars().count();
-        if !(8..=128).contains(&len) {
+        if !(8..=MAX_PASSWORD_CHARS).contains(&len) {
             return Err(Error::bad_input("password must be 8 to 128 characters"));
         }
         Ok(Self(input.to_owned()))

@@ -27,6 +27,7 @@ mod idempotency;
 pub mod inputs;
 pub mod live;
 pub mod money;
+pub mod passwords;
 pub mod payment;
 pub mod queue;
 pub mod rules;
@@ -49,19 +50,23 @@ pub struct Services {
     pub db: Database,
     pub rules: Arc<Rules>,
     pub tokens: Arc<TokenSigner>,
+    /// Password hashing, bounded in concurrency and queue.
+    pub passwords: Arc<passwords::Passwords>,
     /// This instance's fan-out of live updates to its subscribers.
     pub live: Arc<live::LiveHub>,
 }
 
 impl Services {
-    pub fn new(database: Database, rules: Rules, jwt_secret: &[u8]) -> Self {
+    pub fn new(database: Database, rules: Rules, jwt_secret: &[u8]) -> Result<Self> {
         let tokens = TokenSigner::new(jwt_secret, rules.jwt_ttl);
-        Self {
+        let passwords = passwords::Passwords::new(rules.hashing())?;
+        Ok(Self {
             db: database,
             rules: Arc::new(rules),
             tokens: Arc::new(tokens),
+            passwords: Arc::new(passwords),
             live: Arc::new(live::LiveHub::default()),
-        }
+        })
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::money::Money;
+use super::passwords::HashingLimits;
 
 /// The business knobs. Defaults are the product's; tests shorten the times.
 #[derive(Debug, Clone, PartialEq, Args)]
@@ -53,6 +54,18 @@ pub struct Rules {
     /// How often each instance releases expired holds.
     #[arg(long, env = "HOLD_SWEEP_INTERVAL", default_value = "5s", value_parser = positive_duration)]
     pub hold_sweep_interval: Duration,
+
+    /// Password hashes (argon2id, 19 MiB each) computed at once on this instance: the number of
+    /// hashing threads.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub password_hash_concurrency: u32,
+
+    /// Sign-ins and sign-ups that may wait for a hashing thread; past it they are refused with
+    /// SERVICE_UNAVAILABLE at once.
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub password_hash_queue: u32,
 }
 
 impl Default for Rules {
@@ -69,6 +82,17 @@ impl Default for Rules {
             queue_abandon_after: Duration::from_secs(2 * 60),
             queue_tick: Duration::from_secs(1),
             hold_sweep_interval: Duration::from_secs(5),
+            password_hash_concurrency: 2,
+            password_hash_queue: 32,
+        }
+    }
+}
+
+impl Rules {
+    pub fn hashing(&self) -> HashingLimits {
+        HashingLimits {
+            concurrency: self.password_hash_concurrency as usize,
+            queue: self.password_hash_queue as usize,
         }
     }
 }

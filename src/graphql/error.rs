@@ -37,6 +37,8 @@ pub fn code(error: &Error) -> &'static str {
         Error::HoldExpired => "HOLD_EXPIRED",
         Error::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
         Error::HoldLimitReached(_) => "HOLD_LIMIT_REACHED",
+        Error::RateLimited { .. } => RATE_LIMITED,
+        Error::Overloaded { .. } => SERVICE_UNAVAILABLE,
         _ if error.is_unavailable() => SERVICE_UNAVAILABLE,
         Error::Database(_) | Error::Pool(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
     }
@@ -48,6 +50,8 @@ pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 /// The operation document does not parse.
 pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+/// The caller went over a rate limit; `extensions.retryAfter` says in how many seconds to retry.
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
 /// The last entry of an error list cut at `MAX_ERRORS`.
 pub const TOO_MANY_ERRORS: &str = "TOO_MANY_ERRORS";
 /// The operation fails validation (unknown field, wrong types, depth or complexity limits).
@@ -69,6 +73,13 @@ pub fn code_of(error: &async_graphql::ServerError) -> &str {
 
 pub fn to_graphql(error: &Error) -> async_graphql::Error {
     let code = code(error);
+    if let Error::Overloaded { retry_after, .. } | Error::RateLimited { retry_after, .. } = error {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        return async_graphql::Error::new(error.to_string()).extend_with(|_, e| {
+            e.set("code", code);
+            e.set("retryAfter", seconds.max(1));
+        });
+    }
     if error.is_unavailable() {
         tracing::warn!(cause = %cause_chain(error), "database unavailable");
         let busy = matches!(

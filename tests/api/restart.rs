@@ -109,7 +109,7 @@ async fn a_database_restart_is_reported_then_healed_without_a_restart_of_the_ser
     };
     // The same steps as `TestApp::instance_with`, on the throwaway server.
     let database = Database::connect(&url, &pool).expect("pool");
-    let services = Services::new(database, rules, JWT_SECRET);
+    let services = Services::new(database, rules, JWT_SECRET).expect("services");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -189,6 +189,8 @@ pub fn test_rules() -> Rules {
     Rules {
         queue_active_limit: 10_000,
         queue_admit_per_sec: 10_000,
+        // Tests sign up crowds at once; hashing bounds have tests of their own.
+        password_hash_queue: 100_000,
         ..Rules::default()
     }
 }
@@ -242,7 +244,7 @@ impl TestApp {
             &PoolConfig::with_size(1),
         )
         .expect("pool");
-        let services = Services::new(database, Rules::default(), JWT_SECRET);
+        let services = Services::new(database, Rules::default(), JWT_SECRET).expect("services");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -276,7 +278,7 @@ impl TestApp {
         limits: ServerLimits,
     ) -> Running {
         let database = Database::connect(&db.url, pool).expect("pool");
-        let services = Services::new(database, rules, JWT_SECRET);
+        let services = Services::new(database, rules, JWT_SECRET).expect("services");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
