@@ -1,12 +1,14 @@
-//! Background work and its owner. An instance runs two loops beside its HTTP server, both
-//! calling the same domain functions the API calls:
+//! Background work and its owner. An instance runs these loops beside its HTTP server, calling
+//! the same domain functions the API calls:
 //!
 //! - **the queue ticker**, every `QUEUE_TICK`: an admission round for every room with people
 //!   waiting ([`queue::admission_round`]), then the read that feeds this instance's
 //!   subscriptions ([`live::publish_changes`]). In that order, admissions this instance makes
 //!   reach its subscribers in the same tick rather than one tick later;
 //! - **the hold sweeper**, every `HOLD_SWEEP_INTERVAL`: writes lapsed holds back to AVAILABLE /
-//!   EXPIRED (reads are right without it; it keeps the tables tidy).
+//!   EXPIRED (reads are right without it; it keeps the tables tidy);
+//! - **the rate-limit tidier**, every minute: drops rate-limit buckets that are full again, so
+//!   their memory follows current callers (always on: it touches no database).
 //!
 //! [`Tasks`] starts them, each a named task, and on shutdown cancels and awaits every one. A step
 //! cancelled half-way is safe: its connection is closed and its transaction rolls back whole
@@ -64,6 +66,8 @@ impl Tasks {
             let task = hold_sweeper(services.clone(), shutdown.clone());
             running.push(("hold sweeper", tokio::spawn(task)));
         }
+        let task = throttle_tidier(services.clone(), shutdown.clone());
+        running.push(("rate-limit tidier", tokio::spawn(task)));
         Self { shutdown, running }
     }
 
@@ -119,5 +123,17 @@ async fn hold_sweeper(services: Services, shutdown: CancellationToken) {
             Some(Err(err)) => tracing::warn!(error = ?err, "hold sweep failed"),
             Some(Ok(_)) => {}
         }
+    }
+}
+
+async fn throttle_tidier(services: Services, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while shutdown
+        .run_until_cancelled(interval.tick())
+        .await
+        .is_some()
+    {
+        services.throttle.tidy();
     }
 }

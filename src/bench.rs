@@ -76,6 +76,8 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
         .env("QUEUE_ACTIVE_LIMIT", n.to_string())
         .env("QUEUE_ADMIT_PER_SEC", args.admit_per_sec.to_string())
         .env("DATABASE_POOL_SIZE", "32")
+        // The whole crowd comes from loopback.
+        .env("RATE_LIMIT_REQUESTS_PER_SEC", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)

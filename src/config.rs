@@ -68,6 +68,15 @@ pub struct ServerLimits {
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = positive_duration)]
     pub shutdown_grace: Duration,
 
+    /// A header carrying the client's address, written by a proxy in front of this instance
+    /// (e.g. `X-Forwarded-For` or `X-Real-IP`). Read only from `TRUSTED_PROXIES`.
+    #[arg(long, env = "CLIENT_ADDRESS_HEADER")]
+    pub client_address_header: Option<String>,
+
+    /// Addresses of the proxies allowed to set `CLIENT_ADDRESS_HEADER`, comma-separated.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Production: no GraphiQL page and no introspection (the schema is published as
     /// `schema.graphql` instead). Off for development.
     #[arg(long, env = "PRODUCTION")]
@@ -142,6 +151,8 @@ impl Default for ServerLimits {
             ws_init_timeout: Duration::from_secs(10),
             ws_max_connections: 20_000,
             shutdown_grace: Duration::from_secs(10),
+            client_address_header: None,
+            trusted_proxies: Vec::new(),
             production: false,
             query: QueryLimits::default(),
         }

@@ -10,6 +10,8 @@ diesel::table! {
         password_hash -> Varchar,
         balance -> Decimal,
         created_at -> Datetime,
+        failed_sign_ins -> Unsigned<Integer>,
+        sign_in_locked_until -> Nullable<Datetime>,
     }
 }
 

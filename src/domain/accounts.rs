@@ -2,10 +2,13 @@
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use std::net::IpAddr;
+
 use super::Services;
 use super::error::{Error, Result};
 use super::inputs::{Email, MAX_PASSWORD_CHARS, Password, Username};
 use super::money::Money;
+use super::throttle::Action;
 use crate::db::ids::UserId;
 use crate::db::models::UserRow;
 use crate::db::{self, Conn, users};
@@ -35,12 +38,16 @@ pub struct Session {
     pub user: User,
 }
 
+/// Creates an account and signs in. Counted against the caller's address (`RATE_LIMITED` past
+/// `RATE_LIMIT_SIGN_UPS_PER_HOUR`).
 pub async fn sign_up(
     services: &Services,
+    address: Option<IpAddr>,
     username: &str,
     email: &str,
     password: &str,
 ) -> Result<Session> {
+    services.throttle.check(Action::SignUp, address)?;
     let username = Username::parse(username)?;
     let email = Email::parse(email)?;
     let password = Password::parse(password)?;
@@ -85,21 +92,68 @@ pub async fn create_user(
 }
 
 /// Signs in. A wrong password and an unknown email are refused alike, in about the same time
-/// (an unknown email is verified against a dummy hash).
-pub async fn sign_in(services: &Services, email: &str, password: &str) -> Result<Session> {
+/// (an unknown email is verified against a dummy hash). Counted against the caller's address and
+/// the email; wrong passwords in a row lock the account's sign-in for a doubling time (in the
+/// database, so on every instance), during which even the right password is refused with
+/// `RATE_LIMITED`.
+pub async fn sign_in(
+    services: &Services,
+    address: Option<IpAddr>,
+    email: &str,
+    password: &str,
+) -> Result<Session> {
+    services.throttle.check(Action::SignIn, address)?;
+    services.throttle.check_sign_in_account(email)?;
     let refused = || Error::Unauthenticated("wrong email or password".into());
     // Longer than any password one could have set: refused without hashing it.
     if password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(refused());
     }
     let email = Email::parse(email).map_err(|_| refused())?;
-    let row: Option<UserRow> = with_conn!(services.db, async |conn: &mut Conn| {
-        Ok(users::find_by_email(conn, email.as_str()).await?)
+    let found = with_conn!(services.db, async |conn: &mut Conn| {
+        let Some(row) = users::find_by_email(conn, email.as_str()).await? else {
+            return Ok(None);
+        };
+        let (locked_until, now) = users::sign_in_lock(conn, &row.id).await?;
+        let locked_for = locked_until
+            .filter(|until| *until > now)
+            .and_then(|until| (until - now).to_std().ok());
+        Ok(Some((row, locked_for)))
     })
     .await?;
+    let (row, locked_for) = found.map_or((None, None), |(row, locked)| (Some(row), locked));
+    // Hashed whatever happens next, so the answer's time tells nothing.
     let stored = row.as_ref().map(|r| r.password_hash.as_str());
     let matches = services.passwords.verify(password, stored).await?;
-    let row = row.filter(|_| matches).ok_or_else(refused)?;
+    if let Some(retry_after) = locked_for {
+        return Err(Error::RateLimited {
+            message: "too many wrong passwords for this account; try again later".into(),
+            retry_after,
+        });
+    }
+    let Some(row) = row else {
+        return Err(refused());
+    };
+    let quotas = services.throttle.quotas();
+    with_conn!(services.db, async |conn: &mut Conn| {
+        if matches {
+            users::reset_failed_sign_ins(conn, &row.id).await?;
+        } else {
+            users::record_failed_sign_in(
+                conn,
+                &row.id,
+                quotas.sign_in_lockout_after,
+                1,
+                quotas.sign_in_lockout_max.as_secs().max(1),
+            )
+            .await?;
+        }
+        Ok(())
+    })
+    .await?;
+    if !matches {
+        return Err(refused());
+    }
     let token = services.tokens.issue(&row.id)?;
     Ok(Session {
         token,

@@ -71,6 +71,9 @@ pub struct Viewer {
     user: Option<std::result::Result<UserId, String>>,
     /// None: no queue token sent. Some(None): one was sent that cannot name a ticket.
     queue_token: Option<Option<QueueToken>>,
+    /// The client's address as the transport resolved it (through a trusted proxy when
+    /// configured); what per-address rate limits count by.
+    address: Option<std::net::IpAddr>,
 }
 
 impl Viewer {
@@ -114,7 +117,17 @@ impl Viewer {
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .map(QueueToken::parse),
+            address: None,
         }
+    }
+
+    /// The same caller, calling from `address`.
+    pub fn from_address(self, address: Option<std::net::IpAddr>) -> Self {
+        Self { address, ..self }
+    }
+
+    pub fn address(&self) -> Option<std::net::IpAddr> {
+        self.address
     }
 
     /// The signed-in user; `UNAUTHENTICATED` without a valid credential.

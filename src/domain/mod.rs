@@ -32,6 +32,7 @@ pub mod payment;
 pub mod queue;
 pub mod rules;
 pub mod seed;
+pub mod throttle;
 pub mod wallet;
 
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct Services {
     pub tokens: Arc<TokenSigner>,
     /// Password hashing, bounded in concurrency and queue.
     pub passwords: Arc<passwords::Passwords>,
+    /// This instance's rate limits.
+    pub throttle: Arc<throttle::Throttle>,
     /// This instance's fan-out of live updates to its subscribers.
     pub live: Arc<live::LiveHub>,
 }
@@ -60,11 +63,13 @@ impl Services {
     pub fn new(database: Database, rules: Rules, jwt_secret: &[u8]) -> Result<Self> {
         let tokens = TokenSigner::new(jwt_secret, rules.jwt_ttl);
         let passwords = passwords::Passwords::new(rules.hashing())?;
+        let throttle = throttle::Throttle::new(rules.quotas.clone());
         Ok(Self {
             db: database,
             rules: Arc::new(rules),
             tokens: Arc::new(tokens),
             passwords: Arc::new(passwords),
+            throttle: Arc::new(throttle),
             live: Arc::new(live::LiveHub::default()),
         })
     }

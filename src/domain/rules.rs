@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::money::Money;
 use super::passwords::HashingLimits;
+use super::throttle::Quotas;
 
 /// The business knobs. Defaults are the product's; tests shorten the times.
 #[derive(Debug, Clone, PartialEq, Args)]
@@ -66,6 +67,9 @@ pub struct Rules {
     #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub password_hash_queue: u32,
+
+    #[command(flatten)]
+    pub quotas: Quotas,
 }
 
 impl Default for Rules {
@@ -84,6 +88,7 @@ impl Default for Rules {
             hold_sweep_interval: Duration::from_secs(5),
             password_hash_concurrency: 2,
             password_hash_queue: 32,
+            quotas: Quotas::default(),
         }
     }
 }

@@ -32,6 +32,11 @@ pub fn optional_viewer<'a>(ctx: &Context<'a>) -> Result<Option<&'a UserId>, ApiE
     Ok(caller(ctx).optional_user_id()?)
 }
 
+/// The client's address, for per-address rate limits (none for in-process callers).
+pub fn client_address(ctx: &Context<'_>) -> Option<std::net::IpAddr> {
+    caller(ctx).address()
+}
+
 /// The queue token sent, if any (`NOT_ADMITTED` when it cannot name a ticket).
 pub fn queue_token<'a>(ctx: &Context<'a>) -> Result<Option<&'a QueueToken>, ApiError> {
     Ok(caller(ctx).queue_token()?)

@@ -4,7 +4,8 @@
 use async_graphql::{Context, ID, Object};
 
 use super::context::{
-    parse_concert_id, parse_reservation_id, queue_token, required_queue_token, services, viewer,
+    client_address, parse_concert_id, parse_reservation_id, queue_token, required_queue_token,
+    services, viewer,
 };
 use super::error::ApiResult;
 use super::scalars::{Date, Decimal};
@@ -24,8 +25,9 @@ impl Mutation {
         email: String,
         password: String,
     ) -> ApiResult<AuthPayload> {
+        let address = client_address(ctx);
         Ok(
-            accounts::sign_up(services(ctx)?, &username, &email, &password)
+            accounts::sign_up(services(ctx)?, address, &username, &email, &password)
                 .await?
                 .into(),
         )
@@ -37,9 +39,12 @@ impl Mutation {
         email: String,
         password: String,
     ) -> ApiResult<AuthPayload> {
-        Ok(accounts::sign_in(services(ctx)?, &email, &password)
-            .await?
-            .into())
+        let address = client_address(ctx);
+        Ok(
+            accounts::sign_in(services(ctx)?, address, &email, &password)
+                .await?
+                .into(),
+        )
     }
 
     /// Joins the concert's waiting room. Calling it again returns the same live ticket.
@@ -47,7 +52,8 @@ impl Mutation {
     async fn enter_queue(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<QueueTicket> {
         let user_id = viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
-        Ok(queue::enter(services(ctx)?, user_id, &concert_id)
+        let address = client_address(ctx);
+        Ok(queue::enter(services(ctx)?, address, user_id, &concert_id)
             .await?
             .into())
     }

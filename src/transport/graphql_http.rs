@@ -26,6 +26,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
+use super::client_address::ClientAddress;
 use super::{AppState, QUEUE_TOKEN_HEADER, error_response};
 use crate::domain::auth::Viewer;
 use crate::graphql::error::{SERVICE_UNAVAILABLE, code_of};
@@ -96,7 +97,7 @@ pub(super) async fn post(State(state): State<AppState>, request: Request) -> Res
         Err(e) => Err(e),
     };
     match request {
-        Ok(request) => execute(&state, &parts.headers, request, media).await,
+        Ok(request) => execute(&state, &parts, request, media).await,
         Err(e) => refuse(
             StatusCode::BAD_REQUEST,
             BAD_REQUEST,
@@ -187,20 +188,23 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, &parts.headers, request, media).await
+    execute(&state, &parts, request, media).await
 }
 
 async fn execute(
     state: &AppState,
-    headers: &HeaderMap,
+    parts: &axum::http::request::Parts,
     request: async_graphql::Request,
     media: Media,
 ) -> Response {
+    let headers = &parts.headers;
+    let address = parts.extensions.get::<ClientAddress>().map(|a| a.0);
     let viewer = Viewer::from_authorization_header(
         &state.services.tokens,
         header_str(headers, header::AUTHORIZATION.as_str()),
         header_str(headers, QUEUE_TOKEN_HEADER),
-    );
+    )
+    .from_address(address);
     let response = state.schema.execute(request.data(viewer)).await;
     respond(response, media)
 }

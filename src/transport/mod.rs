@@ -24,6 +24,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+mod client_address;
 mod graphql_http;
 mod health;
 pub mod server;
@@ -84,9 +85,16 @@ pub fn router(services: Services, parts: RouterParts) -> Router {
         ])
         .expose_headers([HeaderName::from_static(REQUEST_ID_HEADER)]);
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    Router::new()
+    // The GraphQL endpoints count requests per client address; health and metrics do not.
+    let graphql = Router::new()
         .route("/graphql", get(graphql_http::get).post(graphql_http::post))
         .route("/graphql/ws", get(ws::graphql_ws))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_address::limit_requests,
+        ));
+    Router::new()
+        .merge(graphql)
         .route("/health", get(health::health))
         .route("/health/ready", get(health::ready))
         .route("/health/live", get(health::live))
@@ -146,6 +154,11 @@ async fn limit_request_time(
             )
         }
     }
+}
+
+/// A JSON body with a status.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    (status, Json(body.clone())).into_response()
 }
 
 /// A GraphQL-shaped error body outside GraphQL execution (timeouts, refusals), so clients parse

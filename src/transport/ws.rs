@@ -18,8 +18,8 @@ use std::time::Duration;
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Extension, State};
 use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::AppState;
+use super::client_address::ClientAddress;
 use crate::domain::auth::Viewer;
 use crate::domain::{Error, Services, queue};
 use crate::graphql::error::code;
@@ -50,10 +51,12 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 
 pub async fn graphql_ws(
     State(state): State<AppState>,
+    address: Option<Extension<ClientAddress>>,
     protocol: GraphQLProtocol,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let address = address.map(|Extension(ClientAddress(ip))| ip);
     let Ok(slot) = Arc::clone(&state.ws_slots).try_acquire_owned() else {
         metrics::counter!("websocket_refused_total").increment(1);
         return super::error_response(
@@ -77,7 +80,7 @@ pub async fn graphql_ws(
         .on_upgrade(move |socket| async move {
             // Shutdown waits for this token, so the close frame goes out before the exit.
             let _session = state.sessions.token();
-            serve(socket, state, protocol, legacy, header_auth).await;
+            serve(socket, state, protocol, legacy, header_auth, address).await;
             drop(slot);
         })
 }
@@ -99,6 +102,7 @@ async fn serve(
     protocol: GraphQLProtocol,
     legacy: bool,
     header_auth: Option<String>,
+    address: Option<std::net::IpAddr>,
 ) {
     let (mut socket_sink, socket_stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Message>(64);
@@ -111,7 +115,7 @@ async fn serve(
         protocol,
     )
     .on_connection_init(move |payload| async move {
-        let data = connection_init(services, payload, header_auth).await?;
+        let data = connection_init(services, payload, header_auth, address).await?;
         let _ = initialised_tx.send(());
         Ok(data)
     })
@@ -239,6 +243,7 @@ async fn connection_init(
     services: Services,
     payload: Value,
     header_auth: Option<String>,
+    address: Option<std::net::IpAddr>,
 ) -> async_graphql::Result<Data> {
     let field = |names: &[&str]| {
         names
@@ -252,7 +257,8 @@ async fn connection_init(
         &services.tokens,
         authorization.as_deref(),
         queue_token.as_deref(),
-    );
+    )
+    .from_address(address);
     // Credentials that are present must be valid: refused at init rather than per subscription.
     let user_id = viewer.optional_user_id().map_err(reject)?;
     if let Some(token) = viewer.queue_token().map_err(reject)? {

@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{Auth, TestApp};
+use encore::config::{Rules, ServerLimits};
+use encore::domain::throttle::Quotas;
+
+use crate::common::{Auth, TestApp, test_pool, test_rules};
 
 /// Fragments F0..F{n-1}, each spreading the next twice: 2^n fields once expanded.
 fn fan_out(n: usize) -> String {
@@ -288,9 +291,11 @@ fn rss_mib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sign_in_storm_is_bounded_in_memory_and_answered_at_once() {
-    // The product's hashing bounds (test rules lift them for crowd tests).
+    // The product's hashing bounds (test rules lift them for crowd tests); rate limits off, so
+    // every sign-in reaches the hasher.
     let rules = encore::config::Rules {
         queue_active_limit: 10_000,
+        quotas: Quotas::unlimited(),
         ..Default::default()
     };
     let app = TestApp::spawn_with(rules, encore::background::Background::NONE).await;
@@ -344,9 +349,10 @@ async fn a_sign_in_storm_is_bounded_in_memory_and_answered_at_once() {
         .saturating_sub(before);
     eprintln!("200 wrong sign-ins: {codes:?}; RSS grew at most {grew} MiB");
     assert!(
-        codes
-            .keys()
-            .all(|c| c == "UNAUTHENTICATED" || c == "SERVICE_UNAVAILABLE"),
+        // RATE_LIMITED: the attacked account's sign-in locked after five wrong passwords.
+        codes.keys().all(
+            |c| ["UNAUTHENTICATED", "SERVICE_UNAVAILABLE", "RATE_LIMITED"].contains(&c.as_str())
+        ),
         "{codes:?}"
     );
     assert!(
@@ -356,4 +362,168 @@ async fn a_sign_in_storm_is_bounded_in_memory_and_answered_at_once() {
     // Two hashing threads with one 19 MiB block each (measured +52 MiB); hashing on the blocking
     // pool kept +300 to +528 MiB after this storm, and unbounded it took gigabytes.
     assert!(grew < 160, "RSS grew {grew} MiB");
+}
+
+fn with_quotas(quotas: Quotas) -> Rules {
+    Rules {
+        quotas,
+        ..test_rules()
+    }
+}
+
+const SIGN_IN: &str =
+    "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { token } }";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn brute_force_on_one_account_locks_its_sign_in_for_a_doubling_time() {
+    let quotas = Quotas {
+        sign_in_lockout_after: 3,
+        ..Quotas::unlimited()
+    };
+    let app = TestApp::spawn_with(with_quotas(quotas), encore::background::Background::NONE).await;
+    let fan = app.fan().await;
+    let attempt = async |password: &str| {
+        app.gql(
+            SIGN_IN,
+            json!({ "e": fan.email, "p": password }),
+            &Auth::none(),
+        )
+        .await
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("wrong-password").await.code(), "UNAUTHENTICATED");
+    }
+    let locked = attempt("password-123").await;
+    assert_eq!(
+        locked.code(),
+        "RATE_LIMITED",
+        "even the right password waits"
+    );
+    assert!(locked.body["errors"][0]["extensions"]["retryAfter"].as_u64() >= Some(1));
+
+    // The lock lapses on the database clock; one more wrong password doubles it.
+    app.time_passes_for_sign_in(&fan.user_id).await;
+    assert_eq!(attempt("wrong-password").await.code(), "UNAUTHENTICATED");
+    let again = attempt("password-123").await;
+    assert_eq!(again.code(), "RATE_LIMITED");
+    assert!(again.body["errors"][0]["extensions"]["retryAfter"].as_u64() >= Some(2));
+
+    app.time_passes_for_sign_in(&fan.user_id).await;
+    attempt("password-123").await.ok();
+    assert_eq!(
+        app.count(
+            "users",
+            &format!("id = '{}' AND failed_sign_ins = 0", fan.user_id)
+        )
+        .await,
+        1,
+        "a right password ends the run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_address_cannot_flood_sign_ups_sign_ins_or_the_queue() {
+    let quotas = Quotas {
+        sign_ups_per_hour: 3,
+        sign_ins_per_min: 4,
+        queue_entries_per_min: 2,
+        ..Quotas::unlimited()
+    };
+    let app = TestApp::spawn_with(with_quotas(quotas), encore::background::Background::NONE).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let mut fans = Vec::new();
+    for _ in 0..3 {
+        fans.push(app.fan().await);
+    }
+    let name = crate::common::unique_name();
+    let fourth = app
+        .gql(
+            "mutation($u: String!, $e: String!) { signUp(username: $u, email: $e, password: \"password-123\") { token } }",
+            json!({ "u": name, "e": format!("{name}@fans.test") }),
+            &Auth::none(),
+        )
+        .await;
+    assert_eq!(fourth.code(), "RATE_LIMITED");
+    assert!(fourth.body["errors"][0]["extensions"]["retryAfter"].as_u64() > Some(60));
+    assert_eq!(
+        app.count("users", "1=1").await,
+        3,
+        "the refused sign-up wrote nothing"
+    );
+
+    let none = Auth::none();
+    let attempt = json!({ "e": fans[0].email, "p": "nope-nope" });
+    let codes: Vec<String> =
+        futures::future::join_all((0..5).map(|_| app.gql(SIGN_IN, attempt.clone(), &none)))
+            .await
+            .iter()
+            .map(|r| r.code())
+            .collect();
+    assert_eq!(
+        codes.iter().filter(|c| *c == "RATE_LIMITED").count(),
+        1,
+        "{codes:?}"
+    );
+
+    let mut entered = 0;
+    let mut limited = 0;
+    for fan in &mut fans {
+        let r = app
+            .gql(
+                "mutation($c: ID!) { enterQueue(concertId: $c) { status } }",
+                json!({ "c": concert }),
+                &fan.auth(),
+            )
+            .await;
+        if r.is_ok() {
+            entered += 1
+        } else {
+            assert_eq!(r.code(), "RATE_LIMITED");
+            limited += 1
+        }
+    }
+    assert_eq!((entered, limited), (2, 1));
+    assert_eq!(app.count("queue_tickets", "1=1").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_flood_gets_429_and_a_trusted_proxy_tells_clients_apart() {
+    let quotas = Quotas {
+        requests_per_sec: 5,
+        ..Quotas::unlimited()
+    };
+    let limits = ServerLimits {
+        client_address_header: Some("x-forwarded-for".into()),
+        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+        ..ServerLimits::default()
+    };
+    let app = TestApp::spawn_custom(
+        with_quotas(quotas),
+        encore::background::Background::NONE,
+        &test_pool(4),
+        limits,
+    )
+    .await;
+    let send = |client: &'static str| {
+        app.http
+            .post(&app.url)
+            .header("x-forwarded-for", client)
+            .json(&json!({ "query": "{ concerts { id } }" }))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(send("198.51.100.1").await.expect("request"));
+    }
+    let limited = statuses.iter().filter(|r| r.status() == 429).count();
+    assert!(limited >= 2, "5 per second, 8 sent: {limited} limited");
+    let refused = statuses
+        .into_iter()
+        .find(|r| r.status() == 429)
+        .expect("a 429");
+    assert!(refused.headers().get("retry-after").is_some());
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    // Another client behind the same proxy has its own budget.
+    assert_eq!(send("198.51.100.2").await.expect("request").status(), 200);
 }

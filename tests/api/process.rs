@@ -75,6 +75,13 @@ impl ServerProcess {
             .env("DATABASE_URL", database_url)
             .env("JWT_SECRET", secret)
             .env("BIND", "127.0.0.1:0")
+            // Bursts from one address are the point of these tests, not rate limits.
+            .env("RATE_LIMIT_REQUESTS_PER_SEC", "0")
+            .env("RATE_LIMIT_SIGN_UPS_PER_HOUR", "0")
+            .env("RATE_LIMIT_SIGN_INS_PER_MIN", "0")
+            .env("RATE_LIMIT_QUEUE_ENTRIES_PER_MIN", "0")
+            .env("RATE_LIMIT_QUEUE_ENTRIES_PER_ACCOUNT_PER_MIN", "0")
+            .env("PASSWORD_HASH_QUEUE", "100000")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())

@@ -12,6 +12,7 @@ use crate::domain::Services;
 use crate::domain::accounts::lock_user;
 use crate::domain::catalog::ensure_concert;
 use crate::domain::error::{Error, Result};
+use crate::domain::throttle::Action;
 
 /// A poll refreshes `last_seen_at` at most this often, so polling costs a write only now and then.
 const PRESENCE_WRITE_EVERY: TimeDelta = TimeDelta::seconds(5);
@@ -20,9 +21,12 @@ const PRESENCE_WRITE_EVERY: TimeDelta = TimeDelta::seconds(5);
 /// one's place). A ticket at the head of an idle room is admitted at once.
 pub async fn enter(
     services: &Services,
+    address: Option<std::net::IpAddr>,
     user_id: &UserId,
     concert_id: &ConcertId,
 ) -> Result<QueueTicket> {
+    services.throttle.check(Action::EnterQueue, address)?;
+    services.throttle.check_entry_account(user_id)?;
     // One transaction that returns the ticket and the room's counter it saw, so the usual entry
     // (behind others) takes one checkout; only an entry at the head of an idle room steps
     // admission and reads its ticket again.

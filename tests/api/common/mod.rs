@@ -189,8 +189,10 @@ pub fn test_rules() -> Rules {
     Rules {
         queue_active_limit: 10_000,
         queue_admit_per_sec: 10_000,
-        // Tests sign up crowds at once; hashing bounds have tests of their own.
+        // Tests sign up crowds at once from one address; hashing bounds and rate limits have
+        // tests of their own.
         password_hash_queue: 100_000,
+        quotas: encore::domain::throttle::Quotas::unlimited(),
         ..Rules::default()
     }
 }
@@ -317,6 +319,20 @@ impl TestApp {
         ))
         .await
         .expect("move stored times back");
+    }
+
+    /// The user's sign-in lock lapses now (the database clock decides it).
+    pub async fn time_passes_for_sign_in(&self, user_id: &str) {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.conn().await;
+        diesel::sql_query(
+            "UPDATE users SET sign_in_locked_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND \
+             WHERE id = ? AND sign_in_locked_until IS NOT NULL",
+        )
+        .bind::<diesel::sql_types::Text, _>(user_id)
+        .execute(&mut conn)
+        .await
+        .expect("lapse the lock");
     }
 
     /// A concert with `dates` future dates, 50 seats each.
