@@ -63,6 +63,12 @@ pub struct ServerLimits {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub ws_max_connections: u32,
 
+    /// Most subscriptions one websocket connection may run at once; one more is refused with an
+    /// `error` message (code TOO_MANY_SUBSCRIPTIONS).
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_subscriptions: u32,
+
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish before the process
     /// exits anyway.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = positive_duration)]
@@ -150,6 +156,7 @@ impl Default for ServerLimits {
             header_timeout: Duration::from_secs(10),
             ws_init_timeout: Duration::from_secs(10),
             ws_max_connections: 20_000,
+            ws_max_subscriptions: 20,
             shutdown_grace: Duration::from_secs(10),
             client_address_header: None,
             trusted_proxies: Vec::new(),

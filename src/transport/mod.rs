@@ -29,6 +29,7 @@ mod graphql_http;
 mod health;
 pub mod server;
 mod ws;
+mod ws_protocol;
 
 use crate::config::ServerLimits;
 use crate::domain::Services;

@@ -28,8 +28,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, PollSender};
 
-use super::AppState;
 use super::client_address::ClientAddress;
+use super::{AppState, ws_protocol};
 use crate::domain::auth::Viewer;
 use crate::domain::{Error, Services, queue};
 use crate::graphql::error::code;
@@ -106,6 +106,14 @@ async fn serve(
 ) {
     let (mut socket_sink, socket_stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Message>(64);
+    // graphql-transport-ws is checked to the letter (`ws_protocol`); the legacy protocol is
+    // passed through as async-graphql speaks it.
+    let guard = (!legacy).then(|| {
+        Arc::new(ws_protocol::Guard::new(
+            state.limits.ws_max_subscriptions as usize,
+        ))
+    });
+    let socket_stream = guarded(socket_stream, guard.clone(), tx.clone());
     let services = state.services.clone();
     let (initialised_tx, initialised) = oneshot::channel::<()>();
     let session = GraphQLWebSocket::new_with_pair(
@@ -159,6 +167,17 @@ async fn serve(
                 _ = keepalive.tick() => Step::Keepalive,
             };
             let sent = match step {
+                Step::Send(Message::Text(text)) => {
+                    match guard
+                        .as_ref()
+                        .map_or_else(|| Some(text.to_string()), |g| g.outbound(&text))
+                    {
+                        Some(text) => {
+                            send(&mut socket_sink, Message::Text(text.into()), &shutdown).await
+                        }
+                        None => true,
+                    }
+                }
                 Step::Send(message) => send(&mut socket_sink, message, &shutdown).await,
                 Step::Keepalive => {
                     let ka = Message::Text(r#"{"type":"ka"}"#.into());
@@ -186,6 +205,43 @@ async fn serve(
     metrics::gauge!("websocket_connections").increment(1.0);
     tokio::join!(session, writer);
     metrics::gauge!("websocket_connections").decrement(1.0);
+}
+
+/// The client's messages as async-graphql sees them: each checked by `guard` (when the protocol
+/// has one) and passed on, answered here, or ending the connection with a close code.
+fn guarded(
+    stream: futures_util::stream::SplitStream<WebSocket>,
+    guard: Option<Arc<ws_protocol::Guard>>,
+    out: mpsc::Sender<Message>,
+) -> impl futures_util::Stream<Item = Result<Message, axum::Error>> + Send + 'static {
+    futures_util::stream::unfold(Some(stream), move |stream| {
+        let (guard, out) = (guard.clone(), out.clone());
+        async move {
+            let mut stream = stream?;
+            loop {
+                let message = stream.next().await?;
+                let (Some(guard), Ok(Message::Text(text))) = (&guard, &message) else {
+                    return Some((message, Some(stream)));
+                };
+                match guard.inbound(text) {
+                    ws_protocol::Inbound::Forward => return Some((message, Some(stream))),
+                    ws_protocol::Inbound::Answer(answer) => {
+                        if out.send(Message::Text(answer.into())).await.is_err() {
+                            return None;
+                        }
+                    }
+                    ws_protocol::Inbound::Close(code, reason) => {
+                        let frame = CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        };
+                        let _ = out.send(Message::Close(Some(frame))).await;
+                        return None;
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// What the writer does next.

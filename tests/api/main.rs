@@ -20,3 +20,4 @@ mod resilience;
 mod restart;
 mod service;
 mod wallet;
+mod ws_protocol;

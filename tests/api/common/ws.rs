@@ -32,23 +32,7 @@ impl WsClient {
         protocol: &str,
         payload: Value,
     ) -> Result<Self, Refused> {
-        let url = format!("{}/graphql/ws", server_url.replacen("http://", "ws://", 1));
-        let mut request = url.into_client_request().expect("request");
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", protocol.parse().expect("header"));
-        let (socket, response) = connect_async(request).await.expect("websocket connect");
-        assert_eq!(
-            response
-                .headers()
-                .get("sec-websocket-protocol")
-                .and_then(|v| v.to_str().ok()),
-            Some(protocol)
-        );
-        let mut client = Self {
-            socket,
-            legacy: protocol == LEGACY,
-        };
+        let mut client = Self::open(server_url, protocol).await;
         client
             .send(json!({ "type": "connection_init", "payload": payload }))
             .await;
@@ -69,6 +53,52 @@ impl WsClient {
                 }
                 Ok(Some(Ok(_))) => continue,
                 other => panic!("no connection_ack: {other:?}"),
+            }
+        }
+    }
+
+    /// Opens the socket and sends nothing.
+    pub async fn open(server_url: &str, protocol: &str) -> Self {
+        let url = format!("{}/graphql/ws", server_url.replacen("http://", "ws://", 1));
+        let mut request = url.into_client_request().expect("request");
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", protocol.parse().expect("header"));
+        let (socket, response) = connect_async(request).await.expect("websocket connect");
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some(protocol)
+        );
+        Self {
+            socket,
+            legacy: protocol == LEGACY,
+        }
+    }
+
+    /// Sends one text message as it is.
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("send");
+    }
+
+    /// The close code the server ends the connection with, skipping other messages; None when
+    /// nothing closes it within `wait`.
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+            {
+                Ok(Message::Close(Some(frame))) => return Some(frame.code.into()),
+                Ok(Message::Close(None)) => return Some(1005),
+                Ok(_) => continue,
+                Err(_) => return None,
             }
         }
     }
