@@ -8,8 +8,8 @@
 //! - **GET** with `query`, `variables` (JSON), `operationName` in the URL: queries only, so a CDN
 //!   may cache them; a mutation over GET is HTTP 405 with `Allow: POST`. A GET without `query`
 //!   from a browser (`Accept: text/html`) gets GraphiQL, when enabled.
-//! - **Media types**: a client that accepts `application/graphql-response+json` (or anything)
-//!   gets it; one that accepts only `application/json` gets that. With the new media type, a
+//! - **Media types**: a client that accepts `application/graphql-response+json` gets it; one
+//!   that accepts `application/json`, anything (`*/*`) or says nothing gets `application/json`. With the new media type, a
 //!   request that failed before execution (parse, validation, variables) is HTTP 400 without a
 //!   `data` entry; with `application/json` it is 200, as the spec asks for legacy clients.
 //! - **CSRF**: a request a browser could send cross-site without a CORS preflight (a "simple"
@@ -93,7 +93,12 @@ pub(super) async fn post(State(state): State<AppState>, request: Request) -> Res
                 "batched requests are not accepted; send one operation per request",
             );
         }
-        Ok(value) => serde_json::from_value::<async_graphql::Request>(value),
+        Ok(value) => {
+            if let Err(problem) = check_parameters(&value) {
+                return refuse(StatusCode::BAD_REQUEST, BAD_REQUEST, problem);
+            }
+            serde_json::from_value::<async_graphql::Request>(value)
+        }
         Err(e) => Err(e),
     };
     match request {
@@ -107,6 +112,38 @@ pub(super) async fn post(State(state): State<AppState>, request: Request) -> Res
             ),
         ),
     }
+}
+
+/// The shape of a request body: an object whose `query` is a string (absent only for a
+/// persisted query sent by its hash), with optional `variables`/`extensions` objects and an
+/// optional `operationName` string.
+fn check_parameters(body: &serde_json::Value) -> Result<(), &'static str> {
+    use serde_json::Value;
+    let Value::Object(fields) = body else {
+        return Err("the body must be a JSON object");
+    };
+    let persisted = fields
+        .get("extensions")
+        .and_then(|e| e.get("persistedQuery"))
+        .is_some();
+    match fields.get("query") {
+        Some(Value::String(_)) => {}
+        None | Some(Value::Null) if persisted => {}
+        _ => return Err("`query` must be a string"),
+    }
+    match fields.get("variables") {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        _ => return Err("`variables` must be an object"),
+    }
+    match fields.get("extensions") {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        _ => return Err("`extensions` must be an object"),
+    }
+    match fields.get("operationName") {
+        None | Some(Value::Null | Value::String(_)) => {}
+        _ => return Err("`operationName` must be a string"),
+    }
+    Ok(())
 }
 
 /// The parameters of a GET request.
@@ -279,8 +316,9 @@ fn is_mutation(
 
 /// The media type to answer with, or None when the client accepts neither JSON type.
 fn accepted_media(headers: &HeaderMap) -> Option<Media> {
+    // No Accept, or `*/*`: the spec asks servers to assume the legacy `application/json`.
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Some(Media::GraphqlResponseJson);
+        return Some(Media::Json);
     };
     let types: Vec<&str> = accept
         .split(',')
@@ -297,13 +335,12 @@ fn accepted_media(headers: &HeaderMap) -> Option<Media> {
         .any(|t| t.eq_ignore_ascii_case("application/graphql-response+json"))
     {
         Some(Media::GraphqlResponseJson)
-    } else if types
-        .iter()
-        .any(|t| t.eq_ignore_ascii_case("application/json"))
+    } else if types.is_empty()
+        || types.iter().any(|t| {
+            t.eq_ignore_ascii_case("application/json") || *t == "*/*" || *t == "application/*"
+        })
     {
         Some(Media::Json)
-    } else if types.iter().any(|t| *t == "*/*" || *t == "application/*") || types.is_empty() {
-        Some(Media::GraphqlResponseJson)
     } else {
         None
     }
@@ -409,10 +446,7 @@ mod tests {
 
     #[test]
     fn the_media_type_follows_accept() {
-        assert_eq!(
-            accepted_media(&headers(&[])),
-            Some(Media::GraphqlResponseJson)
-        );
+        assert_eq!(accepted_media(&headers(&[])), Some(Media::Json));
         assert_eq!(
             accepted_media(&headers(&[("accept", "application/json")])),
             Some(Media::Json)
@@ -426,7 +460,7 @@ mod tests {
         );
         assert_eq!(
             accepted_media(&headers(&[("accept", "*/*")])),
-            Some(Media::GraphqlResponseJson)
+            Some(Media::Json)
         );
         assert_eq!(accepted_media(&headers(&[("accept", "text/plain")])), None);
     }

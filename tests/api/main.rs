@@ -12,6 +12,7 @@ mod apollo;
 mod catalog;
 mod concurrency;
 mod holds;
+mod http_audit;
 mod live;
 mod payment;
 mod process;
