@@ -83,6 +83,22 @@ pub struct ServerLimits {
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
+    /// Persisted queries: `apq` (Apollo's automatic persisted queries), `allowlist` (only the
+    /// operations in TRUSTED_DOCUMENTS run) or `off`.
+    #[arg(long, env = "PERSISTED_QUERIES", value_enum, default_value = "apq")]
+    pub persisted_queries: crate::graphql::persisted_queries::Mode,
+
+    /// With PERSISTED_QUERIES=allowlist: an Apollo persisted-query manifest (JSON) listing the
+    /// operations that may run.
+    #[arg(long, env = "TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<std::path::PathBuf>,
+
+    /// Queries one instance remembers by hash for automatic persisted queries (least recently
+    /// used out).
+    #[arg(long, env = "PERSISTED_QUERY_CACHE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub persisted_query_cache: u32,
+
     /// Production: no GraphiQL page and no introspection (the schema is published as
     /// `schema.graphql` instead). Off for development.
     #[arg(long, env = "PRODUCTION")]
@@ -134,6 +150,25 @@ pub struct QueryLimits {
     pub max_errors: u32,
 }
 
+impl ServerLimits {
+    /// The persisted-query store this configuration asks for (reads the trusted documents).
+    pub fn persisted_store(&self) -> anyhow::Result<crate::graphql::persisted_queries::Store> {
+        use crate::graphql::persisted_queries::{Mode, Store};
+        Ok(match self.persisted_queries {
+            Mode::Apq => Store::learned(self.persisted_query_cache as usize),
+            Mode::Off => Store::Off,
+            Mode::Allowlist => {
+                let path = self.trusted_documents.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!("PERSISTED_QUERIES=allowlist needs TRUSTED_DOCUMENTS")
+                })?;
+                let manifest = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                Store::allowlist(&manifest)?
+            }
+        })
+    }
+}
+
 impl Default for QueryLimits {
     fn default() -> Self {
         Self {
@@ -160,6 +195,9 @@ impl Default for ServerLimits {
             shutdown_grace: Duration::from_secs(10),
             client_address_header: None,
             trusted_proxies: Vec::new(),
+            persisted_queries: crate::graphql::persisted_queries::Mode::Apq,
+            trusted_documents: None,
+            persisted_query_cache: 1000,
             production: false,
             query: QueryLimits::default(),
         }

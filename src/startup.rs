@@ -83,10 +83,12 @@ pub fn spawn(
     let sessions = TaskTracker::new();
     let grace = limits.shutdown_grace;
     let header_timeout = limits.header_timeout;
+    let persisted = std::sync::Arc::new(limits.persisted_store()?);
     let app = transport::router(
         services.clone(),
         RouterParts {
             metrics: telemetry::metrics(),
+            persisted,
             limits,
             shutdown: shutdown.clone(),
             sessions: sessions.clone(),

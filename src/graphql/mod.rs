@@ -6,6 +6,7 @@ pub mod error;
 pub mod error_codes;
 pub mod mutation;
 pub mod operation_span;
+pub mod persisted_queries;
 pub mod query;
 pub mod query_limits;
 pub mod scalars;
@@ -24,16 +25,20 @@ use subscription::Subscription;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// The schema without data, with the given limits: for SDL export and tests.
+/// The schema without data or persisted queries, with the given limits: for SDL export and tests.
 pub fn builder(limits: &QueryLimits) -> SchemaBuilder<Query, Mutation, Subscription> {
-    with_limits(limits, true)
+    builder_with(Arc::new(persisted_queries::Store::Off), limits, true)
 }
 
-fn with_limits(
+/// The schema's extensions in their order: persisted queries resolve the document, then the
+/// limits measure it, error codes and spans wrap the rest.
+pub fn builder_with(
+    persisted: Arc<persisted_queries::Store>,
     limits: &QueryLimits,
     introspection: bool,
 ) -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation, Subscription)
+        .extension(persisted_queries::PersistedQueries(persisted))
         .extension(error_codes::ErrorCodes)
         .extension(query_limits::Limits {
             limits: Arc::new(limits.clone()),
@@ -46,9 +51,14 @@ fn with_limits(
         .limit_directives(limits.max_directives as usize)
 }
 
-/// The served schema. In production, introspection is off.
-pub fn schema(services: Services, limits: &QueryLimits, production: bool) -> AppSchema {
-    let builder = with_limits(limits, !production).data(services);
+/// The served schema, with its persisted queries. In production, introspection is off.
+pub fn schema(
+    services: Services,
+    limits: &QueryLimits,
+    persisted: Arc<persisted_queries::Store>,
+    production: bool,
+) -> AppSchema {
+    let builder = builder_with(persisted, limits, !production).data(services);
     if production {
         builder.disable_introspection().finish()
     } else {

@@ -25,6 +25,9 @@ use async_graphql::{Name, Request, Response, ServerError, ServerResult};
 use super::error::{GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED};
 use crate::config::QueryLimits;
 
+/// Set by the HTTP transport on GET requests (see `transport::graphql_http`).
+pub const READ_ONLY: &str = "encoreReadOnly";
+
 /// Longest error message sent; longer ones (which may quote input) are cut.
 const MAX_MESSAGE_CHARS: usize = 300;
 
@@ -52,9 +55,17 @@ impl Extension for Limits {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        let read_only = request.extensions.remove(READ_ONLY).is_some();
+        let operation_name = request.operation_name.clone();
         let document = request
             .parsed_query()
             .map_err(|e| coded(e, GRAPHQL_PARSE_FAILED))?;
+        if read_only && selects_mutation(document, operation_name.as_deref()) {
+            return Err(coded(
+                ServerError::new("mutations are accepted only over POST", None),
+                "METHOD_NOT_ALLOWED",
+            ));
+        }
         check(document, &self.limits)
             .map_err(|message| coded(ServerError::new(message, None), GRAPHQL_VALIDATION_FAILED))?;
         if !self.introspection && introspects(document) {
@@ -173,6 +184,20 @@ impl<'d> FragmentCosts<'d> {
         self.memo.insert(name, cost);
         Ok(cost)
     }
+}
+
+/// True when the operation a request runs is a mutation.
+pub fn selects_mutation(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let ty = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        _ => None,
+    };
+    ty == Some(OperationType::Mutation)
 }
 
 /// True when an operation selects `__schema` or `__type` (`__typename` is not introspection).

@@ -30,6 +30,8 @@ use super::client_address::ClientAddress;
 use super::{AppState, QUEUE_TOKEN_HEADER, error_response};
 use crate::domain::auth::Viewer;
 use crate::graphql::error::{SERVICE_UNAVAILABLE, code_of};
+// A GET marks its request read-only (a client that marks a POST only forbids its own mutation).
+use crate::graphql::query_limits::{READ_ONLY, selects_mutation};
 
 pub const BAD_REQUEST: &str = "BAD_REQUEST";
 pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
@@ -168,15 +170,22 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
             );
         }
     };
-    let Some(query) = params.query else {
-        if state.limits.production || !accepts_html(&parts.headers) {
+    // A persisted query may come by hash alone: the cacheable form.
+    let by_hash = params
+        .extensions
+        .as_deref()
+        .is_some_and(|e| e.contains("persistedQuery"));
+    let query = match params.query {
+        Some(query) => query,
+        None if by_hash => String::new(),
+        None if state.limits.production || !accepts_html(&parts.headers) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
                 BAD_REQUEST,
                 "a GET request needs a `query` parameter",
             );
         }
-        return graphiql();
+        None => return graphiql(),
     };
     let Some(media) = accepted_media(&parts.headers) else {
         return not_acceptable();
@@ -209,11 +218,15 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
             request.extensions = extensions;
         }
     }
+    // A document known only by hash is checked once resolved (`query_limits`).
+    request
+        .extensions
+        .insert(READ_ONLY.to_owned(), async_graphql::Value::Boolean(true));
     // Queries only: a GET must never change anything. A document that does not parse is left
     // to execution, which reports it like any other.
     let operation_name = request.operation_name.clone();
     if let Ok(document) = request.parsed_query()
-        && is_mutation(document, operation_name.as_deref())
+        && selects_mutation(document, operation_name.as_deref())
     {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -296,22 +309,6 @@ fn respond(response: async_graphql::Response, media: Media) -> Response {
         http.headers_mut().append(name, value.clone());
     }
     http
-}
-
-fn is_mutation(
-    document: &async_graphql::parser::types::ExecutableDocument,
-    operation_name: Option<&str>,
-) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let ty = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        _ => None,
-    };
-    ty == Some(OperationType::Mutation)
 }
 
 /// The media type to answer with, or None when the client accepts neither JSON type.

@@ -56,6 +56,7 @@ pub(crate) struct AppState {
 /// What the router needs beyond the services.
 pub struct RouterParts {
     pub metrics: PrometheusHandle,
+    pub persisted: Arc<crate::graphql::persisted_queries::Store>,
     pub limits: ServerLimits,
     pub shutdown: CancellationToken,
     pub sessions: TaskTracker,
@@ -66,6 +67,7 @@ pub fn router(services: Services, parts: RouterParts) -> Router {
         schema: graphql::schema(
             services.clone(),
             &parts.limits.query,
+            parts.persisted,
             parts.limits.production,
         ),
         services,

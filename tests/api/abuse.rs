@@ -524,3 +524,94 @@ async fn a_request_flood_gets_429_and_a_trusted_proxy_tells_clients_apart() {
     // Another client behind the same proxy has its own budget.
     assert_eq!(send("198.51.100.2").await.expect("request").status(), 200);
 }
+
+fn sha256(query: &str) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(query.as_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn automatic_persisted_queries_register_once_then_run_by_hash_even_over_get() {
+    let app = TestApp::spawn().await;
+    let query = "query Concerts { concerts { id } }";
+    let hash = sha256(query);
+    let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let json_type = [("Content-Type", "application/json")];
+    let (_, body) = post_raw(
+        &app,
+        &json!({ "extensions": persisted }).to_string(),
+        &json_type,
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+    let (status, body) = post_raw(
+        &app,
+        &json!({ "query": query, "extensions": persisted }).to_string(),
+        &json_type,
+    )
+    .await;
+    assert_eq!((status, body.get("errors")), (200, None), "{body}");
+    let extensions = persisted.to_string();
+    let (status, _, body) = get(
+        &app,
+        &[("extensions", &extensions)],
+        &[("Apollo-Require-Preflight", "true")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["concerts"].is_array(), "{body}");
+
+    // A mutation registered by POST does not run by hash over GET.
+    let mutation = "mutation { charge(amount: \"1.00\") { balance } }";
+    let m = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256(mutation) } });
+    post_raw(
+        &app,
+        &json!({ "query": mutation, "extensions": m }).to_string(),
+        &json_type,
+    )
+    .await;
+    let (_, _, body) = get(
+        &app,
+        &[("extensions", &m.to_string())],
+        &[("Apollo-Require-Preflight", "true")],
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED",
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_an_allowlist_only_trusted_documents_run() {
+    let query = "query Concerts { concerts { id } }";
+    let manifest = json!({
+        "format": "apollo-persisted-query-manifest",
+        "version": 1,
+        "operations": [{ "id": sha256(query), "name": "Concerts", "type": "query", "body": query }],
+    });
+    let path = std::env::temp_dir().join(format!("trusted-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&path, manifest.to_string()).expect("manifest");
+    let limits = ServerLimits {
+        persisted_queries: encore::graphql::persisted_queries::Mode::Allowlist,
+        trusted_documents: Some(path.clone()),
+        ..ServerLimits::default()
+    };
+    let app = TestApp::spawn_custom(
+        test_rules(),
+        encore::background::Background::NONE,
+        &test_pool(4),
+        limits,
+    )
+    .await;
+    app.gql(query, json!({}), &Auth::none()).await.ok();
+    let other = app
+        .gql("{ concerts { title } }", json!({}), &Auth::none())
+        .await;
+    assert_eq!(other.code(), "PERSISTED_QUERY_NOT_IN_LIST");
+    let _ = std::fs::remove_file(path);
+}

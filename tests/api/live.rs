@@ -285,7 +285,12 @@ async fn statements_per_tick_do_not_grow_with_subscribers() {
     let (concert, dates) = app.concert("10.00", 1).await;
     let holder = app.admitted_fan(&concert).await;
     let services = app.services().clone();
-    let schema = graphql::schema(services.clone(), &Default::default(), false);
+    let schema = graphql::schema(
+        services.clone(),
+        &Default::default(),
+        std::sync::Arc::new(graphql::persisted_queries::Store::Off),
+        false,
+    );
 
     // 1,000 waiting tickets, made in bulk.
     let tokens: Vec<String> = (0..1000).map(|i| format!("{i:0>43}")).collect();
