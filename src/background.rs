@@ -6,7 +6,8 @@
 //!   subscriptions ([`live::publish_changes`]). In that order, admissions this instance makes
 //!   reach its subscribers in the same tick rather than one tick later;
 //! - **the hold sweeper**, every `HOLD_SWEEP_INTERVAL`: writes lapsed holds back to AVAILABLE /
-//!   EXPIRED (reads are right without it; it keeps the tables tidy);
+//!   EXPIRED (reads are right without it; it keeps the tables tidy), and forgets spent queue
+//!   challenges that have expired;
 //! - **the rate-limit tidier**, every minute: drops rate-limit buckets that are full again, so
 //!   their memory follows current callers (always on: it touches no database).
 //!
@@ -117,7 +118,10 @@ async fn hold_sweeper(services: Services, shutdown: CancellationToken) {
         .await
         .is_some()
     {
-        let sweep = booking::sweep_expired_holds(&services, 1000);
+        let sweep = async {
+            booking::sweep_expired_holds(&services, 1000).await?;
+            queue::challenge::forget_spent(&services).await
+        };
         match shutdown.run_until_cancelled(sweep).await {
             None => break,
             Some(Err(err)) => tracing::warn!(error = ?err, "hold sweep failed"),

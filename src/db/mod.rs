@@ -26,6 +26,7 @@ pub mod transaction;
 pub mod concerts;
 pub mod idempotency_keys;
 pub mod ledger;
+pub mod queue_challenges;
 pub mod queue_rooms;
 pub mod queue_tickets;
 pub mod reservations;

@@ -110,6 +110,8 @@ pub struct QueueRoomRow {
     pub admitted_seq: i64,
     pub admit_clock: Option<NaiveDateTime>,
     pub last_tick_at: Option<NaiveDateTime>,
+    /// Proof-of-work this room asks of entrants beyond the instance default.
+    pub pow_difficulty: Option<u8>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

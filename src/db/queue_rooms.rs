@@ -94,3 +94,17 @@ pub async fn with_waiting(conn: &mut Conn) -> Result<Vec<ConcertId>, DieselError
         .load(conn)
         .await
 }
+
+/// The room's own proof-of-work difficulty, if it sets one (None: no room, or no override).
+pub async fn pow_difficulty(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Option<u8>, DieselError> {
+    let found: Option<Option<u8>> = queue_rooms::table
+        .find(concert)
+        .select(queue_rooms::pow_difficulty)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.flatten())
+}

@@ -102,6 +102,14 @@ diesel::table! {
         admitted_seq -> Bigint,
         admit_clock -> Nullable<Datetime>,
         last_tick_at -> Nullable<Datetime>,
+        pow_difficulty -> Nullable<Unsigned<Tinyint>>,
+    }
+}
+
+diesel::table! {
+    queue_challenges_used (id) {
+        id -> Char,
+        expires_at -> Datetime,
     }
 }
 
@@ -130,6 +138,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     wallet_transactions,
     payments,
     idempotency_keys,
+    queue_challenges_used,
     queue_rooms,
     queue_tickets,
 );

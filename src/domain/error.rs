@@ -24,6 +24,12 @@ pub enum Error {
     InsufficientBalance { needed: String, available: String },
     #[error("you already hold {0} seats for this date, the most allowed")]
     HoldLimitReached(u32),
+    /// The waiting room asks for a proof of work and none was sent.
+    #[error("{0}")]
+    ChallengeRequired(String),
+    /// The proof of work sent does not hold (wrong, expired, reused, for someone else).
+    #[error("{0}")]
+    ChallengeFailed(String),
     /// A bounded resource (password hashing) is full: try again shortly.
     #[error("{what}")]
     Overloaded {

@@ -53,6 +53,8 @@ pub struct Services {
     pub tokens: Arc<TokenSigner>,
     /// Password hashing, bounded in concurrency and queue.
     pub passwords: Arc<passwords::Passwords>,
+    /// Proof-of-work challenges for entering a waiting room.
+    pub challenges: Arc<queue::challenge::Challenges>,
     /// This instance's rate limits.
     pub throttle: Arc<throttle::Throttle>,
     /// This instance's fan-out of live updates to its subscribers.
@@ -64,12 +66,18 @@ impl Services {
         let tokens = TokenSigner::new(jwt_secret, rules.jwt_ttl);
         let passwords = passwords::Passwords::new(rules.hashing())?;
         let throttle = throttle::Throttle::new(rules.quotas.clone());
+        let challenges = queue::challenge::Challenges::new(
+            jwt_secret,
+            rules.queue_challenge_ttl,
+            rules.queue_pow_difficulty,
+        );
         Ok(Self {
             db: database,
             rules: Arc::new(rules),
             tokens: Arc::new(tokens),
             passwords: Arc::new(passwords),
             throttle: Arc::new(throttle),
+            challenges: Arc::new(challenges),
             live: Arc::new(live::LiveHub::default()),
         })
     }

@@ -68,6 +68,17 @@ pub struct Rules {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub password_hash_queue: u32,
 
+    /// Proof-of-work bits every waiting room asks of entrants (0: none; a room may ask more, see
+    /// `queue_rooms.pow_difficulty`). Each bit doubles a client's work: 16 is a fraction of a
+    /// second in a browser, 20 about a second.
+    #[arg(long, env = "QUEUE_POW_DIFFICULTY", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub queue_pow_difficulty: u8,
+
+    /// How long a queue challenge may be answered.
+    #[arg(long, env = "QUEUE_CHALLENGE_TTL", default_value = "2m", value_parser = positive_duration)]
+    pub queue_challenge_ttl: Duration,
+
     #[command(flatten)]
     pub quotas: Quotas,
 }
@@ -88,6 +99,8 @@ impl Default for Rules {
             hold_sweep_interval: Duration::from_secs(5),
             password_hash_concurrency: 2,
             password_hash_queue: 32,
+            queue_pow_difficulty: 0,
+            queue_challenge_ttl: Duration::from_secs(120),
             quotas: Quotas::default(),
         }
     }

@@ -38,6 +38,8 @@ pub fn code(error: &Error) -> &'static str {
         Error::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
         Error::HoldLimitReached(_) => "HOLD_LIMIT_REACHED",
         Error::RateLimited { .. } => RATE_LIMITED,
+        Error::ChallengeRequired(_) => "CHALLENGE_REQUIRED",
+        Error::ChallengeFailed(_) => "CHALLENGE_FAILED",
         Error::Overloaded { .. } => SERVICE_UNAVAILABLE,
         _ if error.is_unavailable() => SERVICE_UNAVAILABLE,
         Error::Database(_) | Error::Pool(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",

@@ -9,8 +9,9 @@ use super::context::{
 };
 use super::error::ApiResult;
 use super::scalars::{Date, Decimal};
-use super::types::{AuthPayload, Payment, QueueTicket, Reservation, Wallet};
+use super::types::{AuthPayload, Payment, QueueChallengeAnswer, QueueTicket, Reservation, Wallet};
 use crate::domain::inputs::{IdempotencyKey, SeatNumber};
+use crate::domain::queue::challenge::Answer;
 use crate::domain::{accounts, booking, payment, queue, wallet};
 
 pub struct Mutation;
@@ -48,14 +49,29 @@ impl Mutation {
     }
 
     /// Joins the concert's waiting room. Calling it again returns the same live ticket.
-    /// Needs `Authorization`.
-    async fn enter_queue(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<QueueTicket> {
+    /// Needs `Authorization`. When the room asks for a proof of work (`queueChallenge`), a new
+    /// ticket needs its solved `challenge`.
+    async fn enter_queue(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        challenge: Option<QueueChallengeAnswer>,
+    ) -> ApiResult<QueueTicket> {
         let user_id = viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
+        let answer = challenge
+            .map(|c| Answer::parse(c.nonce, c.solution))
+            .transpose()?;
         let address = client_address(ctx);
-        Ok(queue::enter(services(ctx)?, address, user_id, &concert_id)
-            .await?
-            .into())
+        Ok(queue::enter(
+            services(ctx)?,
+            address,
+            user_id,
+            &concert_id,
+            answer.as_ref(),
+        )
+        .await?
+        .into())
     }
 
     /// Holds a seat for `HOLD_TTL`. Needs `Authorization` and an ACTIVE `Queue-Token`.

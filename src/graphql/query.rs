@@ -2,10 +2,12 @@
 
 use async_graphql::{Context, ID, Object};
 
-use super::context::{admitted_concert, optional_viewer, required_queue_token, services, viewer};
+use super::context::{
+    admitted_concert, optional_viewer, parse_concert_id, required_queue_token, services, viewer,
+};
 use super::error::ApiResult;
 use super::scalars::Date;
-use super::types::{Concert, QueueTicket, Reservation, Seat, User, Wallet};
+use super::types::{Concert, QueueChallenge, QueueTicket, Reservation, Seat, User, Wallet};
 use crate::domain::{accounts, booking, catalog, queue, wallet};
 
 pub struct Query;
@@ -56,6 +58,22 @@ impl Query {
         let token = required_queue_token(ctx, "a Queue-Token header is required")?;
         let user_id = optional_viewer(ctx)?;
         Ok(queue::poll(services, token, user_id).await?.into())
+    }
+
+    /// A proof of work for entering the concert's waiting room, when it asks for one
+    /// (`difficulty` 0: it does not). Needs `Authorization`.
+    async fn queue_challenge(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+    ) -> ApiResult<QueueChallenge> {
+        let user_id = viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        Ok(
+            queue::challenge::issue(services(ctx)?, user_id, &concert_id)
+                .await?
+                .into(),
+        )
     }
 
     /// Your holds and purchases, newest first. Needs `Authorization`.

@@ -98,6 +98,36 @@ pub enum QueueStatus {
     Completed,
 }
 
+/// A proof of work to enter a waiting room: find any `solution` such that
+/// SHA-256(`nonce` + ":" + `solution`) starts with `difficulty` zero bits, and send both with
+/// `enterQueue` before `expiresAt`. Difficulty 0 asks for nothing.
+#[derive(SimpleObject)]
+pub struct QueueChallenge {
+    pub nonce: String,
+    pub difficulty: i32,
+    pub expires_at: DateTime<Utc>,
+    /// Always "sha256-leading-zero-bits".
+    pub algorithm: String,
+}
+
+impl From<queue::challenge::Challenge> for QueueChallenge {
+    fn from(c: queue::challenge::Challenge) -> Self {
+        Self {
+            nonce: c.nonce,
+            difficulty: c.difficulty.into(),
+            expires_at: c.expires_at,
+            algorithm: "sha256-leading-zero-bits".into(),
+        }
+    }
+}
+
+/// A solved `QueueChallenge`.
+#[derive(async_graphql::InputObject)]
+pub struct QueueChallengeAnswer {
+    pub nonce: String,
+    pub solution: String,
+}
+
 #[derive(SimpleObject)]
 pub struct QueueTicket {
     /// Send as the `Queue-Token` header.

@@ -10,6 +10,7 @@ mod abuse;
 mod accounts;
 mod apollo;
 mod catalog;
+mod challenge;
 mod concurrency;
 mod holds;
 mod http_audit;

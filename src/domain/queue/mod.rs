@@ -1,7 +1,8 @@
 //! The virtual waiting room, by job:
 //! - `tickets`: a fan's ticket: entering, polling, presence, the token;
 //! - `gate`: the turn check that the seat map, holds and payment go through;
-//! - `admission`: the step that lets people in, at a rate and within a limit.
+//! - `admission`: the step that lets people in, at a rate and within a limit;
+//! - [`challenge`]: the proof of work a room may ask of entrants.
 //!
 //! Each concert has one room (`queue_rooms`) with two counters: `issued`, the last sequence number
 //! handed out, and `admitted_seq`, how far admission has walked. A waiting ticket's position is
@@ -9,6 +10,7 @@
 //! only grows. This module turns a stored ticket into what its holder sees (`view`).
 
 mod admission;
+pub mod challenge;
 mod gate;
 mod tickets;
 

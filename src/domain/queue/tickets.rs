@@ -3,6 +3,7 @@
 
 use chrono::{NaiveDateTime, TimeDelta};
 
+use super::challenge::{self, Answer};
 use super::{QueueTicket, TicketStatus, Trigger, advance, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::QueueTicketRow;
@@ -24,6 +25,7 @@ pub async fn enter(
     address: Option<std::net::IpAddr>,
     user_id: &UserId,
     concert_id: &ConcertId,
+    answer: Option<&Answer>,
 ) -> Result<QueueTicket> {
     services.throttle.check(Action::EnterQueue, address)?;
     services.throttle.check_entry_account(user_id)?;
@@ -52,6 +54,17 @@ pub async fn enter(
                     .ok_or_else(|| Error::corrupt("room vanished"))?
             }
         };
+        // A new ticket costs the room's proof of work (a refresh above does not).
+        let required = services.challenges.required(room.pow_difficulty);
+        challenge::redeem(
+            conn,
+            &services.challenges,
+            answer,
+            user_id,
+            concert_id,
+            required,
+        )
+        .await?;
         let seq = room.issued + 1;
         queue_rooms::set_issued(conn, concert_id, seq).await?;
         let row = QueueTicketRow {
