@@ -25,6 +25,8 @@ pub mod catalog;
 pub mod error;
 mod idempotency;
 pub mod inputs;
+#[cfg(test)]
+mod inputs_properties;
 pub mod live;
 pub mod money;
 pub mod passwords;

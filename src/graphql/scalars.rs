@@ -107,3 +107,21 @@ mod tests {
         assert_eq!(date.to_value(), Value::from("2026-12-24"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_date_is_a_real_calendar_day_in_four_digit_years_or_refused(s in any::<String>(), y in -300_000i32..300_000, m in 0u32..14, d in 0u32..33) {
+            for text in [s, format!("{y}-{m:02}-{d:02}")] {
+                if let Ok(Date(date)) = <Date as ScalarType>::parse(Value::String(text)) {
+                    prop_assert!((1000..=9999).contains(&date.year()));
+                }
+            }
+            prop_assert!(<Decimal as ScalarType>::parse(Value::from(1.5)).is_err());
+        }
+    }
+}

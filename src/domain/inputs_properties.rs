@@ -1,0 +1,73 @@
+//! Property tests for every input newtype: whatever a client sends, parsing never panics, and a
+//! refusal is always `BadInput` (`BAD_USER_INPUT` at the edge) or, for credentials and queue
+//! answers, their own codes: never an internal error.
+
+use proptest::prelude::*;
+
+use super::error::Error;
+use super::inputs::{Email, IdempotencyKey, Password, SeatNumber, Username};
+use super::money::Money;
+use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
+use crate::domain::queue::challenge::Answer;
+
+/// Text a hostile client might send: any unicode, SQL and format metacharacters, long runs.
+fn hostile() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[ -~]{0,300}",
+        "[0-9.,eE+-]{0,40}",
+        Just("'; DROP TABLE users; --".to_owned()),
+        Just("%s%n{}{{}}\\0".to_owned()),
+        "[\\u{0}-\\u{10FFFF}]{0,64}",
+        (0usize..200_000).prop_map(|n| "9".repeat(n % 5000)),
+    ]
+}
+
+fn refused_as_input(result: Result<(), Error>) -> bool {
+    matches!(result, Ok(()) | Err(Error::BadInput(_)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn money_never_panics_and_refuses_as_input(s in hostile()) {
+        let cap: Money = "1000000.00".parse().expect("cap");
+        let parsed = Money::parse_positive(&s, &cap);
+        if let Ok(m) = &parsed {
+            // Accepted money is positive, within the cap, and prints back with two places.
+            prop_assert!(m.to_string().contains('.'));
+        }
+        prop_assert!(refused_as_input(parsed.map(drop)));
+    }
+
+    #[test]
+    fn names_emails_and_passwords_refuse_as_input(s in hostile()) {
+        prop_assert!(refused_as_input(Username::parse(&s).map(drop)));
+        prop_assert!(refused_as_input(Email::parse(&s).map(drop)));
+        prop_assert!(refused_as_input(Password::parse(&s).map(drop)));
+        prop_assert!(refused_as_input(IdempotencyKey::parse(Some(s.clone())).map(drop)));
+    }
+
+    #[test]
+    fn seat_numbers_are_1_to_50_or_refused(n in any::<i32>()) {
+        match SeatNumber::parse(n) {
+            Ok(seat) => prop_assert!((1..=50).contains(&seat.get())),
+            Err(e) => prop_assert!(matches!(e, Error::BadInput(_))),
+        }
+    }
+
+    #[test]
+    fn ids_and_tokens_parse_only_their_own_shape(s in hostile()) {
+        // Canonical, so a second parse gives the same id.
+        if let Some(id) = UserId::parse(&s) {
+            prop_assert_eq!(UserId::parse(id.as_str()), Some(id));
+        }
+        let _ = (ConcertId::parse(&s), ReservationId::parse(&s));
+        if let Some(token) = QueueToken::parse(&s) {
+            prop_assert_eq!(token.as_str().len(), 43);
+        }
+        let answer = Answer::parse(s.clone(), s);
+        prop_assert!(matches!(answer, Ok(_) | Err(Error::ChallengeFailed(_))));
+    }
+}
