@@ -2,18 +2,20 @@
 //! `extensions.code`, over HTTP and websockets alike.
 //!
 //! Errors the service raises get their code where domain errors are mapped (`error::to_graphql`).
-//! This extension codes the ones async-graphql raises itself, at the stage that raises them, so
-//! nothing has to guess afterwards: a document that does not parse is `GRAPHQL_PARSE_FAILED`; one
-//! that fails validation or a depth/complexity limit is `GRAPHQL_VALIDATION_FAILED`; an argument
-//! or variable value of the wrong shape is `BAD_USER_INPUT`. Whatever is still uncoded at the end
-//! of a request or a subscription event gets the same treatment. Every error sent is counted by
+//! This extension codes the ones async-graphql raises itself, by the stage that raises them and
+//! never by their text: a document that does not parse is `GRAPHQL_PARSE_FAILED`; one that fails
+//! validation (unknown fields, arguments or variables of the wrong type, depth or complexity) is
+//! `GRAPHQL_VALIDATION_FAILED`, as Apollo Server codes them; an input that passed validation and
+//! failed to convert while a field ran (a scalar's own check, such as a `Date` that is not a
+//! day) is `BAD_USER_INPUT`. An error still uncoded at the end of a request failed before
+//! execution (choosing the operation): `GRAPHQL_VALIDATION_FAILED`. Every error sent is counted by
 //! code in `graphql_errors_total`, whichever transport carried it.
 
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
+    NextSubscribe, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
@@ -50,14 +52,25 @@ impl Extension for ErrorCodes {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|mut errors| {
-            fill(&mut errors);
+            fill(&mut errors, GRAPHQL_VALIDATION_FAILED);
             errors
         })
     }
 
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        fill(&mut response.errors, BAD_USER_INPUT);
+        response
+    }
+
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        fill(&mut response.errors);
+        fill(&mut response.errors, GRAPHQL_VALIDATION_FAILED);
         count(&response.errors);
         response
     }
@@ -68,9 +81,10 @@ impl Extension for ErrorCodes {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
+        // Validation has coded its errors already; what is left came from a running field.
         next.run(ctx, stream)
             .map(|mut response| {
-                fill(&mut response.errors);
+                fill(&mut response.errors, BAD_USER_INPUT);
                 count(&response.errors);
                 response
             })
@@ -78,17 +92,9 @@ impl Extension for ErrorCodes {
     }
 }
 
-/// Codes every uncoded error: a value of the wrong shape is the caller's input, anything else
-/// async-graphql refused is the operation itself.
-fn fill(errors: &mut [ServerError]) {
+/// Gives every uncoded error the code of the stage that raised it.
+fn fill(errors: &mut [ServerError], code: &str) {
     for error in errors.iter_mut().filter(|e| !has_code(e)) {
-        let code = if error.message.contains("Failed to parse")
-            || error.message.contains("Invalid value")
-        {
-            BAD_USER_INPUT
-        } else {
-            GRAPHQL_VALIDATION_FAILED
-        };
         set_code(error, code);
     }
 }
@@ -136,9 +142,19 @@ mod tests {
     async fn async_graphql_errors_get_the_code_of_their_stage() {
         assert_eq!(code_of("{ concerts { id ").await, GRAPHQL_PARSE_FAILED);
         assert_eq!(code_of("{ nope }").await, GRAPHQL_VALIDATION_FAILED);
+        // A custom scalar checks its value when the field runs: the caller's input.
         assert_eq!(
             code_of("{ seats(concertId: \"c\", date: 5) { number } }").await,
             BAD_USER_INPUT
+        );
+        // A built-in type is checked by validation.
+        assert_eq!(
+            code_of("{ seats(concertId: \"c\", date: \"2026-12-01\", x: 1) { number } }").await,
+            GRAPHQL_VALIDATION_FAILED
+        );
+        assert_eq!(
+            code_of("query { ...Nope }").await,
+            GRAPHQL_VALIDATION_FAILED
         );
     }
 }
