@@ -57,8 +57,9 @@ pub struct Rules {
     pub hold_sweep_interval: Duration,
 
     /// Password hashes (argon2id, 19 MiB each) computed at once on this instance: the number of
-    /// hashing threads.
-    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 2,
+    /// hashing threads. Default: half the cores, at least one, so a sign-in storm leaves the
+    /// other half to everyone else.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = default_hash_threads(),
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub password_hash_concurrency: u32,
 
@@ -97,7 +98,7 @@ impl Default for Rules {
             queue_abandon_after: Duration::from_secs(2 * 60),
             queue_tick: Duration::from_secs(1),
             hold_sweep_interval: Duration::from_secs(5),
-            password_hash_concurrency: 2,
+            password_hash_concurrency: default_hash_threads(),
             password_hash_queue: 32,
             queue_pow_difficulty: 0,
             queue_challenge_ttl: Duration::from_secs(120),
@@ -113,6 +114,11 @@ impl Rules {
             queue: self.password_hash_queue as usize,
         }
     }
+}
+
+fn default_hash_threads() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    u32::try_from(cores / 2).unwrap_or(1).max(1)
 }
 
 fn positive_money(s: &str) -> Result<Money, String> {
