@@ -1,9 +1,12 @@
 //! GraphQL over websockets at `/graphql/ws`, with both `graphql-transport-ws` (the `graphql-ws`
 //! library Apollo uses) and the legacy `graphql-ws` subprotocol.
 //!
-//! async-graphql runs the protocol; this module sits in front of its output to
-//! - turn a rejected `connection_init` into close code 4403 (the protocol's "Forbidden") instead
-//!   of a generic 1002;
+//! async-graphql runs the protocol; `ws_protocol` checks it to the letter; this module runs the
+//! session and sits in front of its output to
+//! - close a refused `connection_init` with the code the refusal chose (4403 "Forbidden" for
+//!   credentials, 1013 "try again later" when the database cannot be reached, 4500 for an
+//!   internal error) instead of async-graphql's generic 1002, carried beside the session rather
+//!   than read back from the reason text;
 //! - close a socket that sends no `connection_init` within `WS_INIT_TIMEOUT` with 4408, so
 //!   never-initialised sockets cannot hold descriptors;
 //! - close every socket with 1001 ("going away") when the instance shuts down;
@@ -44,6 +47,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 const CLOSE_FORBIDDEN: u16 = 4403;
 /// graphql-transport-ws: "Connection initialisation timeout".
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// graphql-transport-ws: "Internal server error".
+const CLOSE_INTERNAL_ERROR: u16 = 4500;
 /// RFC 6455 "try again later": the database could not be reached during `connection_init`.
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 /// RFC 6455 "going away": the server is shutting down.
@@ -116,6 +121,10 @@ async fn serve(
     let socket_stream = guarded(socket_stream, guard.clone(), tx.clone());
     let services = state.services.clone();
     let (initialised_tx, initialised) = oneshot::channel::<()>();
+    // async-graphql closes a refused `connection_init` with 1002 whatever the reason; the close
+    // code this service means is left here for the writer.
+    let refusal = Arc::new(std::sync::Mutex::new(None::<u16>));
+    let refused_with = Arc::clone(&refusal);
     let session = GraphQLWebSocket::new_with_pair(
         PollSender::new(tx),
         socket_stream,
@@ -123,9 +132,12 @@ async fn serve(
         protocol,
     )
     .on_connection_init(move |payload| async move {
-        let data = connection_init(services, payload, header_auth, address).await?;
+        let outcome = connection_init(services, payload, header_auth, address).await;
         let _ = initialised_tx.send(());
-        Ok(data)
+        outcome.map_err(|refused| {
+            *refused_with.lock().unwrap_or_else(|p| p.into_inner()) = Some(refused.close_code);
+            async_graphql::Error::new(refused.reason)
+        })
     })
     .serve();
     // The writer decides when the socket closes (init timeout, shutdown); the session stops then.
@@ -150,7 +162,10 @@ async fn serve(
         loop {
             let step = tokio::select! {
                 message = rx.recv() => match message {
-                    Some(Message::Close(Some(frame))) => Step::Close(forbidden_if_rejected(frame)),
+                    Some(Message::Close(Some(frame))) => {
+                        let refused = *refusal.lock().unwrap_or_else(|p| p.into_inner());
+                        Step::Close(with_refusal_code(frame, refused))
+                    }
                     Some(message) => Step::Send(message),
                     None => break,
                 },
@@ -272,25 +287,24 @@ where
     }
 }
 
-/// async-graphql closes a rejected `connection_init` with 1002; our rejections start with their
-/// error code, which tells them apart from protocol errors. Credential problems become 4403;
-/// a database that cannot be reached becomes 1013 ("try again later"), which clients retry.
-fn forbidden_if_rejected(frame: CloseFrame) -> CloseFrame {
-    if frame.code != 1002 {
-        return frame;
+/// The close frame for async-graphql's 1002 after a refused `connection_init`: the code the
+/// refusal chose (4403 for credentials, 1013 when the database cannot be reached, 4500 for an
+/// internal error). Other frames pass unchanged.
+fn with_refusal_code(frame: CloseFrame, refused: Option<u16>) -> CloseFrame {
+    match refused {
+        Some(code) if frame.code == 1002 => CloseFrame {
+            code,
+            reason: frame.reason,
+        },
+        _ => frame,
     }
-    let starts = |codes: &[&str]| codes.iter().any(|c| frame.reason.starts_with(c));
-    let code = if starts(&["UNAUTHENTICATED", "FORBIDDEN", "NOT_ADMITTED"]) {
-        CLOSE_FORBIDDEN
-    } else if starts(&[crate::graphql::error::SERVICE_UNAVAILABLE]) {
-        CLOSE_TRY_AGAIN_LATER
-    } else {
-        return frame;
-    };
-    CloseFrame {
-        code,
-        reason: frame.reason,
-    }
+}
+
+/// Why a `connection_init` was refused: the close code, and a reason that starts with the
+/// error's `extensions.code` for people reading it.
+struct Refusal {
+    close_code: u16,
+    reason: String,
 }
 
 /// `connection_init` payload: `{ "authorization": "Bearer <jwt>", "queueToken": "<token>" }`.
@@ -300,7 +314,7 @@ async fn connection_init(
     payload: Value,
     header_auth: Option<String>,
     address: Option<std::net::IpAddr>,
-) -> async_graphql::Result<Data> {
+) -> Result<Data, Refusal> {
     let field = |names: &[&str]| {
         names
             .iter()
@@ -327,19 +341,28 @@ async fn connection_init(
     Ok(data)
 }
 
-fn reject(error: Error) -> async_graphql::Error {
+fn reject(error: Error) -> Refusal {
     if error.is_unavailable() {
         tracing::warn!(error = ?error, "connection_init: database unavailable");
-        return async_graphql::Error::new(format!(
-            "{}: the service cannot reach its database right now; reconnect shortly",
-            code(&error)
-        ));
+        return Refusal {
+            close_code: CLOSE_TRY_AGAIN_LATER,
+            reason: format!(
+                "{}: the service cannot reach its database right now; reconnect shortly",
+                code(&error)
+            ),
+        };
     }
     if error.is_internal() {
         tracing::error!(error = ?error, "connection_init failed");
-        return async_graphql::Error::new("INTERNAL_SERVER_ERROR: internal server error");
+        return Refusal {
+            close_code: CLOSE_INTERNAL_ERROR,
+            reason: "INTERNAL_SERVER_ERROR: internal server error".into(),
+        };
     }
-    async_graphql::Error::new(format!("{}: {error}", code(&error)))
+    Refusal {
+        close_code: CLOSE_FORBIDDEN,
+        reason: format!("{}: {error}", code(&error)),
+    }
 }
 
 #[cfg(test)]
@@ -347,21 +370,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credential_rejections_become_4403_and_outages_1013() {
-        let rejected = CloseFrame {
+    fn a_refused_init_closes_with_the_code_the_refusal_chose() {
+        let refused = CloseFrame {
             code: 1002,
             reason: "UNAUTHENTICATED: invalid access token".into(),
         };
-        assert_eq!(forbidden_if_rejected(rejected).code, 4403);
-        let protocol_error = CloseFrame {
-            code: 1002,
-            reason: "invalid message".into(),
-        };
-        assert_eq!(forbidden_if_rejected(protocol_error).code, 1002);
-        let unavailable = CloseFrame {
-            code: 1002,
-            reason: "SERVICE_UNAVAILABLE: the service cannot reach its database".into(),
-        };
-        assert_eq!(forbidden_if_rejected(unavailable).code, 1013);
+        assert_eq!(with_refusal_code(refused.clone(), Some(4403)).code, 4403);
+        assert_eq!(
+            with_refusal_code(refused, None).code,
+            1002,
+            "a protocol error"
+        );
+        let unavailable = reject(Error::Pool(crate::db::PoolError::Timeout(
+            deadpool::managed::TimeoutType::Wait,
+        )));
+        assert_eq!(unavailable.close_code, 1013);
+        assert!(unavailable.reason.starts_with("SERVICE_UNAVAILABLE"));
+        let credentials = reject(Error::Unauthenticated("invalid access token".into()));
+        assert_eq!(credentials.close_code, 4403);
     }
 }
