@@ -314,6 +314,15 @@ mod tests {
     }
 
     #[test]
+    fn a_document_nested_as_deep_as_the_body_allows_is_refused_by_the_parser() {
+        // 64 KiB of `{a` is 32,000 levels: the parser's own recursion limit stops it.
+        let deep = format!("{}{}", "{a".repeat(32_000), "}".repeat(32_000));
+        assert!(async_graphql::parser::parse_query(&deep).is_err());
+        let list = format!("{{ a(x: {}1{}) }}", "[".repeat(32_000), "]".repeat(32_000));
+        assert!(async_graphql::parser::parse_query(&list).is_err());
+    }
+
+    #[test]
     fn error_lists_and_messages_are_bounded() {
         let mut errors: Vec<ServerError> = (0..50)
             .map(|_| ServerError::new("x".repeat(10_000), None))
