@@ -122,6 +122,13 @@ impl Passwords {
 
 /// A hashing thread: takes jobs until every sender is gone, all in one reused block of memory.
 fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
+    // The lowest normal priority: a storm of sign-ins yields the cores to every other request.
+    // (Best effort; without it hashing still runs, at normal priority.)
+    if let Err(e) =
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    {
+        tracing::debug!(error = ?e, "hashing thread keeps its priority");
+    }
     let mut memory = Memory::default();
     loop {
         // One thread waits on the queue at a time; the others are hashing.
