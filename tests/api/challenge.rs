@@ -114,3 +114,32 @@ async fn raising_a_rooms_difficulty_during_a_sale_makes_older_challenges_stale()
     .await;
     ok.ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_browser_helper_solves_a_real_challenge() {
+    let e2e = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e");
+    let rules = Rules {
+        queue_pow_difficulty: 12,
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, encore::background::Background::NONE).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let run = tokio::process::Command::new("node")
+        .arg("queue-challenge.mjs")
+        .current_dir(e2e)
+        .env("ENCORE_URL", app.server.url())
+        .env("CONCERT_ID", &concert)
+        .output()
+        .await
+        .expect("node runs");
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let result: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert_eq!(result["difficulty"], 12);
+    assert_eq!(result["status"], "ACTIVE");
+    eprintln!("browser helper: {result}");
+}
