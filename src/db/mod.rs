@@ -15,6 +15,7 @@
 //! another.
 
 pub mod ids;
+pub mod invariants;
 pub mod models;
 pub mod pool;
 pub mod schema;
