@@ -37,6 +37,9 @@ pub enum Command {
 pub enum Bench {
     /// N websocket subscribers on one instance: RSS, push delay, statements per tick.
     Subscribers(bench::SubscribersBench),
+    /// The on-sale rush, one operation at a time: requests/s, p50/p95/p99, errors by code, and
+    /// the invariants checked in SQL after every run.
+    Rush(bench::RushBench),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(Bench::Subscribers(args)) => bench::subscribers(args).await,
+        Command::Bench(Bench::Rush(args)) => bench::rush(args).await,
         Command::PrintSchema => {
             print!("{}", graphql::sdl());
             Ok(())

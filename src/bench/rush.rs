@@ -1,0 +1,391 @@
+//! `encore bench rush`: the on-sale rush, one operation at a time, over GraphQL/HTTP against this
+//! binary's own server on a fresh database.
+//!
+//! Each mode runs `connections` concurrent clients for `seconds` and prints requests/s,
+//! p50/p95/p99 latency and errors by `extensions.code`, then checks every money and seat
+//! invariant in SQL (`db::invariants`) and runs once more right after, to show a second run is as
+//! healthy as the first. Modes:
+//! - `enter`: `enterQueue` by fresh fans (each request a new fan);
+//! - `poll`: `queueTicket` by waiting fans;
+//! - `seats`: the seat map of one date by admitted fans;
+//! - `charge`: every client tops up one and the same wallet.
+//!
+//! Fans, tickets and tokens are written in bulk with SQL before the clock starts; the server runs
+//! with per-address rate limits off (the whole crowd comes from loopback).
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use serde_json::{Value, json};
+
+use super::percentile;
+use crate::db::ids::UserId;
+use crate::db::{self, Conn};
+use crate::domain::auth::TokenSigner;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    Enter,
+    Poll,
+    Seats,
+    Charge,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RushBench {
+    /// Admin URL of a MySQL/MariaDB server (no database); the bench creates and drops its own.
+    #[arg(long, env = "ENCORE_BENCH_DATABASE_URL")]
+    pub admin_url: String,
+    /// The operations to run, one after the other (each twice in a row).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "enter,poll,seats,charge"
+    )]
+    pub modes: Vec<Mode>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Fans made before the runs (each `enter` request needs a fresh one).
+    #[arg(long, default_value_t = 200_000)]
+    pub fans: usize,
+}
+
+const SECRET: &str = "bench-secret-bench-secret-bench-secret!!";
+
+pub async fn rush(args: RushBench) -> anyhow::Result<()> {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let admin = args.admin_url.trim_end_matches('/').to_owned();
+    let name = format!("encore_rush_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = Conn::establish(&admin)
+        .await
+        .context("connecting to the bench database server")?;
+    conn.batch_execute(&format!("CREATE DATABASE `{name}`"))
+        .await?;
+    let url = format!("{admin}/{name}");
+    let result = run(&args, &url).await;
+    conn.batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`"))
+        .await?;
+    result
+}
+
+/// What the runs share: the server, the crowd, the tokens.
+struct Stage {
+    base: String,
+    http: reqwest::Client,
+    concert: String,
+    date: String,
+    signer: TokenSigner,
+    /// Fans not used yet by `enter`.
+    next_fresh: AtomicUsize,
+    fans: usize,
+    /// Fans with a WAITING ticket (poll) and with an ACTIVE one (seats), by index.
+    waiting: usize,
+    active: usize,
+}
+
+async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
+    db::migrate(url).await?;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?.port()
+    };
+    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", SECRET)
+        .env("DATABASE_POOL_SIZE", "32")
+        .env("QUEUE_ACTIVE_LIMIT", "1000000")
+        .env("QUEUE_ADMIT_PER_SEC", "100000")
+        .env("MAX_CHARGE", "1000.00")
+        .env("RATE_LIMIT_REQUESTS_PER_SEC", "0")
+        .env("RATE_LIMIT_QUEUE_ENTRIES_PER_MIN", "0")
+        .env("RATE_LIMIT_QUEUE_ENTRIES_PER_ACCOUNT_PER_MIN", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the server")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections * 2)
+        .build()?;
+    let started = Instant::now();
+    while http
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .is_err()
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the server did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut conn = Conn::establish(url).await?;
+    let waiting = 10_000.min(args.fans / 4);
+    let active = args.connections.max(1);
+    let (concert, date) = prepare(&mut conn, args.fans, waiting, active).await?;
+    let stage = Arc::new(Stage {
+        base,
+        http,
+        concert,
+        date,
+        signer: TokenSigner::new(SECRET.as_bytes(), Duration::from_secs(3600)),
+        next_fresh: AtomicUsize::new(waiting + active),
+        fans: args.fans,
+        waiting,
+        active,
+    });
+
+    println!(
+        "--- bench rush: {} connections, {} s per run, release build, loopback",
+        args.connections, args.seconds
+    );
+    println!(
+        "{:<8} {:>4} {:>10} {:>9} {:>9} {:>9}  errors",
+        "mode", "run", "req/s", "p50 ms", "p95 ms", "p99 ms"
+    );
+    let mut healthy = true;
+    for mode in &args.modes {
+        for round in 1..=2 {
+            let figures = run_mode(&stage, *mode, args).await?;
+            let broken = db::invariants::broken(&mut conn).await?;
+            healthy &= figures.errors.is_empty() && broken.is_empty();
+            println!(
+                "{:<8} {:>4} {:>10.0} {:>9.2} {:>9.2} {:>9.2}  {}{}",
+                format!("{mode:?}").to_lowercase(),
+                round,
+                figures.per_sec,
+                figures.p50,
+                figures.p95,
+                figures.p99,
+                if figures.errors.is_empty() {
+                    "none".to_owned()
+                } else {
+                    format!("{:?}", figures.errors)
+                },
+                if broken.is_empty() {
+                    String::new()
+                } else {
+                    format!("  INVARIANTS BROKEN: {broken:?}")
+                }
+            );
+        }
+    }
+    println!(
+        "invariants after every run: {}",
+        if healthy { "hold" } else { "see above" }
+    );
+    server.kill().await.ok();
+    if !healthy {
+        bail!("a run had errors or broke an invariant");
+    }
+    Ok(())
+}
+
+struct Figures {
+    per_sec: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    errors: BTreeMap<String, usize>,
+}
+
+async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::Result<Figures> {
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let workers = (0..args.connections).map(|worker| {
+        let stage = Arc::clone(stage);
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                let Some((query, variables, fan, queue_token)) = request(&stage, mode, worker, n)
+                else {
+                    *errors.entry("OUT_OF_FANS".into()).or_default() += 1;
+                    break;
+                };
+                n += 1;
+                let token = stage.signer.issue(&fan).unwrap_or_default();
+                let mut builder = stage
+                    .http
+                    .post(format!("{}/graphql", stage.base))
+                    .bearer_auth(token)
+                    .json(&json!({ "query": query, "variables": variables }));
+                if let Some(queue_token) = queue_token {
+                    builder = builder.header("Queue-Token", queue_token);
+                }
+                let sent = Instant::now();
+                let answer = match builder.send().await {
+                    Ok(response) => response.json::<Value>().await.ok(),
+                    Err(_) => None,
+                };
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                match answer {
+                    None => *errors.entry("HTTP_FAILED".into()).or_default() += 1,
+                    Some(body) => {
+                        if let Some(code) = body["errors"][0]["extensions"]["code"].as_str() {
+                            *errors.entry(code.to_owned()).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            (latencies, errors)
+        })
+    });
+    let mut latencies = Vec::new();
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    for worker in futures_util::future::join_all(workers).await {
+        let (l, e) = worker?;
+        latencies.extend(l);
+        for (code, count) in e {
+            *errors.entry(code).or_default() += count;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    Ok(Figures {
+        per_sec: latencies.len() as f64 / elapsed,
+        p50: percentile(&latencies, 0.50),
+        p95: percentile(&latencies, 0.95),
+        p99: percentile(&latencies, 0.99),
+        errors,
+    })
+}
+
+/// The next request of `worker` in `mode`: query, variables, the fan sending it, their queue
+/// token. None when `enter` has used every fan.
+fn request(
+    stage: &Stage,
+    mode: Mode,
+    worker: usize,
+    n: usize,
+) -> Option<(&'static str, Value, UserId, Option<String>)> {
+    let fan = |i: usize| UserId::parse(&user_id(i));
+    match mode {
+        Mode::Enter => {
+            let i = stage.next_fresh.fetch_add(1, Ordering::Relaxed);
+            (i < stage.fans).then_some(())?;
+            Some((
+                "mutation($c: ID!) { enterQueue(concertId: $c) { status position } }",
+                json!({ "c": stage.concert }),
+                fan(i)?,
+                None,
+            ))
+        }
+        Mode::Poll => {
+            let i = (worker * 7919 + n) % stage.waiting;
+            Some((
+                "{ queueTicket { status position estimatedWaitSeconds } }",
+                json!({}),
+                fan(i)?,
+                Some(queue_token(i)),
+            ))
+        }
+        Mode::Seats => {
+            let i = stage.waiting + worker % stage.active;
+            Some((
+                "query($c: ID!, $d: Date!) { seats(concertId: $c, date: $d) { number status price } }",
+                json!({ "c": stage.concert, "d": stage.date }),
+                fan(i)?,
+                Some(queue_token(i)),
+            ))
+        }
+        Mode::Charge => Some((
+            "mutation { charge(amount: \"1.00\") { balance } }",
+            json!({}),
+            fan(stage.waiting)?,
+            None,
+        )),
+    }
+}
+
+fn user_id(i: usize) -> String {
+    format!("00000000-0000-7000-8000-{i:012}")
+}
+
+fn queue_token(i: usize) -> String {
+    format!("rush{i:0>39}")
+}
+
+/// A concert with one date of 50 seats, `fans` fans (the first `waiting` with a WAITING ticket,
+/// the next `active` with an ACTIVE one). Returns the concert id and the date.
+async fn prepare(
+    conn: &mut Conn,
+    fans: usize,
+    waiting: usize,
+    active: usize,
+) -> anyhow::Result<(String, String)> {
+    let concert = uuid::Uuid::now_v7().to_string();
+    conn.batch_execute(&format!(
+        "INSERT INTO concerts VALUES ('{concert}', 'Rush Night', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
+         INSERT INTO concert_dates VALUES ('{concert}', UTC_DATE() + INTERVAL 7 DAY);
+         INSERT INTO seats (concert_id, date, number, price, status, updated_at)
+           SELECT '{concert}', UTC_DATE() + INTERVAL 7 DAY, seq, 10.00, 'AVAILABLE', UTC_TIMESTAMP(6)
+           FROM seq_1_to_50;
+         INSERT INTO queue_rooms (concert_id, issued, admitted_seq) VALUES ('{concert}', {}, {});",
+        waiting + active,
+        active
+    ))
+    .await?;
+    for start in (0..fans).step_by(5000) {
+        let end = (start + 5000).min(fans);
+        let users: Vec<String> = (start..end)
+            .map(|i| {
+                format!(
+                    "('{}', 'rush{i}', 'rush{i}@bench.test', '-', 0, UTC_TIMESTAMP(6), 0, NULL)",
+                    user_id(i)
+                )
+            })
+            .collect();
+        conn.batch_execute(&format!("INSERT INTO users VALUES {}", users.join(",")))
+            .await?;
+    }
+    // Tickets: the ACTIVE ones first in line (seq 1..=active), the WAITING ones behind them.
+    let tickets: Vec<String> = (0..waiting + active)
+        .map(|i| {
+            let (seq, status, until) = if i >= waiting {
+                (i - waiting + 1, "ACTIVE", "UTC_TIMESTAMP(6) + INTERVAL 1 DAY")
+            } else {
+                (active + i + 1, "WAITING", "NULL")
+            };
+            format!(
+                "(UUID(), '{}', '{}', '{concert}', {seq}, '{status}', UTC_TIMESTAMP(6), \
+                 IF('{status}' = 'ACTIVE', UTC_TIMESTAMP(6), NULL), {until}, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+                queue_token(i),
+                user_id(i)
+            )
+        })
+        .collect();
+    for chunk in tickets.chunks(5000) {
+        conn.batch_execute(&format!(
+            "INSERT INTO queue_tickets (id, token, user_id, concert_id, seq, status, last_seen_at, \
+             activated_at, expires_at, created_at, updated_at) VALUES {}",
+            chunk.join(",")
+        ))
+        .await?;
+    }
+    let date: chrono::NaiveDate = {
+        use diesel_async::RunQueryDsl;
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Date>(
+            "UTC_DATE() + INTERVAL 7 DAY",
+        ))
+        .get_result(conn)
+        .await?
+    };
+    Ok((concert, date.to_string()))
+}
