@@ -54,6 +54,9 @@ impl Tasks {
     /// Starts the loops `which` asks for; they stop when `shutdown` is cancelled.
     pub fn start(services: &Services, which: Background, shutdown: CancellationToken) -> Self {
         let mut running = Vec::new();
+        if which.live_ticker {
+            services.live.start_serving_polls();
+        }
         if which.admission_ticker || which.live_ticker {
             let task = queue_ticker(
                 services.clone(),

@@ -126,6 +126,8 @@ pub async fn pay(
     })
     .await?;
     metrics::counter!("payments_total").increment(1);
+    // The turn may have ended: this instance's next poll reads the ticket again.
+    services.live.forget_poll(token);
     Ok(payment)
 }
 

@@ -8,7 +8,7 @@ use super::context::{
 use super::error::ApiResult;
 use super::scalars::Date;
 use super::types::{Concert, QueueChallenge, QueueTicket, Reservation, Seat, User, Wallet};
-use crate::domain::{accounts, booking, catalog, queue, wallet};
+use crate::domain::{accounts, booking, catalog, live, queue, wallet};
 
 pub struct Query;
 
@@ -57,7 +57,7 @@ impl Query {
         let services = services(ctx)?;
         let token = required_queue_token(ctx, "a Queue-Token header is required")?;
         let user_id = optional_viewer(ctx)?;
-        Ok(queue::poll(services, token, user_id).await?.into())
+        Ok(live::poll(services, token, user_id).await?.into())
     }
 
     /// A proof of work for entering the concert's waiting room, when it asks for one

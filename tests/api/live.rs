@@ -450,3 +450,46 @@ async fn the_seat_map_hears_of_releases_and_of_holds_that_lapse_with_no_sweeper(
         "the stored row still says HELD"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn polls_are_answered_from_memory_and_follow_admission_at_the_next_tick() {
+    // The instance runs its live tick (so it may answer polls from memory), but so rarely that
+    // the test drives the ticks itself.
+    let rules = Rules {
+        queue_active_limit: 1,
+        queue_tick: Duration::from_secs(3600),
+        queue_active_ttl: Duration::from_secs(60),
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::ALL).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let _first = app.admitted_fan(&concert).await;
+    let mut second = app.fan().await;
+    assert_eq!(
+        app.enter_queue(&mut second, &concert).await["status"],
+        "WAITING"
+    );
+    // The first poll reads the ticket; every later one is answered without the database.
+    assert_eq!(app.poll(&second).await["position"], 0);
+    let leases = app.services().db.leases();
+    for _ in 0..50 {
+        assert_eq!(app.poll(&second).await["status"], "WAITING");
+    }
+    assert_eq!(
+        app.services().db.leases(),
+        leases,
+        "polls took no connection"
+    );
+
+    // The first turn ends and admission lets the second fan in: polls see it from the next
+    // tick on (never later), still without the database.
+    app.time_passes(Duration::from_secs(61)).await;
+    encore::domain::queue::admission_round(app.services())
+        .await
+        .expect("admission");
+    live::publish_changes(app.services()).await.expect("tick");
+    let leases = app.services().db.leases();
+    let ticket = app.poll(&second).await;
+    assert_eq!(ticket["status"], "ACTIVE", "{ticket}");
+    assert_eq!(app.services().db.leases(), leases);
+}

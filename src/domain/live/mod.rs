@@ -20,6 +20,7 @@
 //! subscription's stream; `publish` is the once-per-tick read that fills the feeds and refreshes
 //! presence (the queue ticker in `background` calls it).
 
+mod polls;
 mod publish;
 mod streams;
 
@@ -30,10 +31,11 @@ use std::time::Instant;
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use tokio::sync::{broadcast, watch};
 
-use crate::db::ids::{ConcertId, TicketId};
+use crate::db::ids::{ConcertId, QueueToken, TicketId};
 use crate::domain::catalog::{Seat, SeatStatus};
 use crate::domain::queue::TicketStatus;
 
+pub use polls::poll;
 pub use publish::{LiveTickReport, publish_changes};
 pub use streams::{watch_seats, watch_ticket};
 
@@ -47,6 +49,9 @@ const SEAT_FEED_CAPACITY: usize = 1024;
 #[derive(Default)]
 pub struct LiveHub {
     state: Mutex<HubState>,
+    /// Set when this instance runs the live tick: only then can polls be answered from memory
+    /// (the tick is what keeps remembered tickets current).
+    serves_polls: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -56,6 +61,9 @@ struct HubState {
     /// Watched ticket id -> number of open subscriptions on it.
     watched: HashMap<TicketId, usize>,
     last_presence: Option<Instant>,
+    /// Tickets `queueTicket` polls are answered for from memory (`polls`), and their tokens.
+    polled: HashMap<TicketId, polls::Polled>,
+    polled_tokens: HashMap<QueueToken, TicketId>,
 }
 
 impl HubState {
@@ -104,6 +112,16 @@ impl LiveHub {
     /// Open subscriptions on this instance.
     pub fn subscribers(&self) -> usize {
         self.lock().subscribers()
+    }
+
+    /// Called by the owner of the live tick when it starts it.
+    pub fn start_serving_polls(&self) {
+        self.serves_polls
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn serves_polls(&self) -> bool {
+        self.serves_polls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn room_receiver(

@@ -35,6 +35,21 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
     let presence_every = presence_interval(services.rules.queue_abandon_after);
     let (rooms, dates, presence, subscribers) = {
         let mut state = hub.lock();
+        // Tickets nobody polled for two presence intervals are forgotten (and their presence
+        // stops, so admission may skip them as abandoned).
+        let forget_before = Instant::now().checked_sub(presence_every * 2);
+        if let Some(before) = forget_before {
+            let stale: Vec<_> = state
+                .polled
+                .iter()
+                .filter(|(_, p)| p.last_poll < before)
+                .map(|(id, p)| (id.clone(), p.row.token.clone()))
+                .collect();
+            for (id, token) in stale {
+                state.polled.remove(&id);
+                state.polled_tokens.remove(&token);
+            }
+        }
         state.rooms.retain(|_, f| f.tx.receiver_count() > 0);
         state.dates.retain(|_, f| f.tx.receiver_count() > 0);
         let rooms: Vec<(ConcertId, NaiveDateTime)> = state
@@ -50,9 +65,14 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
         let due = state
             .last_presence
             .is_none_or(|at| at.elapsed() >= presence_every);
-        let presence: Vec<TicketId> = if due && !state.watched.is_empty() {
+        let presence: Vec<TicketId> = if due {
+            let mut due: Vec<TicketId> = state.watched.keys().cloned().collect();
+            due.extend(super::polls::polled_since(
+                &state.polled,
+                state.last_presence,
+            ));
             state.last_presence = Some(Instant::now());
-            state.watched.keys().cloned().collect()
+            due
         } else {
             Vec::new()
         };
@@ -68,7 +88,15 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
         let now = db::now(conn).await?;
         for (concert_id, cursor) in &rooms {
             let snapshot = read_room(conn, concert_id, *cursor, now).await?;
-            if let Some(feed) = hub.lock().rooms.get_mut(concert_id) {
+            let mut state = hub.lock();
+            // Remembered tickets follow their changes (polls read them from memory).
+            for (id, change) in &snapshot.changes {
+                if let Some(polled) = state.polled.get_mut(id) {
+                    polled.row.status = change.status;
+                    polled.row.expires_at = change.expires_at;
+                }
+            }
+            if let Some(feed) = state.rooms.get_mut(concert_id) {
                 feed.tx.send_replace(Arc::new(snapshot));
                 feed.cursor = now - LOOKBACK;
             }

@@ -25,7 +25,7 @@ pub use admission::{AdmissionReport, Trigger, admission_round, advance};
 pub use gate::require_active;
 pub(crate) use gate::{complete, lock_active};
 pub(crate) use tickets::{check_owner, find_by_token, touch};
-pub use tickets::{check_token, enter, poll};
+pub use tickets::{check_token, enter};
 
 pub use crate::db::states::TicketStatus;
 

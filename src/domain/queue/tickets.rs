@@ -100,21 +100,6 @@ pub async fn enter(
     .await
 }
 
-/// The ticket behind a queue token, as its holder polls it. Polling counts as presence.
-pub async fn poll(
-    services: &Services,
-    token: &QueueToken,
-    user_id: Option<&UserId>,
-) -> Result<QueueTicket> {
-    with_conn!(services.db, async |conn: &mut Conn| {
-        let (row, admitted_seq, now) = find_by_token(conn, token).await?;
-        check_owner(&row, user_id)?;
-        touch(conn, &row, now).await?;
-        Ok(view(&row, admitted_seq, now, &services.rules))
-    })
-    .await
-}
-
 /// Checks that `token` names a ticket (of `user_id`, when given); used when a websocket connects.
 pub async fn check_token(
     services: &Services,

@@ -1,0 +1,133 @@
+//! `queueTicket` polls, answered from memory when this instance runs the live tick.
+//!
+//! The first poll for a ticket reads it from the database (as every poll used to) and remembers
+//! it with a receiver on its room's feed, which keeps the room read once per tick. Later polls
+//! compute the holder's view from the remembered ticket and the room's latest snapshot: no
+//! database round trip. The tick (`publish`) applies the room's ticket changes to remembered
+//! tickets, writes presence for those polled since its last presence write, and forgets tickets
+//! not polled for two presence intervals. A poll's answer is at most one tick old; nothing is
+//! granted from it (holds and payments check the turn under lock).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDateTime;
+use tokio::sync::watch;
+
+use super::{LiveHub, RoomSnapshot};
+use crate::db::Conn;
+use crate::db::ids::{QueueToken, TicketId, UserId};
+use crate::db::models::QueueTicketRow;
+use crate::domain::Services;
+use crate::domain::error::Result;
+use crate::domain::queue::{self, QueueTicket};
+use crate::domain::rules::Rules;
+
+/// Tickets remembered at most; past it a poll is answered from the database and not kept.
+const MAX_POLLED: usize = 500_000;
+
+/// A ticket answered from memory.
+pub(super) struct Polled {
+    pub(super) row: QueueTicketRow,
+    /// The room's counter and the clock when the ticket was read, until a tick brings newer.
+    seen_admitted: i64,
+    seen_now: NaiveDateTime,
+    /// Keeps the room's feed alive, and gives its latest snapshot.
+    room: watch::Receiver<Arc<RoomSnapshot>>,
+    pub(super) last_poll: Instant,
+}
+
+/// The ticket behind a queue token, as its holder polls it. Polling counts as presence.
+pub async fn poll(
+    services: &Services,
+    token: &QueueToken,
+    user_id: Option<&UserId>,
+) -> Result<QueueTicket> {
+    let hub = &services.live;
+    if hub.serves_polls()
+        && let Some(ticket) = hub.answer_poll(token, user_id, &services.rules)
+    {
+        metrics::counter!("queue_polls_from_memory_total").increment(1);
+        return ticket;
+    }
+    let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
+        let (row, admitted_seq, now) = queue::find_by_token(conn, token).await?;
+        queue::check_owner(&row, user_id)?;
+        queue::touch(conn, &row, now).await?;
+        Ok((row, admitted_seq, now))
+    })
+    .await?;
+    let ticket = queue::view(&row, admitted_seq, now, &services.rules);
+    if hub.serves_polls() {
+        hub.remember_poll(row, admitted_seq, now);
+    }
+    Ok(ticket)
+}
+
+impl LiveHub {
+    /// The view of a remembered ticket, or None when this instance does not remember it.
+    fn answer_poll(
+        &self,
+        token: &QueueToken,
+        user_id: Option<&UserId>,
+        rules: &Rules,
+    ) -> Option<Result<QueueTicket>> {
+        let mut state = self.lock();
+        let id = state.polled_tokens.get(token)?.clone();
+        let polled = state.polled.get_mut(&id)?;
+        if let Err(e) = queue::check_owner(&polled.row, user_id) {
+            return Some(Err(e));
+        }
+        polled.last_poll = Instant::now();
+        let snapshot = Arc::clone(&polled.room.borrow());
+        // The newer of what the read saw and what the last tick saw.
+        let (admitted_seq, now) = if snapshot.now > polled.seen_now {
+            (snapshot.admitted_seq, snapshot.now)
+        } else {
+            (polled.seen_admitted, polled.seen_now)
+        };
+        Some(Ok(queue::view(&polled.row, admitted_seq, now, rules)))
+    }
+
+    fn remember_poll(&self, row: QueueTicketRow, admitted_seq: i64, now: NaiveDateTime) {
+        let room = self.room_receiver(&row.concert_id, now);
+        let mut state = self.lock();
+        if state.polled.len() >= MAX_POLLED {
+            return;
+        }
+        state
+            .polled_tokens
+            .insert(row.token.clone(), row.id.clone());
+        state.polled.insert(
+            row.id.clone(),
+            Polled {
+                row,
+                seen_admitted: admitted_seq,
+                seen_now: now,
+                room,
+                last_poll: Instant::now(),
+            },
+        );
+    }
+
+    /// Forgets a ticket this instance just changed (a payment completed its turn), so the next
+    /// poll reads it again instead of waiting for the tick.
+    pub fn forget_poll(&self, token: &QueueToken) {
+        let mut state = self.lock();
+        if let Some(id) = state.polled_tokens.remove(token) {
+            state.polled.remove(&id);
+        }
+    }
+}
+
+/// Tickets polled since `since` (their presence is due), for the tick's presence write.
+pub(super) fn polled_since(
+    polled: &std::collections::HashMap<TicketId, Polled>,
+    since: Option<Instant>,
+) -> Vec<TicketId> {
+    polled
+        .iter()
+        .filter(|(_, p)| since.is_none_or(|at| p.last_poll >= at))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
