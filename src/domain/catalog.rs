@@ -85,20 +85,7 @@ pub async fn available_dates(
     .await
 }
 
-/// The seat map of one date, numbers 1..=50.
-pub async fn seats(
-    services: &Services,
-    concert_id: &ConcertId,
-    date: NaiveDate,
-) -> Result<Vec<Seat>> {
-    with_conn!(services.db, async |conn: &mut Conn| seat_map(
-        conn, concert_id, date
-    )
-    .await)
-    .await
-}
-
-/// [`seats`] on a connection the caller already holds.
+/// The seat map of one date, numbers 1..=50 (`live::seat_map` serves it, from memory when it can).
 pub(crate) async fn seat_map(
     conn: &mut Conn,
     concert_id: &ConcertId,

@@ -8,7 +8,7 @@ use super::error::ApiError;
 use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
 use crate::domain::auth::Viewer;
 use crate::domain::inputs::parse_id;
-use crate::domain::{Error, Services, queue};
+use crate::domain::{Error, Services, live};
 
 pub fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, ApiError> {
     ctx.data::<Services>()
@@ -65,6 +65,6 @@ pub fn parse_reservation_id(id: &ID) -> Result<ReservationId, ApiError> {
 pub async fn admitted_concert(ctx: &Context<'_>, id: &ID) -> Result<ConcertId, ApiError> {
     let concert = parse_concert_id(id)?;
     let user_id = optional_viewer(ctx)?;
-    queue::require_active(services(ctx)?, queue_token(ctx)?, &concert, user_id).await?;
+    live::require_turn(services(ctx)?, queue_token(ctx)?, &concert, user_id).await?;
     Ok(concert)
 }

@@ -45,7 +45,7 @@ impl Query {
     async fn seats(&self, ctx: &Context<'_>, concert_id: ID, date: Date) -> ApiResult<Vec<Seat>> {
         let concert_id = admitted_concert(ctx, &concert_id).await?;
         let services = services(ctx)?;
-        Ok(catalog::seats(services, &concert_id, date.0)
+        Ok(live::seat_map(services, &concert_id, date.0)
             .await?
             .into_iter()
             .map(Into::into)

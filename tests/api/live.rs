@@ -493,3 +493,34 @@ async fn polls_are_answered_from_memory_and_follow_admission_at_the_next_tick() 
     assert_eq!(ticket["status"], "ACTIVE", "{ticket}");
     assert_eq!(app.services().db.leases(), leases);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seat_maps_are_answered_from_memory_and_show_a_hold_from_the_next_tick() {
+    let rules = Rules {
+        queue_tick: Duration::from_secs(3600),
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::ALL).await;
+    let (concert, dates) = app.concert("10.00", 1).await;
+    let alice = app.admitted_fan(&concert).await;
+    let bob = app.admitted_fan(&concert).await;
+    assert_eq!(
+        app.seat_status(&bob, &concert, dates[0], 5).await,
+        "AVAILABLE"
+    );
+    let leases = app.services().db.leases();
+    for _ in 0..20 {
+        assert_eq!(
+            app.seat_status(&bob, &concert, dates[0], 5).await,
+            "AVAILABLE"
+        );
+    }
+    assert_eq!(
+        app.services().db.leases(),
+        leases,
+        "the gate and the map took no connection"
+    );
+    app.hold(&alice, &concert, dates[0], 5).await.ok();
+    live::publish_changes(app.services()).await.expect("tick");
+    assert_eq!(app.seat_status(&bob, &concert, dates[0], 5).await, "HELD");
+}

@@ -22,6 +22,7 @@
 
 mod polls;
 mod publish;
+mod seat_maps;
 mod streams;
 
 use std::collections::HashMap;
@@ -35,8 +36,9 @@ use crate::db::ids::{ConcertId, QueueToken, TicketId};
 use crate::domain::catalog::{Seat, SeatStatus};
 use crate::domain::queue::TicketStatus;
 
-pub use polls::poll;
+pub use polls::{poll, require_turn};
 pub use publish::{LiveTickReport, publish_changes};
+pub use seat_maps::seat_map;
 pub use streams::{watch_seats, watch_ticket};
 
 /// How far back each tick re-reads changes (see the module doc).
@@ -82,7 +84,26 @@ struct RoomFeed {
 struct SeatFeed {
     tx: broadcast::Sender<Seat>,
     known: HashMap<i32, SeatStatus>,
+    /// Each seat's price, as read when the feed started (prices do not change).
+    prices: HashMap<i32, crate::domain::money::Money>,
     cursor: NaiveDateTime,
+    /// When a seat-map read was last answered from this feed (`seat_maps`).
+    read_at: Option<Instant>,
+}
+
+impl SeatFeed {
+    fn new(now: NaiveDateTime, baseline: &[Seat]) -> Self {
+        Self {
+            tx: broadcast::Sender::new(SEAT_FEED_CAPACITY),
+            known: baseline.iter().map(|s| (s.number, s.status)).collect(),
+            prices: baseline
+                .iter()
+                .map(|s| (s.number, s.price.clone()))
+                .collect(),
+            cursor: now - LOOKBACK,
+            read_at: None,
+        }
+    }
 }
 
 /// What every subscriber of a room needs, read once per tick.

@@ -64,7 +64,70 @@ pub async fn poll(
     Ok(ticket)
 }
 
+/// The turn gate of the seat map and its feed, from memory when this instance remembers the
+/// ticket (as a poll would answer it, at most one tick old: this gate only guards reads; holds
+/// and payments check the turn under lock). Otherwise the database, and the ticket is remembered.
+pub async fn require_turn(
+    services: &Services,
+    token: Option<&QueueToken>,
+    concert_id: &crate::db::ids::ConcertId,
+    user_id: Option<&UserId>,
+) -> Result<()> {
+    let hub = &services.live;
+    let Some(token) = token else {
+        return queue::require_active(services, None, concert_id, user_id).await;
+    };
+    if hub.serves_polls()
+        && let Some(checked) = hub.check_turn(token, concert_id, user_id, &services.rules)
+    {
+        return checked;
+    }
+    let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
+        queue::find_by_token(conn, token).await
+    })
+    .await?;
+    let checked = queue::check_admitted(
+        &row,
+        admitted_seq,
+        now,
+        concert_id,
+        user_id,
+        &services.rules,
+    );
+    if hub.serves_polls() {
+        hub.remember_poll(row, admitted_seq, now);
+    }
+    checked
+}
+
 impl LiveHub {
+    /// [`require_turn`] from a remembered ticket, or None when it is not remembered.
+    fn check_turn(
+        &self,
+        token: &QueueToken,
+        concert_id: &crate::db::ids::ConcertId,
+        user_id: Option<&UserId>,
+        rules: &Rules,
+    ) -> Option<Result<()>> {
+        let state = self.lock();
+        let id = state.polled_tokens.get(token)?;
+        let polled = state.polled.get(id)?;
+        let snapshot = Arc::clone(&polled.room.borrow());
+        let (admitted_seq, now) = if snapshot.now > polled.seen_now {
+            (snapshot.admitted_seq, snapshot.now)
+        } else {
+            (polled.seen_admitted, polled.seen_now)
+        };
+        Some(queue::check_admitted(
+            &polled.row,
+            admitted_seq,
+            now,
+            concert_id,
+            user_id,
+            rules,
+        ))
+    }
+
     /// The view of a remembered ticket, or None when this instance does not remember it.
     fn answer_poll(
         &self,

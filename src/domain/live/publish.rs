@@ -51,7 +51,11 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
             }
         }
         state.rooms.retain(|_, f| f.tx.receiver_count() > 0);
-        state.dates.retain(|_, f| f.tx.receiver_count() > 0);
+        state.dates.retain(|_, f| {
+            f.tx.receiver_count() > 0
+                || f.read_at
+                    .is_some_and(|at| at.elapsed() < super::seat_maps::FORGET_AFTER)
+        });
         let rooms: Vec<(ConcertId, NaiveDateTime)> = state
             .rooms
             .iter()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use futures_util::{Stream, StreamExt};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::db::ids::{ConcertId, QueueToken, UserId};
@@ -16,7 +16,7 @@ use crate::domain::catalog::{self, Seat};
 use crate::domain::error::Result;
 use crate::domain::queue::{self, QueueStatus, QueueTicket};
 
-use super::{LOOKBACK, PresenceGuard, RoomSnapshot, SEAT_FEED_CAPACITY, SeatFeed};
+use super::{PresenceGuard, RoomSnapshot, SeatFeed};
 
 /// The `queueTicket` subscription: the ticket now, then every change of status, position or
 /// estimated wait; ends after EXPIRED or COMPLETED.
@@ -112,11 +112,10 @@ pub async fn watch_seats(
             })
             .await?;
             let mut state = services.live.lock();
-            let feed = state.dates.entry(key).or_insert_with(|| SeatFeed {
-                tx: broadcast::Sender::new(SEAT_FEED_CAPACITY),
-                known: baseline.iter().map(|s| (s.number, s.status)).collect(),
-                cursor: now - LOOKBACK,
-            });
+            let feed = state
+                .dates
+                .entry(key)
+                .or_insert_with(|| SeatFeed::new(now, &baseline));
             feed.tx.subscribe()
         }
     };

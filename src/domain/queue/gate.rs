@@ -62,7 +62,9 @@ pub(crate) async fn complete(
     Ok(queue_tickets::set_status(conn, ids, TicketStatus::Completed, now).await?)
 }
 
-fn check_admitted(
+/// Whether a ticket read at `now` with its room at `admitted_seq` is an ACTIVE turn for
+/// `concert_id` (of `user_id`, when given).
+pub(crate) fn check_admitted(
     row: &QueueTicketRow,
     admitted_seq: i64,
     now: NaiveDateTime,
