@@ -13,6 +13,29 @@ mod subscribers;
 pub use rush::{RushBench, rush};
 pub use subscribers::{SubscribersBench, subscribers};
 
+/// Runs `work` with the URL of a fresh database on the server at `admin_url`, and drops the
+/// database afterwards, whatever `work` returned.
+async fn on_fresh_database<F, Fut>(admin_url: &str, prefix: &str, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use anyhow::Context as _;
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let admin = admin_url.trim_end_matches('/').to_owned();
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = crate::db::Conn::establish(&admin)
+        .await
+        .context("connecting to the bench database server")?;
+    conn.batch_execute(&format!("CREATE DATABASE `{name}`"))
+        .await?;
+    let result = work(format!("{admin}/{name}")).await;
+    conn.batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`"))
+        .await?;
+    result
+}
+
 /// The p-th percentile (0..=1) of sorted `values`.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted

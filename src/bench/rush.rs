@@ -64,19 +64,8 @@ pub struct RushBench {
 const SECRET: &str = "bench-secret-bench-secret-bench-secret!!";
 
 pub async fn rush(args: RushBench) -> anyhow::Result<()> {
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let admin = args.admin_url.trim_end_matches('/').to_owned();
-    let name = format!("encore_rush_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = Conn::establish(&admin)
-        .await
-        .context("connecting to the bench database server")?;
-    conn.batch_execute(&format!("CREATE DATABASE `{name}`"))
-        .await?;
-    let url = format!("{admin}/{name}");
-    let result = run(&args, &url).await;
-    conn.batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`"))
-        .await?;
-    result
+    let admin = args.admin_url.clone();
+    super::on_fresh_database(&admin, "encore_rush", async |url| run(&args, &url).await).await
 }
 
 /// What the runs share: the server, the crowd, the tokens.

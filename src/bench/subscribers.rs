@@ -45,19 +45,8 @@ pub struct SubscribersBench {
 const SECRET: &str = "bench-secret-bench-secret-bench-secret!!";
 
 pub async fn subscribers(args: SubscribersBench) -> anyhow::Result<()> {
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let admin = args.admin_url.trim_end_matches('/').to_owned();
-    let name = format!("encore_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = Conn::establish(&admin)
-        .await
-        .context("connecting to the bench database server")?;
-    conn.batch_execute(&format!("CREATE DATABASE `{name}`"))
-        .await?;
-    let url = format!("{admin}/{name}");
-    let result = run(&args, &url).await;
-    conn.batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`"))
-        .await?;
-    result
+    let admin = args.admin_url.clone();
+    super::on_fresh_database(&admin, "encore_bench", async |url| run(&args, &url).await).await
 }
 
 async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {

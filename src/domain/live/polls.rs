@@ -37,6 +37,19 @@ pub(super) struct Polled {
     pub(super) last_poll: Instant,
 }
 
+impl Polled {
+    /// The room's counter and clock to judge the ticket by: the newer of what its read saw and
+    /// what the last tick saw.
+    fn room_now(&self) -> (i64, NaiveDateTime) {
+        let snapshot = Arc::clone(&self.room.borrow());
+        if snapshot.now > self.seen_now {
+            (snapshot.admitted_seq, snapshot.now)
+        } else {
+            (self.seen_admitted, self.seen_now)
+        }
+    }
+}
+
 /// The ticket behind a queue token, as its holder polls it. Polling counts as presence.
 pub async fn poll(
     services: &Services,
@@ -51,10 +64,7 @@ pub async fn poll(
         return ticket;
     }
     let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
-        let (row, admitted_seq, now) = queue::find_by_token(conn, token).await?;
-        queue::check_owner(&row, user_id)?;
-        queue::touch(conn, &row, now).await?;
-        Ok((row, admitted_seq, now))
+        queue::read_for_holder(conn, token, user_id).await
     })
     .await?;
     let ticket = queue::view(&row, admitted_seq, now, &services.rules);
@@ -112,12 +122,7 @@ impl LiveHub {
         let state = self.lock();
         let id = state.polled_tokens.get(token)?;
         let polled = state.polled.get(id)?;
-        let snapshot = Arc::clone(&polled.room.borrow());
-        let (admitted_seq, now) = if snapshot.now > polled.seen_now {
-            (snapshot.admitted_seq, snapshot.now)
-        } else {
-            (polled.seen_admitted, polled.seen_now)
-        };
+        let (admitted_seq, now) = polled.room_now();
         Some(queue::check_admitted(
             &polled.row,
             admitted_seq,
@@ -142,13 +147,7 @@ impl LiveHub {
             return Some(Err(e));
         }
         polled.last_poll = Instant::now();
-        let snapshot = Arc::clone(&polled.room.borrow());
-        // The newer of what the read saw and what the last tick saw.
-        let (admitted_seq, now) = if snapshot.now > polled.seen_now {
-            (snapshot.admitted_seq, snapshot.now)
-        } else {
-            (polled.seen_admitted, polled.seen_now)
-        };
+        let (admitted_seq, now) = polled.room_now();
         Some(Ok(queue::view(&polled.row, admitted_seq, now, rules)))
     }
 

@@ -26,10 +26,7 @@ pub async fn watch_ticket(
     user_id: Option<&UserId>,
 ) -> Result<impl Stream<Item = QueueTicket> + Send + 'static + use<>> {
     let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
-        let (row, admitted_seq, now) = queue::find_by_token(conn, token).await?;
-        queue::check_owner(&row, user_id)?;
-        queue::touch(conn, &row, now).await?;
-        Ok((row, admitted_seq, now))
+        queue::read_for_holder(conn, token, user_id).await
     })
     .await?;
     let rules = Arc::clone(&services.rules);

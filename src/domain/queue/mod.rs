@@ -24,7 +24,7 @@ use crate::domain::rules::Rules;
 pub use admission::{AdmissionReport, Trigger, admission_round, advance};
 pub use gate::require_active;
 pub(crate) use gate::{check_admitted, complete, lock_active};
-pub(crate) use tickets::{check_owner, find_by_token, touch};
+pub(crate) use tickets::{check_owner, find_by_token, read_for_holder};
 pub use tickets::{check_token, enter};
 
 pub use crate::db::states::TicketStatus;

@@ -113,6 +113,19 @@ pub async fn check_token(
     .await
 }
 
+/// The ticket behind `token` as its holder reads it (polls, the live feed's first message):
+/// checked to be `user_id`'s when given, and counted as presence.
+pub(crate) async fn read_for_holder(
+    conn: &mut Conn,
+    token: &QueueToken,
+    user_id: Option<&UserId>,
+) -> Result<TicketInRoom> {
+    let (row, admitted_seq, now) = find_by_token(conn, token).await?;
+    check_owner(&row, user_id)?;
+    touch(conn, &row, now).await?;
+    Ok((row, admitted_seq, now))
+}
+
 pub(crate) async fn find_by_token(conn: &mut Conn, token: &QueueToken) -> Result<TicketInRoom> {
     queue_tickets::by_token(conn, token)
         .await?
