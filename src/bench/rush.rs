@@ -8,7 +8,13 @@
 //! - `enter`: `enterQueue` by fresh fans (each request a new fan);
 //! - `poll`: `queueTicket` by waiting fans;
 //! - `seats`: the seat map of one date by admitted fans;
-//! - `charge`: every client tops up one and the same wallet.
+//! - `charge`: every client tops up one and the same wallet;
+//! - `hold`: every request holds a seat nobody else asks for (a date per request, a seat per
+//!   client): the uncontended path;
+//! - `race`: every client holds seats of one date, 50 seats for all: after the first 50, every
+//!   answer is `SEAT_UNAVAILABLE` or, once a fan holds 4, `HOLD_LIMIT_REACHED` (expected, not
+//!   errors);
+//! - `pay`: every request holds a free seat and pays for it (the figures are the pair).
 //!
 //! Fans, tickets and tokens are written in bulk with SQL before the clock starts; the server runs
 //! with per-address rate limits off (the whole crowd comes from loopback).
@@ -35,6 +41,9 @@ pub enum Mode {
     Poll,
     Seats,
     Charge,
+    Hold,
+    Race,
+    Pay,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -47,7 +56,7 @@ pub struct RushBench {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "enter,poll,seats,charge"
+        default_value = "enter,poll,seats,charge,hold,race,pay"
     )]
     pub modes: Vec<Mode>,
     /// Concurrent clients.
@@ -62,6 +71,16 @@ pub struct RushBench {
 }
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret!!";
+
+/// Dates of the bench concert (50 seats each). Each client holds its own seat number on a new
+/// date per request, so the holding modes use as many dates as one client makes requests.
+const DATES: usize = 3000;
+
+/// Codes that are a mode's expected outcome, not an error.
+fn expected(mode: Mode, code: &str) -> bool {
+    // Racing for one date's 50 seats: most find them taken, and a fan holds 4 at most.
+    mode == Mode::Race && matches!(code, "SEAT_UNAVAILABLE" | "HOLD_LIMIT_REACHED")
+}
 
 pub async fn rush(args: RushBench) -> anyhow::Result<()> {
     let admin = args.admin_url.clone();
@@ -81,6 +100,10 @@ struct Stage {
     /// Fans with a WAITING ticket (poll) and with an ACTIVE one (seats), by index.
     waiting: usize,
     active: usize,
+    /// The concert's dates, for the modes that hold seats, and by client the next date it has
+    /// not held on (a client holds its own seat number on each date, so no two clients meet).
+    dates: Vec<String>,
+    next_date: Vec<AtomicUsize>,
 }
 
 async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
@@ -126,12 +149,14 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
     let mut conn = Conn::establish(url).await?;
     let waiting = 10_000.min(args.fans / 4);
     let active = args.connections.max(1);
-    let (concert, date) = prepare(&mut conn, args.fans, waiting, active).await?;
+    let (concert, dates) = prepare(&mut conn, args.fans, waiting, active, DATES).await?;
     let stage = Arc::new(Stage {
         base,
         http,
         concert,
-        date,
+        date: dates[0].clone(),
+        dates,
+        next_date: (0..args.connections).map(|_| AtomicUsize::new(1)).collect(),
         signer: TokenSigner::new(SECRET.as_bytes(), Duration::from_secs(3600)),
         next_fresh: AtomicUsize::new(waiting + active),
         fans: args.fans,
@@ -205,29 +230,32 @@ async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::R
             while Instant::now() < deadline {
                 let Some((query, variables, fan, queue_token)) = request(&stage, mode, worker, n)
                 else {
-                    *errors.entry("OUT_OF_FANS".into()).or_default() += 1;
+                    *errors.entry("OUT_OF_FANS_OR_DATES".into()).or_default() += 1;
                     break;
                 };
                 n += 1;
                 let token = stage.signer.issue(&fan).unwrap_or_default();
-                let mut builder = stage
-                    .http
-                    .post(format!("{}/graphql", stage.base))
-                    .bearer_auth(token)
-                    .json(&json!({ "query": query, "variables": variables }));
-                if let Some(queue_token) = queue_token {
-                    builder = builder.header("Queue-Token", queue_token);
-                }
+                let queue_token = queue_token.as_deref();
                 let sent = Instant::now();
-                let answer = match builder.send().await {
-                    Ok(response) => response.json::<Value>().await.ok(),
-                    Err(_) => None,
-                };
+                let mut answer = send(&stage, &token, queue_token, query, variables).await;
+                // `pay` holds, then pays what it holds: the figures are the pair.
+                let held = answer
+                    .as_ref()
+                    .and_then(|b| b["data"]["holdSeat"]["id"].as_str())
+                    .map(str::to_owned);
+                if mode == Mode::Pay
+                    && let Some(id) = held
+                {
+                    let pay = "mutation($r: ID!) { pay(reservationId: $r) { id } }";
+                    answer = send(&stage, &token, queue_token, pay, json!({ "r": id })).await;
+                }
                 latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
                 match answer {
                     None => *errors.entry("HTTP_FAILED".into()).or_default() += 1,
                     Some(body) => {
-                        if let Some(code) = body["errors"][0]["extensions"]["code"].as_str() {
+                        if let Some(code) = body["errors"][0]["extensions"]["code"].as_str()
+                            && !expected(mode, code)
+                        {
                             *errors.entry(code.to_owned()).or_default() += 1;
                         }
                     }
@@ -254,6 +282,25 @@ async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::R
         p99: percentile(&latencies, 0.99),
         errors,
     })
+}
+
+/// One GraphQL request; its JSON answer, or None when the exchange failed.
+async fn send(
+    stage: &Stage,
+    token: &str,
+    queue_token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Option<Value> {
+    let mut builder = stage
+        .http
+        .post(format!("{}/graphql", stage.base))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(queue_token) = queue_token {
+        builder = builder.header("Queue-Token", queue_token);
+    }
+    builder.send().await.ok()?.json::<Value>().await.ok()
 }
 
 /// The next request of `worker` in `mode`: query, variables, the fan sending it, their queue
@@ -300,6 +347,22 @@ fn request(
             fan(stage.waiting)?,
             None,
         )),
+        Mode::Hold | Mode::Pay | Mode::Race => {
+            // Uncontended: a date no one used yet, seat by client. Race: one date for all.
+            let (date, seat) = if mode == Mode::Race {
+                (stage.dates[0].clone(), (worker * 7 + n) % 50 + 1)
+            } else {
+                let d = stage.next_date.get(worker)?.fetch_add(1, Ordering::Relaxed);
+                (stage.dates.get(d)?.clone(), worker % 50 + 1)
+            };
+            let i = stage.waiting + worker % stage.active;
+            Some((
+                "mutation($c: ID!, $d: Date!, $s: Int!) { holdSeat(concertId: $c, date: $d, seatNumber: $s) { id } }",
+                json!({ "c": stage.concert, "d": date, "s": seat }),
+                fan(i)?,
+                Some(queue_token(i)),
+            ))
+        }
     }
 }
 
@@ -311,21 +374,23 @@ fn queue_token(i: usize) -> String {
     format!("rush{i:0>39}")
 }
 
-/// A concert with one date of 50 seats, `fans` fans (the first `waiting` with a WAITING ticket,
-/// the next `active` with an ACTIVE one). Returns the concert id and the date.
+/// A concert with `dates` dates of 50 seats, `fans` fans (the first `waiting` with a WAITING
+/// ticket, the next `active` with an ACTIVE one and a funded wallet). Returns the concert id and
+/// its dates.
 async fn prepare(
     conn: &mut Conn,
     fans: usize,
     waiting: usize,
     active: usize,
-) -> anyhow::Result<(String, String)> {
+    dates: usize,
+) -> anyhow::Result<(String, Vec<String>)> {
     let concert = uuid::Uuid::now_v7().to_string();
     conn.batch_execute(&format!(
         "INSERT INTO concerts VALUES ('{concert}', 'Rush Night', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
-         INSERT INTO concert_dates VALUES ('{concert}', UTC_DATE() + INTERVAL 7 DAY);
+         INSERT INTO concert_dates SELECT '{concert}', UTC_DATE() + INTERVAL seq DAY FROM seq_1_to_{dates};
          INSERT INTO seats (concert_id, date, number, price, status, updated_at)
-           SELECT '{concert}', UTC_DATE() + INTERVAL 7 DAY, seq, 10.00, 'AVAILABLE', UTC_TIMESTAMP(6)
-           FROM seq_1_to_50;
+           SELECT '{concert}', UTC_DATE() + INTERVAL d.seq DAY, s.seq, 10.00, 'AVAILABLE', UTC_TIMESTAMP(6)
+           FROM seq_1_to_{dates} d, seq_1_to_50 s;
          INSERT INTO queue_rooms (concert_id, issued, admitted_seq) VALUES ('{concert}', {}, {});",
         waiting + active,
         active
@@ -368,13 +433,32 @@ async fn prepare(
         ))
         .await?;
     }
-    let date: chrono::NaiveDate = {
+    // The admitted fans' wallets, through the ledger like any top-up.
+    let funded = (waiting..waiting + active)
+        .map(|i| {
+            format!(
+                "(UUID(), '{}', 'CHARGE', 1000000.00, 1000000.00, NULL, UTC_TIMESTAMP(6))",
+                user_id(i)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let first = user_id(waiting);
+    let last = user_id(waiting + active - 1);
+    conn.batch_execute(&format!(
+        "INSERT INTO wallet_transactions VALUES {funded};
+         UPDATE users SET balance = 1000000.00 WHERE id BETWEEN '{first}' AND '{last}';"
+    ))
+    .await?;
+    let today: chrono::NaiveDate = {
         use diesel_async::RunQueryDsl;
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::Date>(
-            "UTC_DATE() + INTERVAL 7 DAY",
-        ))
-        .get_result(conn)
-        .await?
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Date>("UTC_DATE()"))
+            .get_result(conn)
+            .await?
     };
-    Ok((concert, date.to_string()))
+    let dates = (1..=dates as u64)
+        .filter_map(|d| today.checked_add_days(chrono::Days::new(d)))
+        .map(|d| d.to_string())
+        .collect();
+    Ok((concert, dates))
 }
