@@ -180,12 +180,7 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
         })
         .collect();
     delays.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        delays
-            .get(((delays.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let pct = |p: f64| super::percentile(&delays, p);
     let ticks = metrics_after.0 - metrics_before.0;
     let statements = metrics_after.1 - metrics_before.1;
 

@@ -59,6 +59,24 @@ pub const TOO_MANY_ERRORS: &str = "TOO_MANY_ERRORS";
 /// The operation fails validation (unknown field, wrong types, depth or complexity limits).
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 
+/// Sets `extensions.code`: the one way the extensions code an error async-graphql or the
+/// transport raised.
+pub(crate) fn set_code(error: &mut async_graphql::ServerError, code: &str) {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+}
+
+/// `error` with its `extensions.code` set to `code`.
+pub(crate) fn coded(
+    mut error: async_graphql::ServerError,
+    code: &str,
+) -> async_graphql::ServerError {
+    set_code(&mut error, code);
+    error
+}
+
 /// The `extensions.code` of an error as sent (every error has one: see `error_codes`).
 pub fn code_of(error: &async_graphql::ServerError) -> &str {
     error

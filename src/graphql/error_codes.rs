@@ -22,7 +22,7 @@ use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Varia
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::error::{BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED};
+use super::error::{BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, set_code};
 
 pub struct ErrorCodes;
 
@@ -106,11 +106,12 @@ fn count(errors: &[ServerError]) {
     }
 }
 
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    if !has_code(&error) {
-        set_code(&mut error, code);
+fn with_code(error: ServerError, code: &str) -> ServerError {
+    if has_code(&error) {
+        error
+    } else {
+        super::error::coded(error, code)
     }
-    error
 }
 
 fn has_code(error: &ServerError) -> bool {
@@ -118,13 +119,6 @@ fn has_code(error: &ServerError) -> bool {
         .extensions
         .as_ref()
         .is_some_and(|x| x.get("code").is_some())
-}
-
-fn set_code(error: &mut ServerError, code: &str) {
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
 }
 
 #[cfg(test)]

@@ -172,12 +172,7 @@ fn sha256(query: &str) -> String {
 }
 
 fn coded(message: &str, code: &str) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
-    error
+    super::error::coded(ServerError::new(message, None), code)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use async_graphql::parser::Positioned;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Request, Response, ServerError, ServerResult};
 
-use super::error::{GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED};
+use super::error::{GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, coded};
 use crate::config::QueryLimits;
 
 /// Set by the HTTP transport on GET requests (see `transport::graphql_http`).
@@ -229,14 +229,6 @@ fn introspects(document: &ExecutableDocument) -> bool {
         .operations
         .iter()
         .any(|(_, op)| selects(document, &op.node.selection_set.node, &mut Vec::new()))
-}
-
-fn coded(mut error: ServerError, code: &str) -> ServerError {
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
-    error
 }
 
 /// At most `max` errors, each message at most [`MAX_MESSAGE_CHARS`]; what was cut is said in one
