@@ -57,6 +57,7 @@ impl Running {
         })
         .await
         .is_ok();
+        self.services.entries.drain(BACKGROUND_STOP_LIMIT).await;
         self.background.stop(BACKGROUND_STOP_LIMIT).await;
         self.services.db.close();
         drained

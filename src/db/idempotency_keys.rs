@@ -4,6 +4,8 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel_async::RunQueryDsl;
 
+use super::cached::Cached;
+
 use super::Conn;
 use super::ids::UserId;
 use super::models::IdempotencyKeyRow;
@@ -23,8 +25,7 @@ pub async fn find(
 }
 
 pub async fn insert(conn: &mut Conn, row: &IdempotencyKeyRow) -> Result<(), DieselError> {
-    diesel::insert_into(idempotency_keys::table)
-        .values(row)
+    Cached(diesel::insert_into(idempotency_keys::table).values(row))
         .execute(conn)
         .await
         .map(drop)

@@ -5,14 +5,15 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel_async::RunQueryDsl;
 
+use super::cached::Cached;
+
 use super::Conn;
 use super::ids::{LedgerEntryId, PaymentId, UserId};
 use super::models::{PaymentRow, WalletTransactionRow};
 use super::schema::{payments, wallet_transactions};
 
 pub async fn insert_entry(conn: &mut Conn, row: &WalletTransactionRow) -> Result<(), DieselError> {
-    diesel::insert_into(wallet_transactions::table)
-        .values(row)
+    Cached(diesel::insert_into(wallet_transactions::table).values(row))
         .execute(conn)
         .await
         .map(drop)
@@ -46,8 +47,7 @@ pub async fn newest(
 }
 
 pub async fn insert_payment(conn: &mut Conn, row: &PaymentRow) -> Result<(), DieselError> {
-    diesel::insert_into(payments::table)
-        .values(row)
+    Cached(diesel::insert_into(payments::table).values(row))
         .execute(conn)
         .await
         .map(drop)

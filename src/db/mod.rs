@@ -14,6 +14,7 @@
 //! server, and an open transaction rolls back whole. No code holds one lease while it waits for
 //! another.
 
+pub mod cached;
 pub mod ids;
 pub mod invariants;
 pub mod models;
@@ -69,9 +70,8 @@ pub async fn now(conn: &mut Conn) -> Result<NaiveDateTime, DieselError> {
 }
 
 /// `UTC_TIMESTAMP(6)` as an expression, for use inside the statement whose outcome depends on it.
-/// (A literal: MariaDB does not accept the precision as a bind parameter.)
-pub fn utc_now() -> diesel::expression::SqlLiteral<diesel::sql_types::Datetime> {
-    diesel::dsl::sql::<diesel::sql_types::Datetime>("UTC_TIMESTAMP(6)")
+pub fn utc_now() -> cached::UtcNow {
+    cached::UtcNow
 }
 
 /// True when the error says the connection itself failed (socket closed, server gone or shutting

@@ -7,10 +7,12 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel_async::RunQueryDsl;
 
-use super::Conn;
+use super::cached::Cached;
+
 use super::ids::ConcertId;
 use super::models::QueueRoomRow;
 use super::schema::queue_rooms;
+use super::{Conn, utc_now};
 
 pub async fn insert(conn: &mut Conn, concert: &ConcertId) -> Result<(), DieselError> {
     diesel::insert_into(queue_rooms::table)
@@ -43,6 +45,20 @@ pub async fn lock(
         .optional()
 }
 
+/// [`lock`], with the database clock read in the same statement.
+pub async fn lock_at_now(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Option<(QueueRoomRow, NaiveDateTime)>, DieselError> {
+    queue_rooms::table
+        .find(concert)
+        .select((QueueRoomRow::as_select(), utc_now()))
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
 pub async fn admitted_seq(
     conn: &mut Conn,
     concert: &ConcertId,
@@ -60,8 +76,7 @@ pub async fn set_issued(
     concert: &ConcertId,
     issued: i64,
 ) -> Result<(), DieselError> {
-    diesel::update(queue_rooms::table.find(concert))
-        .set(queue_rooms::issued.eq(issued))
+    Cached(diesel::update(queue_rooms::table.find(concert)).set(queue_rooms::issued.eq(issued)))
         .execute(conn)
         .await
         .map(drop)
@@ -75,15 +90,14 @@ pub async fn record_step(
     admit_clock: NaiveDateTime,
     last_tick_at: Option<NaiveDateTime>,
 ) -> Result<(), DieselError> {
-    diesel::update(queue_rooms::table.find(concert))
-        .set((
-            queue_rooms::admitted_seq.eq(admitted_seq),
-            queue_rooms::admit_clock.eq(admit_clock),
-            queue_rooms::last_tick_at.eq(last_tick_at),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+    Cached(diesel::update(queue_rooms::table.find(concert)).set((
+        queue_rooms::admitted_seq.eq(admitted_seq),
+        queue_rooms::admit_clock.eq(admit_clock),
+        queue_rooms::last_tick_at.eq(last_tick_at),
+    )))
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// Rooms with someone not yet reached by admission.

@@ -2,12 +2,12 @@
 //! `admitted_seq` and the database clock, which is all its holder's view needs.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
+use super::cached::{UtcNow, fixed_sql};
 use super::ids::{ConcertId, QueueToken, TicketId, UserId};
 use super::models::QueueTicketRow;
 use super::schema::queue_tickets;
@@ -17,20 +17,18 @@ use super::{Conn, utc_now};
 /// A ticket, its room's `admitted_seq`, and the database clock.
 pub type TicketInRoom = (QueueTicketRow, i64, NaiveDateTime);
 
-/// `queue_rooms.admitted_seq` of the ticket's room, as a column of the ticket query.
-const ROOM_ADMITTED_SEQ: &str =
-    "(SELECT r.admitted_seq FROM queue_rooms r WHERE r.concert_id = queue_tickets.concert_id)";
+fixed_sql!(
+    /// `queue_rooms.admitted_seq` of the ticket's room, as a column of the ticket query.
+    RoomAdmittedSeq: BigInt =
+        "(SELECT r.admitted_seq FROM queue_rooms r WHERE r.concert_id = queue_tickets.concert_id)"
+);
 
 fn in_room() -> (
     diesel::dsl::AsSelect<QueueTicketRow, diesel::mysql::Mysql>,
-    diesel::expression::SqlLiteral<BigInt>,
-    diesel::expression::SqlLiteral<diesel::sql_types::Datetime>,
+    RoomAdmittedSeq,
+    UtcNow,
 ) {
-    (
-        QueueTicketRow::as_select(),
-        sql::<BigInt>(ROOM_ADMITTED_SEQ),
-        utc_now(),
-    )
+    (QueueTicketRow::as_select(), RoomAdmittedSeq, utc_now())
 }
 
 pub async fn by_token(
@@ -45,51 +43,64 @@ pub async fn by_token(
         .optional()
 }
 
-/// [`by_token`], locking the ticket row for the rest of the transaction.
+/// The ticket behind `token`, locked for the rest of the transaction, and the database clock.
+/// Without its room's counter: MariaDB would lock the room row read by that subquery too, and
+/// every hold and payment of the concert would queue on it.
 pub async fn lock_by_token(
     conn: &mut Conn,
     token: &QueueToken,
-) -> Result<Option<TicketInRoom>, DieselError> {
+) -> Result<Option<(QueueTicketRow, NaiveDateTime)>, DieselError> {
     queue_tickets::table
         .filter(queue_tickets::token.eq(token))
-        .select(in_room())
+        .select((QueueTicketRow::as_select(), utc_now()))
         .for_update()
         .first(conn)
         .await
         .optional()
 }
 
-pub async fn by_id(conn: &mut Conn, id: &TicketId) -> Result<TicketInRoom, DieselError> {
-    queue_tickets::table
-        .find(id)
-        .select(in_room())
-        .first(conn)
-        .await
-}
-
-/// The user's WAITING or ACTIVE tickets for the concert, newest first (an ACTIVE one may have
-/// lapsed: the caller judges against its clock).
-pub async fn unfinished(
+/// Those of `users` that exist, each with the WAITING or ACTIVE tickets they hold for the
+/// concert (one row per ticket, or one without a ticket), in one statement. An ACTIVE ticket may
+/// have lapsed: the caller judges against its clock.
+pub async fn unfinished_of(
     conn: &mut Conn,
-    user: &UserId,
+    users: &[UserId],
     concert: &ConcertId,
-) -> Result<Vec<QueueTicketRow>, DieselError> {
-    queue_tickets::table
-        .filter(queue_tickets::user_id.eq(user))
-        .filter(queue_tickets::concert_id.eq(concert))
-        .filter(queue_tickets::status.eq_any([TicketStatus::Waiting, TicketStatus::Active]))
+) -> Result<Vec<(UserId, Option<QueueTicketRow>)>, DieselError> {
+    use super::schema::users as u;
+    u::table
+        .left_join(
+            queue_tickets::table.on(queue_tickets::user_id
+                .eq(u::id)
+                .and(queue_tickets::concert_id.eq(concert))
+                .and(queue_tickets::status.eq_any([TicketStatus::Waiting, TicketStatus::Active]))),
+        )
+        .filter(u::id.eq_any(users))
         .order(queue_tickets::seq.desc())
-        .select(QueueTicketRow::as_select())
+        .select((u::id, Option::<QueueTicketRow>::as_select()))
         .load(conn)
         .await
 }
 
-pub async fn insert(conn: &mut Conn, row: &QueueTicketRow) -> Result<(), DieselError> {
+/// Writes `rows` in one statement.
+pub async fn insert_all(conn: &mut Conn, rows: &[QueueTicketRow]) -> Result<(), DieselError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     diesel::insert_into(queue_tickets::table)
-        .values(row)
+        .values(rows)
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// The tickets `ids`, each with its room's `admitted_seq` and the database clock.
+pub async fn by_ids(conn: &mut Conn, ids: &[TicketId]) -> Result<Vec<TicketInRoom>, DieselError> {
+    queue_tickets::table
+        .filter(queue_tickets::id.eq_any(ids))
+        .select(in_room())
+        .load(conn)
+        .await
 }
 
 /// Records presence now for those of `ids` still waiting.

@@ -1,18 +1,18 @@
 //! `seats`: one row per seat of a date, the row whose conditional UPDATE decides who gets it.
 //!
 //! A HELD seat whose `held_until` has passed is free, by the database clock, before any sweeper
-//! writes it: `IS_FREE` is the one rule for "can be taken now", and [`view`] reads the status
+//! writes it: `IsFree` is the one rule for "can be taken now", and [`view`] reads the status
 //! clients see through the same rule.
 
 use bigdecimal::BigDecimal;
 use chrono::{NaiveDate, NaiveDateTime};
-use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::sql_types::{Bool, Integer, Text, Unsigned};
 use diesel_async::RunQueryDsl;
 
 use super::Conn;
+use super::cached::{Cached, fixed_sql};
 use super::ids::{ConcertId, ReservationId, UserId};
 use super::models::SeatRow;
 use super::schema::seats;
@@ -21,23 +21,29 @@ use super::states::SeatStatus;
 /// One seat: concert, date, number.
 pub type SeatKey<'a> = (&'a ConcertId, NaiveDate, i16);
 
-/// SQL condition: the seat can be taken now.
-const IS_FREE: &str = "(seats.status = 'AVAILABLE' OR (seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6)))";
+fixed_sql!(
+    /// SQL condition: the seat can be taken now.
+    IsFree: Bool = "(seats.status = 'AVAILABLE' OR (seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6)))"
+);
 
-/// SQL for a seat's status as clients see it: a HELD seat whose deadline has passed is AVAILABLE.
-const EFFECTIVE_STATUS: &str = "CASE WHEN seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6) \
-     THEN 'AVAILABLE' ELSE seats.status END";
+fixed_sql!(
+    /// SQL for a seat's status as clients see it: a HELD seat whose deadline has passed is
+    /// AVAILABLE.
+    pub EffectiveStatus: Text = "CASE WHEN seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6) \
+     THEN 'AVAILABLE' ELSE seats.status END"
+);
+
+fixed_sql!(
+    /// SQL condition: the seat's date is today or later, on the database clock.
+    NotPast: Bool = "seats.date >= UTC_DATE()"
+);
 
 /// A seat as clients see it, read with [`view`]: number, effective status, price.
 pub type SeatView = (i16, SeatStatus, BigDecimal);
 
 /// The columns of [`SeatView`], the status computed on the database clock.
-pub fn view() -> (
-    seats::number,
-    diesel::expression::SqlLiteral<Text>,
-    seats::price,
-) {
-    (seats::number, sql::<Text>(EFFECTIVE_STATUS), seats::price)
+pub fn view() -> (seats::number, EffectiveStatus, seats::price) {
+    (seats::number, EffectiveStatus, seats::price)
 }
 
 /// The seat map of one date, by number.
@@ -85,8 +91,8 @@ pub async fn dates_with_free_seats(
 ) -> Result<Vec<NaiveDate>, DieselError> {
     seats::table
         .filter(seats::concert_id.eq(concert))
-        .filter(sql::<Bool>("seats.date >= UTC_DATE()"))
-        .filter(sql::<Bool>(IS_FREE))
+        .filter(NotPast)
+        .filter(IsFree)
         .select(seats::date)
         .distinct()
         .order(seats::date.asc())
@@ -104,17 +110,15 @@ pub async fn take(
     until: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<bool, DieselError> {
-    let taken = diesel::update(seats::table.find(seat))
-        .filter(sql::<Bool>(IS_FREE))
-        .set((
-            seats::status.eq(SeatStatus::Held),
-            seats::held_by.eq(holder),
-            seats::held_until.eq(until),
-            seats::reservation_id.eq(reservation),
-            seats::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
+    let taken = Cached(diesel::update(seats::table.find(seat)).filter(IsFree).set((
+        seats::status.eq(SeatStatus::Held),
+        seats::held_by.eq(holder),
+        seats::held_until.eq(until),
+        seats::reservation_id.eq(reservation),
+        seats::updated_at.eq(now),
+    )))
+    .execute(conn)
+    .await?;
     Ok(taken == 1)
 }
 
@@ -144,19 +148,21 @@ pub async fn release(
     reservation: &ReservationId,
     now: NaiveDateTime,
 ) -> Result<(), DieselError> {
-    diesel::update(seats::table.find(seat))
-        .filter(seats::reservation_id.eq(reservation))
-        .filter(seats::status.eq(SeatStatus::Held))
-        .set((
-            seats::status.eq(SeatStatus::Available),
-            seats::held_by.eq(None::<UserId>),
-            seats::held_until.eq(None::<NaiveDateTime>),
-            seats::reservation_id.eq(None::<ReservationId>),
-            seats::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+    Cached(
+        diesel::update(seats::table.find(seat))
+            .filter(seats::reservation_id.eq(reservation))
+            .filter(seats::status.eq(SeatStatus::Held))
+            .set((
+                seats::status.eq(SeatStatus::Available),
+                seats::held_by.eq(None::<UserId>),
+                seats::held_until.eq(None::<NaiveDateTime>),
+                seats::reservation_id.eq(None::<ReservationId>),
+                seats::updated_at.eq(now),
+            )),
+    )
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// Marks the seat SOLD, only if `reservation` holds it; true when it did.
@@ -166,16 +172,18 @@ pub async fn sell(
     reservation: &ReservationId,
     now: NaiveDateTime,
 ) -> Result<bool, DieselError> {
-    let sold = diesel::update(seats::table.find(seat))
-        .filter(seats::reservation_id.eq(reservation))
-        .filter(seats::status.eq(SeatStatus::Held))
-        .set((
-            seats::status.eq(SeatStatus::Sold),
-            seats::held_until.eq(None::<NaiveDateTime>),
-            seats::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
+    let sold = Cached(
+        diesel::update(seats::table.find(seat))
+            .filter(seats::reservation_id.eq(reservation))
+            .filter(seats::status.eq(SeatStatus::Held))
+            .set((
+                seats::status.eq(SeatStatus::Sold),
+                seats::held_until.eq(None::<NaiveDateTime>),
+                seats::updated_at.eq(now),
+            )),
+    )
+    .execute(conn)
+    .await?;
     Ok(sold == 1)
 }
 

@@ -5,6 +5,8 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel_async::RunQueryDsl;
 
+use super::cached::Cached;
+
 use super::Conn;
 use super::ids::UserId;
 use super::models::UserRow;
@@ -36,6 +38,15 @@ pub async fn find_by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRo
         .optional()
 }
 
+/// Those of `ids` that name a user.
+pub async fn existing(conn: &mut Conn, ids: &[UserId]) -> Result<Vec<UserId>, DieselError> {
+    users::table
+        .filter(users::id.eq_any(ids))
+        .select(users::id)
+        .load(conn)
+        .await
+}
+
 /// Locks the user's row for the rest of the transaction; false when there is no such user.
 pub async fn lock(conn: &mut Conn, id: &UserId) -> Result<bool, DieselError> {
     let found: Option<UserId> = users::table
@@ -63,21 +74,25 @@ pub async fn credit(
     amount: &BigDecimal,
     ceiling: &BigDecimal,
 ) -> Result<bool, DieselError> {
-    let changed = diesel::update(users::table.find(id))
-        .filter(users::balance.le(ceiling - amount))
-        .set(users::balance.eq(users::balance + amount))
-        .execute(conn)
-        .await?;
+    let changed = Cached(
+        diesel::update(users::table.find(id))
+            .filter(users::balance.le(ceiling - amount))
+            .set(users::balance.eq(users::balance + amount)),
+    )
+    .execute(conn)
+    .await?;
     Ok(changed == 1)
 }
 
 /// Takes `amount` if the balance covers it; true when it was taken.
 pub async fn debit(conn: &mut Conn, id: &UserId, amount: &BigDecimal) -> Result<bool, DieselError> {
-    let changed = diesel::update(users::table.find(id))
-        .filter(users::balance.ge(amount))
-        .set(users::balance.eq(users::balance - amount))
-        .execute(conn)
-        .await?;
+    let changed = Cached(
+        diesel::update(users::table.find(id))
+            .filter(users::balance.ge(amount))
+            .set(users::balance.eq(users::balance - amount)),
+    )
+    .execute(conn)
+    .await?;
     Ok(changed == 1)
 }
 
@@ -134,13 +149,15 @@ pub async fn record_failed_sign_in(
 
 /// A right password ends the run of failures.
 pub async fn reset_failed_sign_ins(conn: &mut Conn, id: &UserId) -> Result<(), DieselError> {
-    diesel::update(users::table.find(id))
-        .filter(users::failed_sign_ins.gt(0))
-        .set((
-            users::failed_sign_ins.eq(0),
-            users::sign_in_locked_until.eq(None::<chrono::NaiveDateTime>),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+    Cached(
+        diesel::update(users::table.find(id))
+            .filter(users::failed_sign_ins.gt(0))
+            .set((
+                users::failed_sign_ins.eq(0),
+                users::sign_in_locked_until.eq(None::<chrono::NaiveDateTime>),
+            )),
+    )
+    .execute(conn)
+    .await
+    .map(drop)
 }

@@ -48,6 +48,9 @@ pub enum Error {
     Pool(#[from] PoolError),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+    /// One failure met by several callers at once (a batch of queue entries): each gets it.
+    #[error("{0}")]
+    Shared(std::sync::Arc<Error>),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -73,7 +76,18 @@ impl Error {
 
     /// True when the error hides a cause that must be logged rather than shown.
     pub fn is_internal(&self) -> bool {
-        matches!(self, Self::Database(_) | Self::Pool(_) | Self::Internal(_))
+        match self {
+            Self::Shared(inner) => inner.is_internal(),
+            _ => matches!(self, Self::Database(_) | Self::Pool(_) | Self::Internal(_)),
+        }
+    }
+
+    /// The error itself, seen through any sharing.
+    pub fn unshared(&self) -> &Self {
+        match self {
+            Self::Shared(inner) => inner.unshared(),
+            _ => self,
+        }
     }
 }
 
@@ -84,6 +98,7 @@ impl Error {
         match self {
             Self::Pool(_) | Self::Overloaded { .. } => true,
             Self::Database(err) => db::is_connection_error(err),
+            Self::Shared(inner) => inner.is_unavailable(),
             _ => false,
         }
     }

@@ -61,6 +61,8 @@ pub struct Services {
     pub throttle: Arc<throttle::Throttle>,
     /// This instance's fan-out of live updates to its subscribers.
     pub live: Arc<live::LiveHub>,
+    /// This instance's front door of the waiting rooms, writing entries in batches.
+    pub entries: Arc<queue::EntryDesk>,
 }
 
 impl Services {
@@ -73,6 +75,10 @@ impl Services {
             rules.queue_challenge_ttl,
             rules.queue_pow_difficulty,
         );
+        let entries = queue::EntryDesk::new(
+            rules.queue_entry_batch as usize,
+            rules.queue_entry_backlog as usize,
+        );
         Ok(Self {
             db: database,
             rules: Arc::new(rules),
@@ -81,6 +87,7 @@ impl Services {
             throttle: Arc::new(throttle),
             challenges: Arc::new(challenges),
             live: Arc::new(live::LiveHub::default()),
+            entries: Arc::new(entries),
         })
     }
 }

@@ -76,6 +76,18 @@ pub struct Rules {
           value_parser = clap::value_parser!(u8).range(0..=32))]
     pub queue_pow_difficulty: u8,
 
+    /// Most queue entries written in one transaction. Entries arriving while a room's batch is
+    /// written make up its next one, so this bounds a batch's size, never an entry's wait.
+    #[arg(long, env = "QUEUE_ENTRY_BATCH", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    pub queue_entry_batch: u32,
+
+    /// Entries that may wait for their room's next batch on one instance; past it they are
+    /// refused with SERVICE_UNAVAILABLE at once.
+    #[arg(long, env = "QUEUE_ENTRY_BACKLOG", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queue_entry_backlog: u32,
+
     /// How long a queue challenge may be answered.
     #[arg(long, env = "QUEUE_CHALLENGE_TTL", default_value = "2m", value_parser = positive_duration)]
     pub queue_challenge_ttl: Duration,
@@ -102,6 +114,8 @@ impl Default for Rules {
             password_hash_queue: 32,
             queue_pow_difficulty: 0,
             queue_challenge_ttl: Duration::from_secs(120),
+            queue_entry_batch: 500,
+            queue_entry_backlog: 20_000,
             quotas: Quotas::default(),
         }
     }

@@ -27,6 +27,7 @@ impl From<ApiError> for async_graphql::Error {
 
 /// Extensions the domain error adds to the GraphQL error.
 pub fn code(error: &Error) -> &'static str {
+    let error = error.unshared();
     match error {
         Error::Unauthenticated(_) => "UNAUTHENTICATED",
         Error::Forbidden(_) => "FORBIDDEN",
@@ -42,7 +43,9 @@ pub fn code(error: &Error) -> &'static str {
         Error::ChallengeFailed(_) => "CHALLENGE_FAILED",
         Error::Overloaded { .. } => SERVICE_UNAVAILABLE,
         _ if error.is_unavailable() => SERVICE_UNAVAILABLE,
-        Error::Database(_) | Error::Pool(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
+        Error::Database(_) | Error::Pool(_) | Error::Internal(_) | Error::Shared(_) => {
+            "INTERNAL_SERVER_ERROR"
+        }
     }
 }
 
@@ -92,6 +95,7 @@ pub fn code_of(error: &async_graphql::ServerError) -> &str {
 }
 
 pub fn to_graphql(error: &Error) -> async_graphql::Error {
+    let error = error.unshared();
     let code = code(error);
     if let Error::Overloaded { retry_after, .. } | Error::RateLimited { retry_after, .. } = error {
         let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);

@@ -38,8 +38,20 @@ use crate::graphql::{self, AppSchema};
 pub const QUEUE_TOKEN_HEADER: &str = "queue-token";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// What every handler and middleware reads, shared behind one pointer: axum clones the state for
+/// every layer of every request.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub(crate) struct Shared {
     schema: AppSchema,
     services: Services,
     metrics: PrometheusHandle,
@@ -63,7 +75,7 @@ pub struct RouterParts {
 }
 
 pub fn router(services: Services, parts: RouterParts) -> Router {
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         schema: graphql::schema(
             services.clone(),
             &parts.limits.query,
@@ -76,7 +88,7 @@ pub fn router(services: Services, parts: RouterParts) -> Router {
         limits: Arc::new(parts.limits),
         shutdown: parts.shutdown,
         sessions: parts.sessions,
-    };
+    }));
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])

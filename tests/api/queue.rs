@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use encore::background::Background;
 use encore::config::Rules;
-use encore::domain::queue;
+use encore::db::ids::{ConcertId, UserId};
+use encore::domain::queue::{self, QueueStatus};
 use serde_json::json;
 
 use crate::common::{Auth, TestApp, test_rules};
@@ -253,5 +254,156 @@ async fn queue_errors_are_coded() {
             .await
             .code(),
         "NOT_ADMITTED"
+    );
+}
+
+/// The fans' user ids, for driving the front door below HTTP.
+async fn fan_ids(app: &TestApp, n: usize) -> Vec<UserId> {
+    let fans = futures::future::join_all((0..n).map(|_| app.fan())).await;
+    fans.iter()
+        .map(|f| UserId::parse(&f.user_id).expect("user id"))
+        .collect()
+}
+
+fn concert_id(id: &str) -> ConcertId {
+    ConcertId::parse(id).expect("concert id")
+}
+
+/// Every entry below reaches the desk within one poll of `join_all` (microseconds), while a batch
+/// takes a round trip to the database: at most two batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_arriving_together_are_written_in_one_transaction_in_arrival_order() {
+    let rules = Rules {
+        queue_active_limit: 1,
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::NONE).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let room = concert_id(&concert);
+    let fans = fan_ids(&app, 100).await;
+    let services = app.services();
+
+    let before = services.db.leases();
+    // Every fan twice at once: a refresh inside one batch is the same ticket.
+    let tickets = futures::future::join_all(
+        fans.iter()
+            .chain(fans.iter())
+            .map(|fan| queue::enter(services, None, fan, &room, None)),
+    )
+    .await;
+    let leases = services.db.leases() - before;
+    // The first batch, the admission step its first ticket asks for, the read after it, and
+    // one batch for everyone who arrived meanwhile.
+    assert!(leases <= 4, "{leases} checkouts for 200 entries");
+
+    let tickets: Vec<_> = tickets.into_iter().map(|t| t.expect("entered")).collect();
+    assert_eq!(tickets[0].status, QueueStatus::Active);
+    for (i, ticket) in tickets.iter().enumerate().take(100).skip(1) {
+        assert_eq!(ticket.status, QueueStatus::Waiting);
+        assert_eq!(
+            ticket.position,
+            i as i64 - 1,
+            "fan {i} stands where they arrived"
+        );
+        assert_eq!(
+            ticket.token,
+            tickets[i + 100].token,
+            "fan {i} has one ticket"
+        );
+    }
+    assert_eq!(app.count("queue_tickets", "1=1").await, 100);
+    // Sequence numbers are unique per room, so 100 of them within 1..=100 leave no gap.
+    assert_eq!(
+        app.count("queue_tickets", "seq BETWEEN 1 AND 100").await,
+        100,
+        "no gap in the line"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fan_who_hangs_up_while_entering_has_one_ticket_and_gets_it_back() {
+    let app = TestApp::spawn_with(
+        Rules {
+            queue_active_limit: 1,
+            ..test_rules()
+        },
+        Background::NONE,
+    )
+    .await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let room = concert_id(&concert);
+    let fans = fan_ids(&app, 40).await;
+    let services = app.services();
+
+    // Each entry is dropped after 0 to 3 ms: before its batch, during it, or after.
+    futures::future::join_all(fans.iter().enumerate().map(|(i, fan)| {
+        let gives_up = Duration::from_micros(750 * (i as u64 % 5));
+        tokio::time::timeout(gives_up, queue::enter(services, None, fan, &room, None))
+    }))
+    .await;
+    let again = futures::future::join_all(
+        fans.iter()
+            .map(|f| queue::enter(services, None, f, &room, None)),
+    )
+    .await;
+    let tokens: std::collections::HashSet<_> = again
+        .into_iter()
+        .map(|t| t.expect("entered").token)
+        .collect();
+    assert_eq!(tokens.len(), 40);
+    assert_eq!(app.count("queue_tickets", "1=1").await, 40);
+    // Sequence numbers are unique per room, so 40 of them within 1..=40 leave no gap.
+    assert_eq!(
+        app.count("queue_tickets", "seq BETWEEN 1 AND 40").await,
+        40,
+        "no gap in the line"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowded_door_refuses_at_once_and_writes_nothing_for_those_refused() {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let rules = Rules {
+        queue_entry_batch: 1,
+        queue_entry_backlog: 5,
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::NONE).await;
+    let (concert, _) = app.concert("10.00", 1).await;
+    let room = concert_id(&concert);
+    let fans = fan_ids(&app, 20).await;
+    let services = app.services();
+
+    // Someone else holds the room row, so the first batch waits and the line fills up.
+    let mut other = app.conn().await;
+    other.begin_test_transaction().await.expect("begin");
+    diesel::sql_query(format!(
+        "SELECT * FROM queue_rooms WHERE concert_id = '{concert}' FOR UPDATE"
+    ))
+    .execute(&mut other)
+    .await
+    .expect("lock the room");
+    let entering = futures::future::join_all(
+        fans.iter()
+            .map(|fan| queue::enter(services, None, fan, &room, None)),
+    );
+    let releasing = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(other);
+    };
+    let (results, ()) = tokio::join!(entering, releasing);
+
+    let entered = results.iter().filter(|r| r.is_ok()).count();
+    let refused: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| encore::graphql::error::code(e))
+        .collect();
+    // Five wait in line, and one more when the first batch took its entry before the rest came.
+    assert!(entered == 5 || entered == 6, "{entered} entered");
+    assert_eq!(refused, vec!["SERVICE_UNAVAILABLE"; 20 - entered]);
+    assert_eq!(
+        app.count("queue_tickets", "1=1").await,
+        i64::try_from(entered).expect("small")
     );
 }

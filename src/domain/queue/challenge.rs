@@ -169,32 +169,29 @@ pub async fn issue(services: &Services, user: &UserId, concert: &ConcertId) -> R
     challenges.issue_for(user, concert, challenges.required(room))
 }
 
-/// Inside the entering transaction: the room asks `required` bits of work; checks the answer and
-/// spends it.
-pub(super) async fn redeem(
-    conn: &mut Conn,
+/// The room asks `required` bits of work: checks the answer (one signature, one hash) and
+/// returns the challenge to spend with the entry (id, expiry), or None when the room asks none.
+pub(super) fn verify(
     challenges: &Challenges,
     answer: Option<&Answer>,
     user: &UserId,
     concert: &ConcertId,
     required: u8,
-) -> Result<()> {
+) -> Result<Option<(String, chrono::NaiveDateTime)>> {
     if required == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let Some(answer) = answer else {
         return Err(Error::ChallengeRequired(format!(
             "this waiting room asks for a proof of work ({required} bits): call queueChallenge"
         )));
     };
-    let (id, expires_at) = challenges.check(answer, user, concert, required)?;
-    if !queue_challenges::spend(conn, &id, expires_at).await? {
-        return Err(Error::ChallengeFailed(
-            "this queue challenge was used already; ask for a new one".into(),
-        ));
-    }
-    metrics::counter!("queue_challenges_redeemed_total").increment(1);
-    Ok(())
+    challenges.check(answer, user, concert, required).map(Some)
+}
+
+/// The answer to a challenge spent already.
+pub(super) fn used_already() -> Error {
+    Error::ChallengeFailed("this queue challenge was used already; ask for a new one".into())
 }
 
 /// Forgets spent challenges that have expired (they are refused as expired anyway). Run by the

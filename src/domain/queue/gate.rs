@@ -7,7 +7,7 @@ use super::tickets::find_by_token;
 use super::{QueueStatus, TicketStatus, check_owner, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::QueueTicketRow;
-use crate::db::{Conn, queue_tickets};
+use crate::db::{Conn, queue_rooms, queue_tickets};
 use crate::domain::Services;
 use crate::domain::error::{Error, Result};
 use crate::domain::rules::Rules;
@@ -45,9 +45,17 @@ pub(crate) async fn lock_active(
     user_id: &UserId,
     rules: &Rules,
 ) -> Result<QueueTicketRow> {
-    let (row, admitted_seq, now) = queue_tickets::lock_by_token(conn, token)
+    let (row, now) = queue_tickets::lock_by_token(conn, token)
         .await?
         .ok_or_else(Error::unknown_queue_token)?;
+    // The room's counter only words the refusal of a waiting ticket (its position).
+    let admitted_seq = if row.status == TicketStatus::Waiting {
+        queue_rooms::admitted_seq(conn, &row.concert_id)
+            .await?
+            .unwrap_or_default()
+    } else {
+        0
+    };
     check_admitted(&row, admitted_seq, now, concert_id, Some(user_id), rules)?;
     Ok(row)
 }

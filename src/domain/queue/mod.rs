@@ -1,5 +1,6 @@
 //! The virtual waiting room, by job:
 //! - `tickets`: a fan's ticket: entering, polling, presence, the token;
+//! - [`entry`]: the front door, writing the entries that arrive together in one transaction;
 //! - `gate`: the turn check that the seat map, holds and payment go through;
 //! - `admission`: the step that lets people in, at a rate and within a limit;
 //! - [`challenge`]: the proof of work a room may ask of entrants.
@@ -11,6 +12,7 @@
 
 mod admission;
 pub mod challenge;
+pub mod entry;
 mod gate;
 mod tickets;
 
@@ -22,6 +24,7 @@ use crate::db::models::QueueTicketRow;
 use crate::domain::rules::Rules;
 
 pub use admission::{AdmissionReport, Trigger, admission_round, advance};
+pub use entry::EntryDesk;
 pub use gate::require_active;
 pub(crate) use gate::{check_admitted, complete, lock_active};
 pub(crate) use tickets::{check_owner, find_by_token, read_for_holder};

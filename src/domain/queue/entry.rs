@@ -1,0 +1,399 @@
+//! The waiting room's front door: entries are written in batches, one transaction per batch.
+//!
+//! Every new ticket moves its room's `issued` counter, so entries written one per transaction
+//! queue on the room row and on one commit each. The [`EntryDesk`] gathers each room's entries on
+//! this instance and writes them together ([`write_batch`]): lock the room, find who already
+//! holds a live ticket, give everyone else consecutive sequence numbers in the order they reached
+//! the desk (one multi-row insert, one counter update, one commit). It is group commit: a room's
+//! first entry starts a batch at once (an entry alone waits for nothing), and entries that arrive
+//! while a batch is being written make up the next one, up to `QUEUE_ENTRY_BATCH`. Order stays
+//! exact (by arrival at the desk, and across instances by the commit order of their batches,
+//! which the room lock serialises), and a position stays `seq - admitted_seq - 1`.
+//!
+//! A batch runs in a task the desk owns (awaited on shutdown), not in any fan's request: a fan
+//! who hangs up mid-batch leaves the batch whole, and the ticket written for them is the one
+//! their next `enterQueue` returns.
+
+use std::collections::hash_map::Entry as Slot;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, TimeDelta};
+use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
+
+use super::challenge::{self, Answer};
+use super::{QueueTicket, TicketStatus, Trigger, advance, view};
+use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
+use crate::db::models::{QueueRoomRow, QueueTicketRow};
+use crate::db::{Conn, queue_challenges, queue_rooms, queue_tickets};
+use crate::domain::Services;
+use crate::domain::catalog::ensure_concert;
+use crate::domain::error::{Error, Result};
+
+/// A poll or a refresh writes `last_seen_at` at most this often.
+pub(super) const PRESENCE_WRITE_EVERY: TimeDelta = TimeDelta::seconds(5);
+
+/// One fan at the door.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub user: UserId,
+    /// Their proof of work, when the room asks for one.
+    pub answer: Option<Answer>,
+}
+
+struct Entrant {
+    entry: Entry,
+    reply: oneshot::Sender<Result<QueueTicket>>,
+}
+
+/// This instance's front door of every waiting room.
+pub struct EntryDesk {
+    /// Entries waiting for their room's next batch; a room is here while its batches run.
+    rooms: Mutex<HashMap<ConcertId, Vec<Entrant>>>,
+    batches: TaskTracker,
+    batch: usize,
+    backlog: usize,
+}
+
+impl EntryDesk {
+    /// A desk writing at most `batch` entries per transaction and keeping at most `backlog`
+    /// waiting per room (more are refused with SERVICE_UNAVAILABLE at once).
+    pub fn new(batch: usize, backlog: usize) -> Self {
+        Self {
+            rooms: Mutex::new(HashMap::new()),
+            batches: TaskTracker::new(),
+            batch: batch.max(1),
+            backlog: backlog.max(1),
+        }
+    }
+
+    /// Waits until the batches running finish (each ends once its room's line is empty), at most
+    /// `limit`. Called on shutdown, after the requests that feed the desk have ended.
+    pub async fn drain(&self, limit: Duration) {
+        self.batches.close();
+        if tokio::time::timeout(limit, self.batches.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("entry batches still running at shutdown; they roll back whole");
+        }
+    }
+
+    fn rooms(&self) -> MutexGuard<'_, HashMap<ConcertId, Vec<Entrant>>> {
+        // The map stays consistent whatever panicked while holding it: every change is one call.
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Puts `entry` in its room's next batch and waits for the ticket written for it.
+pub(super) async fn enter(
+    services: &Services,
+    concert: &ConcertId,
+    entry: Entry,
+) -> Result<QueueTicket> {
+    let desk = &services.entries;
+    let (reply, answer) = oneshot::channel();
+    let starts_batches = {
+        let mut rooms = desk.rooms();
+        match rooms.entry(concert.clone()) {
+            Slot::Occupied(mut line) => {
+                if line.get().len() >= desk.backlog {
+                    metrics::counter!("queue_entries_refused_total").increment(1);
+                    return Err(Error::Overloaded {
+                        what: "the waiting room's door is crowded; try again in a moment",
+                        retry_after: Duration::from_secs(1),
+                    });
+                }
+                line.get_mut().push(Entrant { entry, reply });
+                false
+            }
+            Slot::Vacant(slot) => {
+                slot.insert(vec![Entrant { entry, reply }]);
+                true
+            }
+        }
+    };
+    if starts_batches {
+        desk.batches
+            .spawn(write_batches(services.clone(), concert.clone()));
+    }
+    answer
+        .await
+        .unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("entry batch was lost"))))
+}
+
+/// Writes the room's batches until its line is empty, then leaves the room to the next entrant.
+async fn write_batches(services: Services, concert: ConcertId) {
+    let mut turn = RoomTurn {
+        desk: &services.entries,
+        concert: &concert,
+        done: false,
+    };
+    loop {
+        let batch: Vec<Entrant> = {
+            let mut rooms = turn.desk.rooms();
+            let Some(line) = rooms.get_mut(&concert) else {
+                break;
+            };
+            if line.is_empty() {
+                rooms.remove(&concert);
+                break;
+            }
+            let n = line.len().min(turn.desk.batch);
+            // Fans who hung up before their batch began are not written.
+            line.drain(..n).filter(|e| !e.reply.is_closed()).collect()
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let entries: Vec<Entry> = batch.iter().map(|e| e.entry.clone()).collect();
+        match write_batch(&services, &concert, &entries).await {
+            Ok(tickets) => {
+                for (entrant, ticket) in batch.into_iter().zip(tickets) {
+                    let _ = entrant.reply.send(ticket);
+                }
+            }
+            Err(err) => {
+                let err = std::sync::Arc::new(err);
+                for entrant in batch {
+                    let _ = entrant.reply.send(Err(Error::Shared(err.clone())));
+                }
+            }
+        }
+    }
+    turn.done = true;
+}
+
+/// Frees the room if its batches stop without emptying the line (a panic): the entrants left
+/// get an error, and the next one starts batches again.
+struct RoomTurn<'a> {
+    desk: &'a EntryDesk,
+    concert: &'a ConcertId,
+    done: bool,
+}
+
+impl Drop for RoomTurn<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.desk.rooms().remove(self.concert);
+        }
+    }
+}
+
+/// What the batch decided for one entry before sequence numbers are given.
+enum Verdict {
+    Refused(Error),
+    Live(QueueTicketRow),
+    /// Same fan twice in one batch: their first entry's ticket.
+    SameAs(usize),
+    New(Option<(String, NaiveDateTime)>),
+}
+
+/// Writes `entries` for the room in one transaction and returns each one's ticket (or why it was
+/// refused), in order. The bench calls it with one entry as the one-ticket-per-transaction
+/// baseline.
+pub async fn write_batch(
+    services: &Services,
+    concert: &ConcertId,
+    entries: &[Entry],
+) -> Result<Vec<Result<QueueTicket>>> {
+    let (outcomes, admitted_seq, now, at_head) =
+        transaction!(services.db, async |conn: &mut Conn| {
+            // The room lock comes first: every read after it sees every batch committed before.
+            let (room, now) = lock_room(conn, concert).await?;
+            let verdicts = judge(conn, services, &room, concert, entries, now).await?;
+
+            let mut new_rows: Vec<QueueTicketRow> = Vec::new();
+            let mut spent = Vec::new();
+            let mut touched = Vec::new();
+            let mut outcomes: Vec<Result<QueueTicketRow>> = Vec::with_capacity(entries.len());
+            for (entry, verdict) in entries.iter().zip(verdicts) {
+                outcomes.push(match verdict {
+                    Verdict::Refused(err) => Err(err),
+                    Verdict::Live(row) => {
+                        if row.status == TicketStatus::Waiting
+                            && now - row.last_seen_at >= PRESENCE_WRITE_EVERY
+                        {
+                            touched.push(row.id.clone());
+                        }
+                        Ok(row)
+                    }
+                    // Only a fresh entry is followed, and only a spent challenge refuses it later.
+                    Verdict::SameAs(i) => match &outcomes[i] {
+                        Ok(row) => Ok(row.clone()),
+                        Err(_) => Err(challenge::used_already()),
+                    },
+                    Verdict::New(challenge) => {
+                        spent.extend(challenge);
+                        let row = new_ticket(
+                            entry,
+                            concert,
+                            room.issued + 1 + new_rows.len() as i64,
+                            now,
+                        );
+                        new_rows.push(row.clone());
+                        Ok(row)
+                    }
+                });
+            }
+            queue_challenges::spend_all(conn, &spent).await?;
+            queue_tickets::insert_all(conn, &new_rows).await?;
+            if let Some(last) = new_rows.last() {
+                queue_rooms::set_issued(conn, concert, last.seq).await?;
+            }
+            if !touched.is_empty() {
+                queue_tickets::touch(conn, &touched).await?;
+            }
+            let at_head = new_rows
+                .first()
+                .is_some_and(|row| row.seq == room.admitted_seq + 1);
+            Ok((outcomes, room.admitted_seq, now, at_head))
+        })
+        .await?;
+    let written = outcomes.iter().filter(|o| o.is_ok()).count();
+    metrics::counter!("queue_entries_total").increment(written as u64);
+    metrics::histogram!("queue_entry_batch_size").record(entries.len() as f64);
+
+    let rules = &services.rules;
+    if !at_head {
+        return Ok(outcomes
+            .into_iter()
+            .map(|o| o.map(|row| view(&row, admitted_seq, now, rules)))
+            .collect());
+    }
+    // The first new ticket stands at the head of an idle room: the same step the ticker runs
+    // admits it now (a failure only delays admission to the next tick), then the batch's tickets
+    // are read again.
+    if let Err(err) = advance(services, concert, Trigger::Entry).await {
+        tracing::warn!(error = ?err, %concert, "admission after enterQueue failed");
+    }
+    let ids: Vec<TicketId> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().ok().map(|row| row.id.clone()))
+        .collect();
+    let fresh: HashMap<TicketId, (QueueTicketRow, i64, NaiveDateTime)> =
+        with_conn!(services.db, async |conn: &mut Conn| {
+            Ok(queue_tickets::by_ids(conn, &ids).await?)
+        })
+        .await?
+        .into_iter()
+        .map(|read| (read.0.id.clone(), read))
+        .collect();
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            o.map(|row| match fresh.get(&row.id) {
+                Some((row, admitted_seq, now)) => view(row, *admitted_seq, *now, rules),
+                None => view(&row, admitted_seq, now, rules),
+            })
+        })
+        .collect())
+}
+
+/// Locks the concert's room (making it for a concert that has none yet) and reads the clock.
+async fn lock_room(conn: &mut Conn, concert: &ConcertId) -> Result<(QueueRoomRow, NaiveDateTime)> {
+    if let Some(locked) = queue_rooms::lock_at_now(conn, concert).await? {
+        return Ok(locked);
+    }
+    ensure_concert(conn, concert).await?;
+    // Creating a room locks it; a concurrent creator waits, then finds it.
+    queue_rooms::insert_if_missing(conn, concert).await?;
+    queue_rooms::lock_at_now(conn, concert)
+        .await?
+        .ok_or_else(|| Error::corrupt("room vanished"))
+}
+
+/// Decides every entry with two reads for the whole batch: which users exist with the live
+/// tickets they hold, and (when the room asks for proofs of work) which were spent before.
+async fn judge(
+    conn: &mut Conn,
+    services: &Services,
+    room: &QueueRoomRow,
+    concert: &ConcertId,
+    entries: &[Entry],
+    now: NaiveDateTime,
+) -> Result<Vec<Verdict>> {
+    let mut people: Vec<UserId> = entries.iter().map(|e| e.user.clone()).collect();
+    people.sort();
+    people.dedup();
+    let mut known: HashSet<UserId> = HashSet::new();
+    let mut live: HashMap<UserId, QueueTicketRow> = HashMap::new();
+    // Newest first: a fan's first live ticket found is the one kept.
+    for (user, ticket) in queue_tickets::unfinished_of(conn, &people, concert).await? {
+        if let Some(row) = ticket {
+            let is_live =
+                row.status == TicketStatus::Waiting || row.expires_at.is_some_and(|at| at > now);
+            if is_live && !live.contains_key(&user) {
+                live.insert(user.clone(), row);
+            }
+        }
+        known.insert(user);
+    }
+
+    let required = services.challenges.required(room.pow_difficulty);
+    let mut first_entry: HashMap<&UserId, usize> = HashMap::new();
+    let mut verdicts = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let verdict = if !known.contains(&entry.user) {
+            Verdict::Refused(Error::Unauthenticated("unknown user".into()))
+        } else if let Some(row) = live.get(&entry.user) {
+            Verdict::Live(row.clone())
+        } else if let Some(&first) = first_entry.get(&entry.user) {
+            Verdict::SameAs(first)
+        } else {
+            match challenge::verify(
+                &services.challenges,
+                entry.answer.as_ref(),
+                &entry.user,
+                concert,
+                required,
+            ) {
+                Ok(spend) => {
+                    first_entry.insert(&entry.user, i);
+                    Verdict::New(spend)
+                }
+                Err(err) => Verdict::Refused(err),
+            }
+        };
+        verdicts.push(verdict);
+    }
+
+    // A proof of work spent before, or twice in this batch, is refused.
+    let ids: Vec<String> = verdicts
+        .iter()
+        .filter_map(|v| match v {
+            Verdict::New(Some((id, _))) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut spent: HashSet<String> = queue_challenges::spent_among(conn, &ids)
+        .await?
+        .into_iter()
+        .collect();
+    for verdict in &mut verdicts {
+        if let Verdict::New(Some((id, _))) = verdict
+            && !spent.insert(id.clone())
+        {
+            *verdict = Verdict::Refused(challenge::used_already());
+        }
+    }
+    Ok(verdicts)
+}
+
+fn new_ticket(entry: &Entry, concert: &ConcertId, seq: i64, now: NaiveDateTime) -> QueueTicketRow {
+    QueueTicketRow {
+        id: TicketId::new(),
+        token: QueueToken::new(),
+        user_id: entry.user.clone(),
+        concert_id: concert.clone(),
+        seq,
+        status: TicketStatus::Waiting,
+        last_seen_at: now,
+        activated_at: None,
+        expires_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
