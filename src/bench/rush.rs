@@ -14,7 +14,13 @@
 //! - `race`: every client holds seats of one date, 50 seats for all: after the first 50, every
 //!   answer is `SEAT_UNAVAILABLE` or, once a fan holds 4, `HOLD_LIMIT_REACHED` (expected, not
 //!   errors);
-//! - `pay`: every request holds a free seat and pays for it (the figures are the pair).
+//! - `pay`: a fresh admitted fan holds a free seat and pays for it (a payment ends a turn): the
+//!   rate counts these pairs, the latencies are the payment's alone.
+//!
+//! After `enter`, `hold` and `pay` the **raw baseline** runs: the same domain calls the resolvers
+//! make, so the same SQL, through a diesel-async pool of the same size in this process, at the
+//! same concurrency, with no HTTP or GraphQL; and for `enter` one ticket per transaction, which is
+//! what the service did before it wrote entries in batches. The last lines print service/raw.
 //!
 //! Fans, tickets and tokens are written in bulk with SQL before the clock starts; the server runs
 //! with per-address rate limits off (the whole crowd comes from loopback).
@@ -31,9 +37,14 @@ use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use serde_json::{Value, json};
 
 use super::percentile;
-use crate::db::ids::UserId;
+use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
 use crate::db::{self, Conn};
 use crate::domain::auth::TokenSigner;
+use crate::domain::inputs::SeatNumber;
+use crate::domain::queue::entry::{Entry, write_batch};
+use crate::domain::rules::Rules;
+use crate::domain::throttle::Quotas;
+use crate::domain::{Services, booking, payment, queue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -74,7 +85,10 @@ const SECRET: &str = "bench-secret-bench-secret-bench-secret!!";
 
 /// Dates of the bench concert (50 seats each). Each client holds its own seat number on a new
 /// date per request, so the holding modes use as many dates as one client makes requests.
-const DATES: usize = 3000;
+const DATES: usize = 5000;
+
+/// The pool of the server and of the raw baseline.
+const POOL_SIZE: usize = 32;
 
 /// Codes that are a mode's expected outcome, not an error.
 fn expected(mode: Mode, code: &str) -> bool {
@@ -97,9 +111,13 @@ struct Stage {
     /// Fans not used yet by `enter`.
     next_fresh: AtomicUsize,
     fans: usize,
-    /// Fans with a WAITING ticket (poll) and with an ACTIVE one (seats), by index.
+    /// Fans with a WAITING ticket (poll) and with an ACTIVE one (seats, hold), by index.
     waiting: usize,
     active: usize,
+    /// Admitted fans for `pay`, one per hold and payment (a payment ends its fan's turn), from
+    /// `waiting + active` up to `payers_end`.
+    next_payer: AtomicUsize,
+    payers_end: usize,
     /// The concert's dates, for the modes that hold seats, and by client the next date it has
     /// not held on (a client holds its own seat number on each date, so no two clients meet).
     dates: Vec<String>,
@@ -117,7 +135,7 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
         .env("DATABASE_URL", url)
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", SECRET)
-        .env("DATABASE_POOL_SIZE", "32")
+        .env("DATABASE_POOL_SIZE", POOL_SIZE.to_string())
         .env("QUEUE_ACTIVE_LIMIT", "1000000")
         .env("QUEUE_ADMIT_PER_SEC", "100000")
         .env("MAX_CHARGE", "1000.00")
@@ -149,7 +167,8 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
     let mut conn = Conn::establish(url).await?;
     let waiting = 10_000.min(args.fans / 4);
     let active = args.connections.max(1);
-    let (concert, dates) = prepare(&mut conn, args.fans, waiting, active, DATES).await?;
+    let payers = 40_000.min(args.fans / 4);
+    let (concert, dates) = prepare(&mut conn, args.fans, waiting, active + payers, DATES).await?;
     let stage = Arc::new(Stage {
         base,
         http,
@@ -158,10 +177,12 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
         dates,
         next_date: (0..args.connections).map(|_| AtomicUsize::new(1)).collect(),
         signer: TokenSigner::new(SECRET.as_bytes(), Duration::from_secs(3600)),
-        next_fresh: AtomicUsize::new(waiting + active),
+        next_fresh: AtomicUsize::new(waiting + active + payers),
         fans: args.fans,
         waiting,
         active,
+        next_payer: AtomicUsize::new(waiting + active),
+        payers_end: waiting + active + payers,
     });
 
     println!(
@@ -172,15 +193,56 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
         "{:<8} {:>4} {:>10} {:>9} {:>9} {:>9}  errors",
         "mode", "run", "req/s", "p50 ms", "p95 ms", "p99 ms"
     );
+    let raw = raw_services(url)?;
     let mut healthy = true;
+    let mut ratios = Vec::new();
     for mode in &args.modes {
+        let name = format!("{mode:?}").to_lowercase();
+        let mut served = Vec::new();
         for round in 1..=2 {
             let figures = run_mode(&stage, *mode, args).await?;
             let broken = db::invariants::broken(&mut conn).await?;
-            healthy &= figures.errors.is_empty() && broken.is_empty();
+            healthy &= report(&name, round, &figures, &broken);
+            served.push(figures.per_sec);
+        }
+        if !matches!(mode, Mode::Enter | Mode::Hold | Mode::Pay) {
+            continue;
+        }
+        let mut baseline = Vec::new();
+        for round in 1..=2 {
+            let figures = run_raw(&stage, &raw, *mode, args).await?;
+            let broken = db::invariants::broken(&mut conn).await?;
+            healthy &= report(&format!("raw {name}"), round, &figures, &broken);
+            baseline.push(figures.per_sec);
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        ratios.push((name, mean(&served), mean(&baseline)));
+    }
+    for (name, served, baseline) in &ratios {
+        println!(
+            "{name:<8} service/raw: {:.2} ({served:.0} / {baseline:.0} per second, mean of two runs each)",
+            served / baseline
+        );
+    }
+    println!(
+        "invariants after every run: {}",
+        if healthy { "hold" } else { "see above" }
+    );
+    raw.db.close();
+    server.kill().await.ok();
+    if !healthy {
+        bail!("a run had errors or broke an invariant");
+    }
+    Ok(())
+}
+
+/// Prints one run's line; true when it had no error and broke no invariant.
+fn report(name: &str, round: usize, figures: &Figures, broken: &[(&str, Vec<String>)]) -> bool {
+    {
+        {
             println!(
-                "{:<8} {:>4} {:>10.0} {:>9.2} {:>9.2} {:>9.2}  {}{}",
-                format!("{mode:?}").to_lowercase(),
+                "{:<9} {:>3} {:>10.0} {:>9.2} {:>9.2} {:>9.2}  {}{}",
+                name,
                 round,
                 figures.per_sec,
                 figures.p50,
@@ -199,15 +261,7 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
             );
         }
     }
-    println!(
-        "invariants after every run: {}",
-        if healthy { "hold" } else { "see above" }
-    );
-    server.kill().await.ok();
-    if !healthy {
-        bail!("a run had errors or broke an invariant");
-    }
-    Ok(())
+    figures.errors.is_empty() && broken.is_empty()
 }
 
 struct Figures {
@@ -243,10 +297,12 @@ async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::R
                     .as_ref()
                     .and_then(|b| b["data"]["holdSeat"]["id"].as_str())
                     .map(str::to_owned);
+                let mut sent = sent;
                 if mode == Mode::Pay
                     && let Some(id) = held
                 {
                     let pay = "mutation($r: ID!) { pay(reservationId: $r) { id } }";
+                    sent = Instant::now();
                     answer = send(&stage, &token, queue_token, pay, json!({ "r": id })).await;
                 }
                 latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
@@ -264,6 +320,17 @@ async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::R
             (latencies, errors)
         })
     });
+    figures(workers, started).await
+}
+
+/// What each worker measured: latencies in ms, errors by code.
+type Measured = (Vec<f64>, BTreeMap<String, usize>);
+
+/// The figures of a run from its workers.
+async fn figures(
+    workers: impl Iterator<Item = tokio::task::JoinHandle<Measured>>,
+    started: Instant,
+) -> anyhow::Result<Figures> {
     let mut latencies = Vec::new();
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();
     for worker in futures_util::future::join_all(workers).await {
@@ -282,6 +349,102 @@ async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::R
         p99: percentile(&latencies, 0.99),
         errors,
     })
+}
+
+/// The services of the raw baseline: the server's rules for the bench, a pool of the same size.
+fn raw_services(url: &str) -> anyhow::Result<Services> {
+    let rules = Rules {
+        queue_active_limit: 1_000_000,
+        queue_admit_per_sec: 100_000,
+        quotas: Quotas::unlimited(),
+        ..Rules::default()
+    };
+    let database = db::Database::connect(url, &db::PoolConfig::with_size(POOL_SIZE))?;
+    Ok(Services::new(database, rules, SECRET.as_bytes())?)
+}
+
+/// A run of the raw baseline of `mode` (enter, hold or pay): the resolver's domain calls, at the
+/// same concurrency, without HTTP or GraphQL.
+async fn run_raw(
+    stage: &Arc<Stage>,
+    services: &Services,
+    mode: Mode,
+    args: &RushBench,
+) -> anyhow::Result<Figures> {
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let concert = ConcertId::parse(&stage.concert).context("bench concert id")?;
+    let workers = (0..args.connections).map(|worker| {
+        let stage = Arc::clone(stage);
+        let services = services.clone();
+        let concert = concert.clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+            while Instant::now() < deadline {
+                let Some((outcome, took)) =
+                    raw_call(&stage, &services, &concert, mode, worker).await
+                else {
+                    *errors.entry("OUT_OF_FANS_OR_DATES".into()).or_default() += 1;
+                    break;
+                };
+                latencies.push(took.as_secs_f64() * 1000.0);
+                if let Err(err) = outcome {
+                    let code = crate::graphql::error::code(&err);
+                    *errors.entry(code.to_owned()).or_default() += 1;
+                }
+            }
+            (latencies, errors)
+        })
+    });
+    figures(workers, started).await
+}
+
+/// One raw call of `mode` by `worker`, with the fans, dates and seats the HTTP run would use,
+/// and how long the measured part took (for `pay`, the payment after its hold); None when they
+/// are used up.
+async fn raw_call(
+    stage: &Stage,
+    services: &Services,
+    concert: &ConcertId,
+    mode: Mode,
+    worker: usize,
+) -> Option<(crate::domain::Result<()>, Duration)> {
+    let sent = Instant::now();
+    if mode == Mode::Enter {
+        let i = stage.next_fresh.fetch_add(1, Ordering::Relaxed);
+        (i < stage.fans).then_some(())?;
+        let entry = Entry {
+            user: UserId::parse(&user_id(i))?,
+            answer: None,
+        };
+        // One ticket per transaction: the batch of one.
+        let outcome = match write_batch(services, concert, &[entry]).await {
+            Ok(mut tickets) => tickets.pop().map_or(Ok(()), |ticket| ticket.map(drop)),
+            Err(err) => Err(err),
+        };
+        return Some((outcome, sent.elapsed()));
+    }
+    let d = stage.next_date.get(worker)?.fetch_add(1, Ordering::Relaxed);
+    let date = chrono::NaiveDate::parse_from_str(stage.dates.get(d)?, "%Y-%m-%d").ok()?;
+    let i = holder(stage, mode, worker)?;
+    let user = UserId::parse(&user_id(i))?;
+    let token = QueueToken::parse(&queue_token(i))?;
+    let seat = SeatNumber::parse(i32::try_from(worker % 50 + 1).ok()?).ok()?;
+    let mut measured_from = sent;
+    let outcome = async {
+        // As the resolvers: the early turn check, then the hold (and the payment).
+        queue::require_active(services, Some(&token), concert, Some(&user)).await?;
+        let held = booking::hold_seat(services, &user, concert, date, seat, &token).await?;
+        if mode == Mode::Pay {
+            measured_from = Instant::now();
+            let id: &ReservationId = &held.id;
+            payment::pay(services, &user, id, &token, None).await?;
+        }
+        Ok(())
+    }
+    .await;
+    Some((outcome, measured_from.elapsed()))
 }
 
 /// One GraphQL request; its JSON answer, or None when the exchange failed.
@@ -355,7 +518,7 @@ fn request(
                 let d = stage.next_date.get(worker)?.fetch_add(1, Ordering::Relaxed);
                 (stage.dates.get(d)?.clone(), worker % 50 + 1)
             };
-            let i = stage.waiting + worker % stage.active;
+            let i = holder(stage, mode, worker)?;
             Some((
                 "mutation($c: ID!, $d: Date!, $s: Int!) { holdSeat(concertId: $c, date: $d, seatNumber: $s) { id } }",
                 json!({ "c": stage.concert, "d": date, "s": seat }),
@@ -363,6 +526,16 @@ fn request(
                 Some(queue_token(i)),
             ))
         }
+    }
+}
+
+/// The fan who holds next: the worker's own admitted fan, or for `pay` a fresh one.
+fn holder(stage: &Stage, mode: Mode, worker: usize) -> Option<usize> {
+    if mode == Mode::Pay {
+        let i = stage.next_payer.fetch_add(1, Ordering::Relaxed);
+        (i < stage.payers_end).then_some(i)
+    } else {
+        Some(stage.waiting + worker % stage.active)
     }
 }
 

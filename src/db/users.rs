@@ -1,16 +1,17 @@
 //! `users`: accounts and the balance column the wallet guards.
 
 use bigdecimal::BigDecimal;
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel_async::RunQueryDsl;
 
 use super::cached::Cached;
 
-use super::Conn;
 use super::ids::UserId;
 use super::models::UserRow;
 use super::schema::users;
+use super::{Conn, utc_now};
 
 pub async fn insert(conn: &mut Conn, row: &UserRow) -> Result<(), DieselError> {
     diesel::insert_into(users::table)
@@ -57,6 +58,21 @@ pub async fn lock(conn: &mut Conn, id: &UserId) -> Result<bool, DieselError> {
         .await
         .optional()?;
     Ok(found.is_some())
+}
+
+/// [`lock`], returning the database clock read by the same statement (None: no such user). The
+/// clock is the statement's start, before any wait for the lock.
+pub async fn lock_at_now(
+    conn: &mut Conn,
+    id: &UserId,
+) -> Result<Option<NaiveDateTime>, DieselError> {
+    users::table
+        .find(id)
+        .select(utc_now())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
 }
 
 pub async fn balance(conn: &mut Conn, id: &UserId) -> Result<BigDecimal, DieselError> {

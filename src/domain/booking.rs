@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 
-use super::accounts::lock_user;
+use super::accounts::{lock_user, lock_user_at_now};
 use super::catalog::ensure_date;
 use super::error::{Error, Result};
 use super::inputs::SeatNumber;
@@ -53,8 +53,7 @@ pub async fn hold_seat(
     // One transaction that returns the hold it wrote: no second checkout to read it back.
     let reservation = transaction!(services.db, async |conn: &mut Conn| {
         ensure_date(conn, concert_id, date).await?;
-        lock_user(conn, user_id).await?;
-        let now = db::now(conn).await?;
+        let now = lock_user_at_now(conn, user_id).await?;
         let held = reservations::live_holds_for_date(conn, user_id, concert_id, date, now).await?;
         if held >= i64::from(rules.max_holds_per_date) {
             return Err(Error::HoldLimitReached(rules.max_holds_per_date));
