@@ -7,6 +7,7 @@
 //! Each starts this binary's own server as a child process on a fresh database of a private
 //! MariaDB and drops the database at the end; everything stays on loopback.
 
+mod flow;
 mod rush;
 mod subscribers;
 

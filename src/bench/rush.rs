@@ -48,6 +48,8 @@ use crate::domain::{Services, booking, payment, queue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
+    /// Every fan the whole way: enter, wait, seat map, hold, pay (see `bench::flow`).
+    Flow,
     Enter,
     Poll,
     Seats,
@@ -67,7 +69,7 @@ pub struct RushBench {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "enter,poll,seats,charge,hold,race,pay"
+        default_value = "flow,enter,poll,seats,charge,hold,race,pay"
     )]
     pub modes: Vec<Mode>,
     /// Concurrent clients.
@@ -79,6 +81,24 @@ pub struct RushBench {
     /// Fans made before the runs (each `enter` request needs a fresh one).
     #[arg(long, default_value_t = 200_000)]
     pub fans: usize,
+    /// `flow`: fans who go the whole way at once.
+    #[arg(long, default_value_t = 3_000)]
+    pub flow_fans: usize,
+    /// `flow`: dates of 50 seats on sale.
+    #[arg(long, default_value_t = 20)]
+    pub flow_dates: usize,
+    /// `flow`: share of fans waiting on a websocket subscription instead of polling.
+    #[arg(long, default_value_t = 0.25)]
+    pub flow_websockets: f64,
+    /// `flow`: the server's QUEUE_ACTIVE_LIMIT.
+    #[arg(long, default_value_t = 300)]
+    pub flow_active_limit: u32,
+    /// `flow`: the server's QUEUE_ADMIT_PER_SEC.
+    #[arg(long, default_value_t = 200)]
+    pub flow_admit_per_sec: u32,
+    /// Where `flow` writes its SVG report.
+    #[arg(long, default_value = "target/rush-report.svg")]
+    pub report: std::path::PathBuf,
 }
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret!!";
@@ -126,45 +146,41 @@ struct Stage {
 
 async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
     db::migrate(url).await?;
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.local_addr()?.port()
-    };
-    let mut server = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("serve")
-        .env("DATABASE_URL", url)
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", SECRET)
-        .env("DATABASE_POOL_SIZE", POOL_SIZE.to_string())
-        .env("QUEUE_ACTIVE_LIMIT", "1000000")
-        .env("QUEUE_ADMIT_PER_SEC", "100000")
-        .env("MAX_CHARGE", "1000.00")
-        .env("RATE_LIMIT_REQUESTS_PER_SEC", "0")
-        .env("RATE_LIMIT_QUEUE_ENTRIES_PER_MIN", "0")
-        .env("RATE_LIMIT_QUEUE_ENTRIES_PER_ACCOUNT_PER_MIN", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the server")?;
-    let base = format!("http://127.0.0.1:{port}");
+    let mut conn = Conn::establish(url).await?;
+    let mut healthy = true;
+    if args.modes.contains(&Mode::Flow) {
+        let flow_server = Server::start(
+            url,
+            &[
+                ("QUEUE_ACTIVE_LIMIT", args.flow_active_limit.to_string()),
+                ("QUEUE_ADMIT_PER_SEC", args.flow_admit_per_sec.to_string()),
+                ("QUEUE_TICK", "200ms".to_owned()),
+            ],
+        )
+        .await?;
+        let plan = super::flow::FlowPlan {
+            fans: args.flow_fans,
+            dates: args.flow_dates,
+            websocket_share: args.flow_websockets,
+            report: args.report.clone(),
+            active_limit: args.flow_active_limit,
+            admit_per_sec: args.flow_admit_per_sec,
+        };
+        healthy &= super::flow::run(&plan, &flow_server.base, SECRET, &mut conn).await?;
+        flow_server.stop().await;
+    }
+    let server = Server::start(
+        url,
+        &[
+            ("QUEUE_ACTIVE_LIMIT", "1000000".to_owned()),
+            ("QUEUE_ADMIT_PER_SEC", "100000".to_owned()),
+        ],
+    )
+    .await?;
+    let base = server.base.clone();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections * 2)
         .build()?;
-    let started = Instant::now();
-    while http
-        .get(format!("{base}/health/ready"))
-        .send()
-        .await
-        .is_err()
-    {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the server did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    let mut conn = Conn::establish(url).await?;
     let waiting = 10_000.min(args.fans / 4);
     let active = args.connections.max(1);
     let payers = 40_000.min(args.fans / 4);
@@ -194,9 +210,8 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
         "mode", "run", "req/s", "p50 ms", "p95 ms", "p99 ms"
     );
     let raw = raw_services(url)?;
-    let mut healthy = true;
     let mut ratios = Vec::new();
-    for mode in &args.modes {
+    for mode in args.modes.iter().filter(|m| **m != Mode::Flow) {
         let name = format!("{mode:?}").to_lowercase();
         let mut served = Vec::new();
         for round in 1..=2 {
@@ -229,7 +244,7 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
         if healthy { "hold" } else { "see above" }
     );
     raw.db.close();
-    server.kill().await.ok();
+    server.stop().await;
     if !healthy {
         bail!("a run had errors or broke an invariant");
     }
@@ -262,6 +277,61 @@ fn report(name: &str, round: usize, figures: &Figures, broken: &[(&str, Vec<Stri
         }
     }
     figures.errors.is_empty() && broken.is_empty()
+}
+
+/// A server of this binary, a child process on a port of its own.
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts `encore serve` on `url` with the bench's settings and `extra` ones, and waits until
+    /// it is ready.
+    async fn start(url: &str, extra: &[(&str, String)]) -> anyhow::Result<Self> {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            listener.local_addr()?.port()
+        };
+        let mut command = tokio::process::Command::new(std::env::current_exe()?);
+        command
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("JWT_SECRET", SECRET)
+            .env("DATABASE_POOL_SIZE", POOL_SIZE.to_string())
+            .env("MAX_CHARGE", "1000.00")
+            .env("RATE_LIMIT_REQUESTS_PER_SEC", "0")
+            .env("RATE_LIMIT_QUEUE_ENTRIES_PER_MIN", "0")
+            .env("RATE_LIMIT_QUEUE_ENTRIES_PER_ACCOUNT_PER_MIN", "0")
+            .env("WS_MAX_CONNECTIONS", "100000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        let child = command.spawn().context("starting the server")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let http = reqwest::Client::new();
+        while http
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .is_err()
+        {
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("the server did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self { child, base })
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.ok();
+    }
 }
 
 struct Figures {
@@ -476,6 +546,8 @@ fn request(
 ) -> Option<(&'static str, Value, UserId, Option<String>)> {
     let fan = |i: usize| UserId::parse(&user_id(i));
     match mode {
+        // Runs on its own (bench::flow), never one request at a time.
+        Mode::Flow => None,
         Mode::Enter => {
             let i = stage.next_fresh.fetch_add(1, Ordering::Relaxed);
             (i < stage.fans).then_some(())?;
@@ -574,13 +646,16 @@ async fn prepare(
         let users: Vec<String> = (start..end)
             .map(|i| {
                 format!(
-                    "('{}', 'rush{i}', 'rush{i}@bench.test', '-', 0, UTC_TIMESTAMP(6), 0, NULL)",
+                    "('{}', 'rush{i}', 'rush{i}@bench.test', '-', 0, UTC_TIMESTAMP(6))",
                     user_id(i)
                 )
             })
             .collect();
-        conn.batch_execute(&format!("INSERT INTO users VALUES {}", users.join(",")))
-            .await?;
+        conn.batch_execute(&format!(
+            "INSERT INTO users (id, username, email, password_hash, balance, created_at) VALUES {}",
+            users.join(",")
+        ))
+        .await?;
     }
     // Tickets: the ACTIVE ones first in line (seq 1..=active), the WAITING ones behind them.
     let tickets: Vec<String> = (0..waiting + active)

@@ -263,7 +263,7 @@ async fn prepare(conn: &mut Conn, n: usize) -> anyhow::Result<String> {
             })
             .collect();
         conn.batch_execute(&format!(
-            "INSERT INTO users VALUES {};
+            "INSERT INTO users (id, username, email, password_hash, balance, created_at) VALUES {};
              INSERT INTO queue_tickets (id, token, user_id, concert_id, seq, status, last_seen_at, activated_at, expires_at, created_at, updated_at) VALUES {};
              INSERT INTO queue_tickets (id, token, user_id, concert_id, seq, status, last_seen_at, activated_at, expires_at, created_at, updated_at) VALUES {};",
             users.join(","),
@@ -275,7 +275,7 @@ async fn prepare(conn: &mut Conn, n: usize) -> anyhow::Result<String> {
     Ok(concert)
 }
 
-async fn open(
+pub(super) async fn open(
     url: &str,
     token: &str,
     queue_token: &str,
