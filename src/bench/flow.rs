@@ -112,11 +112,12 @@ impl Fan {
     }
 }
 
-/// Runs the flow against the server at `base` (started with the flow's admission pace), writing
+/// Runs the flow against the servers at `bases` (fan `i` uses `bases[i % len]`, all started with
+/// the flow's admission pace), writing
 /// to the database behind `conn`; true when nothing failed and every invariant holds.
 pub async fn run(
     plan: &FlowPlan,
-    base: &str,
+    bases: &[String],
     secret: &str,
     conn: &mut Conn,
 ) -> anyhow::Result<bool> {
@@ -129,13 +130,13 @@ pub async fn run(
     let sold_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let started = Instant::now();
     let dates: Vec<String> = read_dates(conn, &concert).await?;
-    let ws_url = format!("{}/graphql/ws", base.replacen("http", "ws", 1));
+
     let websockets = (plan.fans as f64 * plan.websocket_share.clamp(0.0, 1.0)) as usize;
 
     let fans = (0..plan.fans).map(|i| {
         let fan = Fan {
             http: http.clone(),
-            base: base.to_owned(),
+            base: bases[i % bases.len()].clone(),
             token: UserId::parse(&flow_user(i))
                 .and_then(|user| signer.issue(&user).ok())
                 .unwrap_or_default(),
@@ -145,7 +146,7 @@ pub async fn run(
         };
         let concert = concert.clone();
         let dates = dates.clone();
-        let ws_url = ws_url.clone();
+        let ws_url = format!("{}/graphql/ws", fan.base.replacen("http", "ws", 1));
         tokio::spawn(async move {
             // Fans arrive over the first second, not in one instant.
             tokio::time::sleep(Duration::from_micros(

@@ -96,6 +96,10 @@ pub struct RushBench {
     /// `flow`: the server's QUEUE_ADMIT_PER_SEC.
     #[arg(long, default_value_t = 200)]
     pub flow_admit_per_sec: u32,
+    /// Admin URLs of the nodes of a cluster (comma-separated): one server instance runs on each
+    /// node, and clients spread over the instances (see `scripts/cluster rush`).
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Vec<String>,
     /// Where `flow` writes its SVG report.
     #[arg(long, default_value = "target/rush-report.svg")]
     pub report: std::path::PathBuf,
@@ -123,7 +127,8 @@ pub async fn rush(args: RushBench) -> anyhow::Result<()> {
 
 /// What the runs share: the server, the crowd, the tokens.
 struct Stage {
-    base: String,
+    /// The instances, one per node; worker `w` talks to `bases[w % len]`.
+    bases: Vec<String>,
     http: reqwest::Client,
     concert: String,
     date: String,
@@ -149,8 +154,9 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
     let mut conn = Conn::establish(url).await?;
     let mut healthy = true;
     if args.modes.contains(&Mode::Flow) {
-        let flow_server = Server::start(
+        let flow_servers = Server::start_all(
             url,
+            &args.nodes,
             &[
                 ("QUEUE_ACTIVE_LIMIT", args.flow_active_limit.to_string()),
                 ("QUEUE_ADMIT_PER_SEC", args.flow_admit_per_sec.to_string()),
@@ -166,18 +172,22 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
             active_limit: args.flow_active_limit,
             admit_per_sec: args.flow_admit_per_sec,
         };
-        healthy &= super::flow::run(&plan, &flow_server.base, SECRET, &mut conn).await?;
-        flow_server.stop().await;
+        let bases: Vec<String> = flow_servers.iter().map(|s| s.base.clone()).collect();
+        healthy &= super::flow::run(&plan, &bases, SECRET, &mut conn).await?;
+        for server in flow_servers {
+            server.stop().await;
+        }
     }
-    let server = Server::start(
+    let servers = Server::start_all(
         url,
+        &args.nodes,
         &[
             ("QUEUE_ACTIVE_LIMIT", "1000000".to_owned()),
             ("QUEUE_ADMIT_PER_SEC", "100000".to_owned()),
         ],
     )
     .await?;
-    let base = server.base.clone();
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections * 2)
         .build()?;
@@ -186,7 +196,7 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
     let payers = 40_000.min(args.fans / 4);
     let (concert, dates) = prepare(&mut conn, args.fans, waiting, active + payers, DATES).await?;
     let stage = Arc::new(Stage {
-        base,
+        bases,
         http,
         concert,
         date: dates[0].clone(),
@@ -244,7 +254,9 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
         if healthy { "hold" } else { "see above" }
     );
     raw.db.close();
-    server.stop().await;
+    for server in servers {
+        server.stop().await;
+    }
     if !healthy {
         bail!("a run had errors or broke an invariant");
     }
@@ -329,6 +341,24 @@ impl Server {
         Ok(Self { child, base })
     }
 
+    /// One server on `url`, or with `nodes`, one on each node's copy of the same database.
+    async fn start_all(
+        url: &str,
+        nodes: &[String],
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Vec<Self>> {
+        if nodes.is_empty() {
+            return Ok(vec![Self::start(url, extra).await?]);
+        }
+        let name = url.rsplit('/').next().unwrap_or_default();
+        let mut servers = Vec::new();
+        for node in nodes {
+            let node_url = format!("{}/{name}", node.trim_end_matches('/'));
+            servers.push(Self::start(&node_url, extra).await?);
+        }
+        Ok(servers)
+    }
+
     async fn stop(mut self) {
         self.child.kill().await.ok();
     }
@@ -361,7 +391,8 @@ async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::R
                 let token = stage.signer.issue(&fan).unwrap_or_default();
                 let queue_token = queue_token.as_deref();
                 let sent = Instant::now();
-                let mut answer = send(&stage, &token, queue_token, query, variables).await;
+                let base = &stage.bases[worker % stage.bases.len()];
+                let mut answer = send(&stage, base, &token, queue_token, query, variables).await;
                 // `pay` holds, then pays what it holds: the figures are the pair.
                 let held = answer
                     .as_ref()
@@ -373,7 +404,7 @@ async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::R
                 {
                     let pay = "mutation($r: ID!) { pay(reservationId: $r) { id } }";
                     sent = Instant::now();
-                    answer = send(&stage, &token, queue_token, pay, json!({ "r": id })).await;
+                    answer = send(&stage, base, &token, queue_token, pay, json!({ "r": id })).await;
                 }
                 latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
                 match answer {
@@ -520,6 +551,7 @@ async fn raw_call(
 /// One GraphQL request; its JSON answer, or None when the exchange failed.
 async fn send(
     stage: &Stage,
+    base: &str,
     token: &str,
     queue_token: Option<&str>,
     query: &str,
@@ -527,7 +559,7 @@ async fn send(
 ) -> Option<Value> {
     let mut builder = stage
         .http
-        .post(format!("{}/graphql", stage.base))
+        .post(format!("{base}/graphql"))
         .bearer_auth(token)
         .json(&json!({ "query": query, "variables": variables }));
     if let Some(queue_token) = queue_token {

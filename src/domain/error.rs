@@ -104,6 +104,19 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A write conflict (deadlock, lock-wait timeout, cluster certification failure) that went on
+    /// through every retry: one row is too hot right now. Answered SERVICE_UNAVAILABLE with a
+    /// retry hint, never as an internal error.
+    pub fn is_contended(&self) -> bool {
+        match self {
+            Self::Database(err) => db::is_retryable(err),
+            Self::Shared(inner) => inner.is_contended(),
+            _ => false,
+        }
+    }
+}
+
 impl db::Retryable for Error {
     /// A deadlock, lock-wait timeout or write conflict: the transaction may simply run again.
     fn is_retryable(&self) -> bool {

@@ -42,7 +42,7 @@ pub fn code(error: &Error) -> &'static str {
         Error::ChallengeRequired(_) => "CHALLENGE_REQUIRED",
         Error::ChallengeFailed(_) => "CHALLENGE_FAILED",
         Error::Overloaded { .. } => SERVICE_UNAVAILABLE,
-        _ if error.is_unavailable() => SERVICE_UNAVAILABLE,
+        _ if error.is_unavailable() || error.is_contended() => SERVICE_UNAVAILABLE,
         Error::Database(_) | Error::Pool(_) | Error::Internal(_) | Error::Shared(_) => {
             "INTERNAL_SERVER_ERROR"
         }
@@ -102,6 +102,17 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
         return async_graphql::Error::new(error.to_string()).extend_with(|_, e| {
             e.set("code", code);
             e.set("retryAfter", seconds.max(1));
+        });
+    }
+    if error.is_contended() {
+        tracing::warn!(cause = %cause_chain(error), "write conflicts outlasted the retries");
+        metrics::counter!("transactions_contended_total").increment(1);
+        return async_graphql::Error::new(
+            "too many people are changing the same thing at once; try again in a moment",
+        )
+        .extend_with(|_, e| {
+            e.set("code", code);
+            e.set("retryAfter", 1);
         });
     }
     if error.is_unavailable() {
@@ -195,6 +206,19 @@ mod tests {
                     diesel::result::DatabaseErrorKind::Unknown,
                     Box::new("Input/output error: broken pipe".to_owned()),
                 )),
+                "SERVICE_UNAVAILABLE",
+            ),
+            // A conflict that outlasted every retry (a hot row under Galera certification).
+            (
+                Error::Shared(std::sync::Arc::new(Error::Database(
+                    diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::Unknown,
+                        Box::new(
+                            "Deadlock found when trying to get lock; try restarting transaction"
+                                .to_owned(),
+                        ),
+                    ),
+                ))),
                 "SERVICE_UNAVAILABLE",
             ),
         ];

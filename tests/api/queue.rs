@@ -269,10 +269,10 @@ fn concert_id(id: &str) -> ConcertId {
     ConcertId::parse(id).expect("concert id")
 }
 
-/// Every entry below reaches the desk within one poll of `join_all` (microseconds), while a batch
-/// takes a round trip to the database: at most two batches.
+/// Entries that arrive while a batch is written make up the next one: 200 entries, two batches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_arriving_together_are_written_in_one_transaction_in_arrival_order() {
+async fn entries_arriving_together_share_transactions_and_keep_arrival_order() {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
     let rules = Rules {
         queue_active_limit: 1,
         ..test_rules()
@@ -283,14 +283,29 @@ async fn entries_arriving_together_are_written_in_one_transaction_in_arrival_ord
     let fans = fan_ids(&app, 100).await;
     let services = app.services();
 
+    // Someone else holds the room row while the crowd arrives, so whatever the first batch took,
+    // everyone else is in line when it ends.
+    let mut other = app.conn().await;
+    other.begin_test_transaction().await.expect("begin");
+    diesel::sql_query(format!(
+        "SELECT * FROM queue_rooms WHERE concert_id = '{concert}' FOR UPDATE"
+    ))
+    .execute(&mut other)
+    .await
+    .expect("lock the room");
+
     let before = services.db.leases();
     // Every fan twice at once: a refresh inside one batch is the same ticket.
-    let tickets = futures::future::join_all(
+    let entering = futures::future::join_all(
         fans.iter()
             .chain(fans.iter())
             .map(|fan| queue::enter(services, None, fan, &room, None)),
-    )
-    .await;
+    );
+    let releasing = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(other);
+    };
+    let (tickets, ()) = tokio::join!(entering, releasing);
     let leases = services.db.leases() - before;
     // The first batch, the admission step its first ticket asks for, the read after it, and
     // one batch for everyone who arrived meanwhile.
