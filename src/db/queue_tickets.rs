@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::result::Error as DieselError;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
@@ -82,16 +82,28 @@ pub async fn unfinished_of(
         .await
 }
 
-/// Writes `rows` in one statement.
+/// Writes `rows` in one statement. A sequence number taken meanwhile is a write conflict, retried
+/// like one: on a Galera cluster the room lock is local, and another node's batch can land first
+/// (seen here as a duplicate key rather than at commit).
 pub async fn insert_all(conn: &mut Conn, rows: &[QueueTicketRow]) -> Result<(), DieselError> {
     if rows.is_empty() {
         return Ok(());
     }
-    diesel::insert_into(queue_tickets::table)
+    match diesel::insert_into(queue_tickets::table)
         .values(rows)
         .execute(conn)
         .await
-        .map(drop)
+    {
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+            if info.message().contains("queue_tickets_seq") =>
+        {
+            Err(DieselError::DatabaseError(
+                DatabaseErrorKind::SerializationFailure,
+                Box::new(info.message().to_owned()),
+            ))
+        }
+        other => other.map(drop),
+    }
 }
 
 /// The tickets `ids`, each with its room's `admitted_seq` and the database clock.
