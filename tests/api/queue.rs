@@ -307,9 +307,10 @@ async fn entries_arriving_together_share_transactions_and_keep_arrival_order() {
     };
     let (tickets, ()) = tokio::join!(entering, releasing);
     let leases = services.db.leases() - before;
-    // The first batch, the admission step its first ticket asks for, the read after it, and
-    // one batch for everyone who arrived meanwhile.
-    assert!(leases <= 4, "{leases} checkouts for 200 entries");
+    // Two batches at most: the first (whatever it took before the room was free) and everyone
+    // who arrived meanwhile. A batch whose first ticket stands at the head of the line also asks
+    // for an admission step and reads its tickets again: 3 checkouts a batch at most.
+    assert!(leases <= 6, "{leases} checkouts for 200 entries");
 
     let tickets: Vec<_> = tickets.into_iter().map(|t| t.expect("entered")).collect();
     assert_eq!(tickets[0].status, QueueStatus::Active);
