@@ -265,6 +265,21 @@ async fn fan_ids(app: &TestApp, n: usize) -> Vec<UserId> {
         .collect()
 }
 
+/// A connection of its own holding the room's row locked until it is dropped (its transaction then
+/// rolls back).
+async fn someone_holds_the_room(app: &TestApp, concert: &str) -> encore::db::Conn {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let mut other = app.conn().await;
+    other.begin_test_transaction().await.expect("begin");
+    diesel::sql_query(format!(
+        "SELECT * FROM queue_rooms WHERE concert_id = '{concert}' FOR UPDATE"
+    ))
+    .execute(&mut other)
+    .await
+    .expect("lock the room");
+    other
+}
+
 fn concert_id(id: &str) -> ConcertId {
     ConcertId::parse(id).expect("concert id")
 }
@@ -272,7 +287,6 @@ fn concert_id(id: &str) -> ConcertId {
 /// Entries that arrive while a batch is written make up the next one: 200 entries, two batches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_arriving_together_share_transactions_and_keep_arrival_order() {
-    use diesel_async::{AsyncConnection, RunQueryDsl};
     let rules = Rules {
         queue_active_limit: 1,
         ..test_rules()
@@ -285,14 +299,7 @@ async fn entries_arriving_together_share_transactions_and_keep_arrival_order() {
 
     // Someone else holds the room row while the crowd arrives, so whatever the first batch took,
     // everyone else is in line when it ends.
-    let mut other = app.conn().await;
-    other.begin_test_transaction().await.expect("begin");
-    diesel::sql_query(format!(
-        "SELECT * FROM queue_rooms WHERE concert_id = '{concert}' FOR UPDATE"
-    ))
-    .execute(&mut other)
-    .await
-    .expect("lock the room");
+    let other = someone_holds_the_room(&app, &concert).await;
 
     let before = services.db.leases();
     // Every fan twice at once: a refresh inside one batch is the same ticket.
@@ -378,7 +385,6 @@ async fn a_fan_who_hangs_up_while_entering_has_one_ticket_and_gets_it_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowded_door_refuses_at_once_and_writes_nothing_for_those_refused() {
-    use diesel_async::{AsyncConnection, RunQueryDsl};
     let rules = Rules {
         queue_entry_batch: 1,
         queue_entry_backlog: 5,
@@ -391,14 +397,7 @@ async fn a_crowded_door_refuses_at_once_and_writes_nothing_for_those_refused() {
     let services = app.services();
 
     // Someone else holds the room row, so the first batch waits and the line fills up.
-    let mut other = app.conn().await;
-    other.begin_test_transaction().await.expect("begin");
-    diesel::sql_query(format!(
-        "SELECT * FROM queue_rooms WHERE concert_id = '{concert}' FOR UPDATE"
-    ))
-    .execute(&mut other)
-    .await
-    .expect("lock the room");
+    let other = someone_holds_the_room(&app, &concert).await;
     let entering = futures::future::join_all(
         fans.iter()
             .map(|fan| queue::enter(services, None, fan, &room, None)),
