@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::{DatabaseConfig, Rules, ServeConfig};
-use crate::domain::{Services, seed};
+use crate::domain::{Services, accounts, seed};
 use crate::{bench, db, graphql, startup};
 
 #[derive(Debug, Parser)]
@@ -28,9 +28,23 @@ pub enum Command {
     Seed(DatabaseConfig),
     /// Print the GraphQL SDL.
     PrintSchema,
+    /// Operator accounts.
+    #[command(subcommand)]
+    Operator(Operator),
     /// Benchmarks (see scripts/bench).
     #[command(subcommand)]
     Bench(Bench),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Operator {
+    /// Make the account registered with this email an operator.
+    Grant {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,17 +60,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => startup::serve(*config).await,
         Command::Migrate(database) => db::migrate(&database.database_url).await,
+        Command::Operator(Operator::Grant { email, database }) => {
+            let services = offline_services(&database).await?;
+            let user = accounts::grant_operator(&services, &email).await?;
+            println!("{} ({}) is an operator", user.username, user.email);
+            Ok(())
+        }
         Command::Seed(database) => {
-            db::migrate(&database.database_url).await?;
-            let database =
-                db::Database::connect(&database.database_url, &db::PoolConfig::with_size(2))?;
-            // Seeding issues no tokens; the signer just needs some key.
-            let services = Services::new(database, Rules::default(), &rand::random::<[u8; 32]>())?;
+            let services = offline_services(&database).await?;
             if seed::seed_if_empty(&services).await? {
                 println!(
-                    "seeded demo data; sign in as {} / {}",
+                    "seeded demo data; sign in as {} / {} (operator: {} / {})",
                     seed::DEMO_EMAIL,
-                    seed::DEMO_PASSWORD
+                    seed::DEMO_PASSWORD,
+                    seed::OPERATOR_EMAIL,
+                    seed::OPERATOR_PASSWORD
                 );
             } else {
                 println!("database already has concerts; nothing seeded");
@@ -70,6 +88,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Services for a one-off command: migrated database, two connections, no tokens issued (the
+/// signer just needs some key).
+async fn offline_services(database: &DatabaseConfig) -> anyhow::Result<Services> {
+    db::migrate(&database.database_url).await?;
+    let pool = db::Database::connect(&database.database_url, &db::PoolConfig::with_size(2))?;
+    Ok(Services::new(
+        pool,
+        Rules::default(),
+        &rand::random::<[u8; 32]>(),
+    )?)
 }
 
 #[cfg(test)]

@@ -135,6 +135,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!(
             email = seed::DEMO_EMAIL,
             password = seed::DEMO_PASSWORD,
+            operator_email = seed::OPERATOR_EMAIL,
+            operator_password = seed::OPERATOR_PASSWORD,
             "seeded demo data"
         );
     }

@@ -9,7 +9,7 @@ use super::ids::{
     ConcertId, LedgerEntryId, PaymentId, QueueToken, ReservationId, TicketId, UserId,
 };
 use super::schema::*;
-use super::states::{LedgerKind, ReservationStatus, SeatStatus, TicketStatus};
+use super::states::{LedgerKind, ReservationStatus, Role, SeatStatus, TicketStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users, check_for_backend(diesel::mysql::Mysql))]
@@ -20,6 +20,7 @@ pub struct UserRow {
     pub password_hash: String,
     pub balance: BigDecimal,
     pub created_at: NaiveDateTime,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

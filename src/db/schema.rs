@@ -12,6 +12,7 @@ diesel::table! {
         created_at -> Datetime,
         failed_sign_ins -> Unsigned<Integer>,
         sign_in_locked_until -> Nullable<Datetime>,
+        role -> Varchar,
     }
 }
 

@@ -120,3 +120,11 @@ mod tests {
         assert_eq!(LedgerKind::from_sql_str("charge"), None);
     }
 }
+
+stored_enum!(
+    /// What a user may do: every account is a fan; operators also run sales.
+    Role {
+        Fan = "FAN",
+        Operator = "OPERATOR",
+    }
+);

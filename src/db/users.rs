@@ -11,6 +11,7 @@ use super::cached::Cached;
 use super::ids::UserId;
 use super::models::UserRow;
 use super::schema::users;
+use super::states::Role;
 use super::{Conn, utc_now};
 
 pub async fn insert(conn: &mut Conn, row: &UserRow) -> Result<(), DieselError> {
@@ -37,6 +38,15 @@ pub async fn find_by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRo
         .first(conn)
         .await
         .optional()
+}
+
+/// Gives the account registered with `email` the role `role`.
+pub async fn set_role(conn: &mut Conn, email: &str, role: Role) -> Result<(), DieselError> {
+    diesel::update(users::table.filter(users::email.eq(email)))
+        .set(users::role.eq(role))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Those of `ids` that name a user.

@@ -11,6 +11,7 @@ use super::money::Money;
 use super::throttle::Action;
 use crate::db::ids::UserId;
 use crate::db::models::UserRow;
+pub use crate::db::states::Role;
 use crate::db::{self, Conn, users};
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,7 @@ pub struct User {
     pub username: String,
     pub email: String,
     pub balance: Money,
+    pub role: Role,
 }
 
 impl From<UserRow> for User {
@@ -28,6 +30,7 @@ impl From<UserRow> for User {
             username: row.username,
             email: row.email,
             balance: Money::from_stored(row.balance),
+            role: row.role,
         }
     }
 }
@@ -75,6 +78,7 @@ pub async fn create_user(
             password_hash,
             balance: Money::zero().as_decimal().clone(),
             created_at: db::now(conn).await?,
+            role: Role::Fan,
         };
         let inserted = users::insert(conn, &row).await;
         Ok((row, inserted))
@@ -175,6 +179,20 @@ pub(crate) async fn find_user(conn: &mut Conn, user_id: &UserId) -> Result<User>
         .map(User::from)
         // A valid token for a user that no longer exists.
         .ok_or_else(|| Error::Unauthenticated("unknown user".into()))
+}
+
+/// Makes the account registered with `email` an operator (`encore operator grant`); granting
+/// twice changes nothing.
+pub async fn grant_operator(services: &Services, email: &str) -> Result<User> {
+    let email = Email::parse(email)?;
+    with_conn!(services.db, async |conn: &mut Conn| {
+        users::set_role(conn, email.as_str(), Role::Operator).await?;
+        let row = users::find_by_email(conn, email.as_str())
+            .await?
+            .ok_or(Error::NotFound("account with this email"))?;
+        Ok(User::from(row))
+    })
+    .await
 }
 
 /// Locks the user's row for the rest of the transaction. Taken first in every transaction that

@@ -14,6 +14,8 @@ use crate::db::{Conn, concerts};
 
 pub const DEMO_EMAIL: &str = "demo@encore.test";
 pub const DEMO_PASSWORD: &str = "demo-password";
+pub const OPERATOR_EMAIL: &str = "operator@encore.test";
+pub const OPERATOR_PASSWORD: &str = "operator-password";
 
 /// Seeds and returns true, or returns false when the database already has concerts.
 pub async fn seed_if_empty(services: &Services) -> Result<bool> {
@@ -38,6 +40,14 @@ pub async fn seed_if_empty(services: &Services) -> Result<bool> {
     // Through the ledger, like any top-up, so balance = sum of transactions holds for the demo too.
     let key = IdempotencyKey::parse(Some("demo-seed".into()))?;
     wallet::charge(services, &user.id, "500000.00", key).await?;
+    create_user(
+        services,
+        &Username::parse("operator")?,
+        &Email::parse(OPERATOR_EMAIL)?,
+        &Password::parse(OPERATOR_PASSWORD)?,
+    )
+    .await?;
+    crate::domain::accounts::grant_operator(services, OPERATOR_EMAIL).await?;
     Ok(true)
 }
 

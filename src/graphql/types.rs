@@ -29,6 +29,16 @@ pub struct User {
     pub username: String,
     pub email: String,
     pub balance: Decimal,
+    /// FAN for everyone; OPERATOR for accounts that run sales (`encore operator grant`).
+    pub role: Role,
+}
+
+/// What a user may do.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "accounts::Role")]
+pub enum Role {
+    Fan,
+    Operator,
 }
 
 impl From<accounts::User> for User {
@@ -38,6 +48,7 @@ impl From<accounts::User> for User {
             username: u.username,
             email: u.email,
             balance: u.balance.into(),
+            role: u.role.into(),
         }
     }
 }

@@ -144,3 +144,33 @@ async fn wrong_credentials_and_missing_or_forged_tokens_are_unauthenticated() {
         "UNAUTHENTICATED"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fan_made_an_operator_sees_the_new_role_and_unknown_emails_are_refused() {
+    let app = TestApp::spawn().await;
+    let fan = app.fan().await;
+    let role = async || {
+        app.gql("{ me { role } }", json!({}), &fan.auth())
+            .await
+            .ok()["me"]["role"]
+            .clone()
+    };
+    assert_eq!(role().await, "FAN");
+
+    // What `encore operator grant --email` runs; the email is matched however it is cased.
+    let services = app.services();
+    let granted = encore::domain::accounts::grant_operator(services, &fan.email.to_uppercase())
+        .await
+        .expect("granted");
+    assert_eq!(granted.role, encore::domain::accounts::Role::Operator);
+    assert_eq!(role().await, "OPERATOR");
+    // Granting twice changes nothing.
+    encore::domain::accounts::grant_operator(services, &fan.email)
+        .await
+        .expect("granted again");
+    assert_eq!(app.count("users", "role = 'OPERATOR'").await, 1);
+
+    let unknown = encore::domain::accounts::grant_operator(services, "nobody@fans.test").await;
+    assert!(matches!(unknown, Err(encore::domain::Error::NotFound(_))));
+    assert_eq!(app.count("users", "role = 'OPERATOR'").await, 1);
+}
