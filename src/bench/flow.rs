@@ -369,15 +369,7 @@ fn flow_user(i: usize) -> String {
 /// A concert of `dates` dates of 50 seats and `fans` funded fans; its id.
 async fn prepare(conn: &mut Conn, fans: usize, dates: usize) -> anyhow::Result<String> {
     let concert = uuid::Uuid::now_v7().to_string();
-    conn.batch_execute(&format!(
-        "INSERT INTO concerts VALUES ('{concert}', 'Flow Night', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
-         INSERT INTO concert_dates SELECT '{concert}', UTC_DATE() + INTERVAL seq DAY FROM seq_1_to_{dates};
-         INSERT INTO seats (concert_id, date, number, price, status, updated_at)
-           SELECT '{concert}', UTC_DATE() + INTERVAL d.seq DAY, s.seq, 10.00, 'AVAILABLE', UTC_TIMESTAMP(6)
-           FROM seq_1_to_{dates} d, seq_1_to_50 s;
-         INSERT INTO queue_rooms (concert_id, issued, admitted_seq) VALUES ('{concert}', 0, 0);"
-    ))
-    .await?;
+    super::seed_concert(conn, &concert, "Flow Night", dates, 0, 0).await?;
     for start in (0..fans).step_by(2000) {
         let end = (start + 2000).min(fans);
         let users: Vec<String> = (start..end)

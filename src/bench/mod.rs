@@ -37,6 +37,29 @@ where
     result
 }
 
+/// Writes concert `id` with `dates` dates (from tomorrow, database clock) of 50 AVAILABLE seats at
+/// 10.00, and its waiting room with the counters given. Bulk SQL: a bench's setup, not a use case.
+async fn seed_concert(
+    conn: &mut crate::db::Conn,
+    id: &str,
+    title: &str,
+    dates: usize,
+    issued: usize,
+    admitted: usize,
+) -> anyhow::Result<()> {
+    use diesel_async::SimpleAsyncConnection;
+    conn.batch_execute(&format!(
+        "INSERT INTO concerts VALUES ('{id}', '{title}', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
+         INSERT INTO concert_dates SELECT '{id}', UTC_DATE() + INTERVAL seq DAY FROM seq_1_to_{dates};
+         INSERT INTO seats (concert_id, date, number, price, status, updated_at)
+           SELECT '{id}', UTC_DATE() + INTERVAL d.seq DAY, s.seq, 10.00, 'AVAILABLE', UTC_TIMESTAMP(6)
+           FROM seq_1_to_{dates} d, seq_1_to_50 s;
+         INSERT INTO queue_rooms (concert_id, issued, admitted_seq) VALUES ('{id}', {issued}, {admitted});"
+    ))
+    .await?;
+    Ok(())
+}
+
 /// The p-th percentile (0..=1) of sorted `values`.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted

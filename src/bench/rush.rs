@@ -265,29 +265,20 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
 
 /// Prints one run's line; true when it had no error and broke no invariant.
 fn report(name: &str, round: usize, figures: &Figures, broken: &[(&str, Vec<String>)]) -> bool {
-    {
-        {
-            println!(
-                "{:<9} {:>3} {:>10.0} {:>9.2} {:>9.2} {:>9.2}  {}{}",
-                name,
-                round,
-                figures.per_sec,
-                figures.p50,
-                figures.p95,
-                figures.p99,
-                if figures.errors.is_empty() {
-                    "none".to_owned()
-                } else {
-                    format!("{:?}", figures.errors)
-                },
-                if broken.is_empty() {
-                    String::new()
-                } else {
-                    format!("  INVARIANTS BROKEN: {broken:?}")
-                }
-            );
-        }
-    }
+    let errors = if figures.errors.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{:?}", figures.errors)
+    };
+    let broken_note = if broken.is_empty() {
+        String::new()
+    } else {
+        format!("  INVARIANTS BROKEN: {broken:?}")
+    };
+    println!(
+        "{:<9} {:>3} {:>10.0} {:>9.2} {:>9.2} {:>9.2}  {errors}{broken_note}",
+        name, round, figures.per_sec, figures.p50, figures.p95, figures.p99,
+    );
     figures.errors.is_empty() && broken.is_empty()
 }
 
@@ -662,16 +653,14 @@ async fn prepare(
     dates: usize,
 ) -> anyhow::Result<(String, Vec<String>)> {
     let concert = uuid::Uuid::now_v7().to_string();
-    conn.batch_execute(&format!(
-        "INSERT INTO concerts VALUES ('{concert}', 'Rush Night', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
-         INSERT INTO concert_dates SELECT '{concert}', UTC_DATE() + INTERVAL seq DAY FROM seq_1_to_{dates};
-         INSERT INTO seats (concert_id, date, number, price, status, updated_at)
-           SELECT '{concert}', UTC_DATE() + INTERVAL d.seq DAY, s.seq, 10.00, 'AVAILABLE', UTC_TIMESTAMP(6)
-           FROM seq_1_to_{dates} d, seq_1_to_50 s;
-         INSERT INTO queue_rooms (concert_id, issued, admitted_seq) VALUES ('{concert}', {}, {});",
+    super::seed_concert(
+        conn,
+        &concert,
+        "Rush Night",
+        dates,
         waiting + active,
-        active
-    ))
+        active,
+    )
     .await?;
     for start in (0..fans).step_by(5000) {
         let end = (start + 5000).min(fans);

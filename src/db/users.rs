@@ -49,15 +49,6 @@ pub async fn set_role(conn: &mut Conn, email: &str, role: Role) -> Result<(), Di
         .map(drop)
 }
 
-/// Those of `ids` that name a user.
-pub async fn existing(conn: &mut Conn, ids: &[UserId]) -> Result<Vec<UserId>, DieselError> {
-    users::table
-        .filter(users::id.eq_any(ids))
-        .select(users::id)
-        .load(conn)
-        .await
-}
-
 /// Locks the user's row for the rest of the transaction; false when there is no such user.
 pub async fn lock(conn: &mut Conn, id: &UserId) -> Result<bool, DieselError> {
     let found: Option<UserId> = users::table
