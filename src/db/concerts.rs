@@ -28,6 +28,44 @@ pub async fn all_dates(conn: &mut Conn) -> Result<Vec<ConcertDateRow>, DieselErr
         .await
 }
 
+pub async fn find(conn: &mut Conn, id: &ConcertId) -> Result<Option<ConcertRow>, DieselError> {
+    concerts::table
+        .find(id)
+        .select(ConcertRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Locks the concert row for the rest of the transaction (adding dates).
+pub async fn lock(conn: &mut Conn, id: &ConcertId) -> Result<Option<ConcertRow>, DieselError> {
+    concerts::table
+        .find(id)
+        .select(ConcertRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A concert's dates, in order.
+pub async fn dates_of(conn: &mut Conn, id: &ConcertId) -> Result<Vec<NaiveDate>, DieselError> {
+    concert_dates::table
+        .filter(concert_dates::concert_id.eq(id))
+        .order(concert_dates::date.asc())
+        .select(concert_dates::date)
+        .load(conn)
+        .await
+}
+
+pub async fn insert_dates(conn: &mut Conn, dates: &[ConcertDateRow]) -> Result<(), DieselError> {
+    diesel::insert_into(concert_dates::table)
+        .values(dates)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 pub async fn count(conn: &mut Conn) -> Result<i64, DieselError> {
     concerts::table.count().get_result(conn).await
 }

@@ -28,10 +28,12 @@ pub mod transaction;
 pub mod concerts;
 pub mod idempotency_keys;
 pub mod ledger;
+pub mod price_tiers;
 pub mod queue_challenges;
 pub mod queue_rooms;
 pub mod queue_tickets;
 pub mod reservations;
+pub mod sales;
 pub mod seats;
 pub mod users;
 

@@ -31,6 +31,32 @@ pub struct ConcertRow {
     pub venue: String,
     pub price: BigDecimal,
     pub created_at: NaiveDateTime,
+    pub description: Option<String>,
+    pub seats_per_date: i16,
+}
+
+/// Seats `from_seat..=to_seat` of every date of a concert cost `price` and are called `name`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = price_tiers, check_for_backend(diesel::mysql::Mysql))]
+pub struct PriceTierRow {
+    pub concert_id: ConcertId,
+    pub from_seat: i16,
+    pub to_seat: i16,
+    pub name: String,
+    pub price: BigDecimal,
+}
+
+/// One change of a room's queue controls: who, when, and the values set (None: unchanged).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = queue_control_changes, check_for_backend(diesel::mysql::Mysql))]
+pub struct ControlChangeRow {
+    pub id: String,
+    pub concert_id: ConcertId,
+    pub changed_by: UserId,
+    pub changed_at: NaiveDateTime,
+    pub paused: Option<bool>,
+    pub admit_per_sec: Option<u32>,
+    pub active_limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -52,6 +78,7 @@ pub struct SeatRow {
     pub held_until: Option<NaiveDateTime>,
     pub reservation_id: Option<ReservationId>,
     pub updated_at: NaiveDateTime,
+    pub tier: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -113,6 +140,44 @@ pub struct QueueRoomRow {
     pub last_tick_at: Option<NaiveDateTime>,
     /// Proof-of-work this room asks of entrants beyond the instance default.
     pub pow_difficulty: Option<u8>,
+    pub paused: bool,
+    /// The admission rate set for this room (None: the instance default).
+    pub admit_per_sec: Option<u32>,
+    /// The active limit set for this room (None: the instance default).
+    pub active_limit: Option<u32>,
+    /// Every seat is sold: the room admits nobody and its waiting tickets read SOLD_OUT.
+    pub sold_out: bool,
+    pub admitted_total: i64,
+    pub abandoned_total: i64,
+    /// The observed admission rate: a sample window's start and the admissions before it.
+    pub rate_sample_at: Option<NaiveDateTime>,
+    pub rate_sample_total: i64,
+    /// Admissions per second while people were waiting, smoothed over the last minutes.
+    pub observed_rate: Option<f64>,
+}
+
+/// What a ticket's holder sees of its room: how far admission has walked, whether the room is
+/// sold out or paused, and the rates an estimated wait comes from.
+#[derive(Debug, Clone, Default, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = queue_rooms, check_for_backend(diesel::mysql::Mysql))]
+pub struct RoomGaugeRow {
+    pub admitted_seq: i64,
+    pub sold_out: bool,
+    pub paused: bool,
+    pub admit_per_sec: Option<u32>,
+    pub observed_rate: Option<f64>,
+}
+
+impl QueueRoomRow {
+    pub fn gauge(&self) -> RoomGaugeRow {
+        RoomGaugeRow {
+            admitted_seq: self.admitted_seq,
+            sold_out: self.sold_out,
+            paused: self.paused,
+            admit_per_sec: self.admit_per_sec,
+            observed_rate: self.observed_rate,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -129,4 +194,24 @@ pub struct QueueTicketRow {
     pub expires_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+/// A scheduled sale of one concert (a concert without one is on sale).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sales, check_for_backend(diesel::mysql::Mysql))]
+pub struct SaleRow {
+    pub concert_id: ConcertId,
+    /// Entries before this are refused; from it they join the pre-queue (None: from scheduling).
+    pub prequeue_opens_at: Option<NaiveDateTime>,
+    /// The sale opens, and its pre-queue is drawn, at this time.
+    pub opens_at: NaiveDateTime,
+    /// The draw's seed, lowercase hex; public once the sale opens.
+    pub seed: String,
+    /// SHA-256 of the seed's bytes, lowercase hex; public from scheduling.
+    pub seed_commitment: String,
+    /// Entries in the pre-queue so far (their placeholder sequence numbers are -1, -2, ...).
+    pub prequeued: i64,
+    pub drawn_at: Option<NaiveDateTime>,
+    pub scheduled_by: UserId,
+    pub scheduled_at: NaiveDateTime,
 }

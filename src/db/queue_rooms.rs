@@ -10,7 +10,7 @@ use diesel_async::RunQueryDsl;
 use super::cached::Cached;
 
 use super::ids::ConcertId;
-use super::models::QueueRoomRow;
+use super::models::{QueueRoomRow, RoomGaugeRow};
 use super::schema::queue_rooms;
 use super::{Conn, utc_now};
 
@@ -59,13 +59,14 @@ pub async fn lock_at_now(
         .optional()
 }
 
-pub async fn admitted_seq(
+/// What the room's ticket holders see of it.
+pub async fn gauge(
     conn: &mut Conn,
     concert: &ConcertId,
-) -> Result<Option<i64>, DieselError> {
+) -> Result<Option<RoomGaugeRow>, DieselError> {
     queue_rooms::table
         .find(concert)
-        .select(queue_rooms::admitted_seq)
+        .select(RoomGaugeRow::as_select())
         .first(conn)
         .await
         .optional()
@@ -121,4 +122,23 @@ pub async fn pow_difficulty(
         .await
         .optional()?;
     Ok(found.flatten())
+}
+
+/// Whether the room closed because every seat is sold (false for a concert without a room).
+pub async fn sold_out(conn: &mut Conn, concert: &ConcertId) -> Result<bool, DieselError> {
+    let found: Option<bool> = queue_rooms::table
+        .find(concert)
+        .select(queue_rooms::sold_out)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.unwrap_or(false))
+}
+
+/// Every room's sold-out flag.
+pub async fn sold_out_flags(conn: &mut Conn) -> Result<Vec<(ConcertId, bool)>, DieselError> {
+    queue_rooms::table
+        .select((queue_rooms::concert_id, queue_rooms::sold_out))
+        .load(conn)
+        .await
 }

@@ -1,43 +1,33 @@
-//! `queue_tickets`: one fan's place in one room. A ticket is read together with its room's
-//! `admitted_seq` and the database clock, which is all its holder's view needs.
+//! `queue_tickets`: one fan's place in one room. A ticket is read together with its room's gauge
+//! (`admitted_seq`, sold out, paused, rates) and the database clock, which is all its holder's
+//! view needs.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
-use super::cached::{UtcNow, fixed_sql};
 use super::ids::{ConcertId, QueueToken, TicketId, UserId};
-use super::models::QueueTicketRow;
-use super::schema::queue_tickets;
+use super::models::{QueueTicketRow, RoomGaugeRow};
+use super::schema::{queue_rooms, queue_tickets};
 use super::states::TicketStatus;
 use super::{Conn, utc_now};
 
-/// A ticket, its room's `admitted_seq`, and the database clock.
-pub type TicketInRoom = (QueueTicketRow, i64, NaiveDateTime);
-
-fixed_sql!(
-    /// `queue_rooms.admitted_seq` of the ticket's room, as a column of the ticket query.
-    RoomAdmittedSeq: BigInt =
-        "(SELECT r.admitted_seq FROM queue_rooms r WHERE r.concert_id = queue_tickets.concert_id)"
-);
-
-fn in_room() -> (
-    diesel::dsl::AsSelect<QueueTicketRow, diesel::mysql::Mysql>,
-    RoomAdmittedSeq,
-    UtcNow,
-) {
-    (QueueTicketRow::as_select(), RoomAdmittedSeq, utc_now())
-}
+/// A ticket, its room's gauge, and the database clock.
+pub type TicketInRoom = (QueueTicketRow, RoomGaugeRow, NaiveDateTime);
 
 pub async fn by_token(
     conn: &mut Conn,
     token: &QueueToken,
 ) -> Result<Option<TicketInRoom>, DieselError> {
     queue_tickets::table
+        .inner_join(queue_rooms::table.on(queue_rooms::concert_id.eq(queue_tickets::concert_id)))
         .filter(queue_tickets::token.eq(token))
-        .select(in_room())
+        .select((
+            QueueTicketRow::as_select(),
+            RoomGaugeRow::as_select(),
+            utc_now(),
+        ))
         .first(conn)
         .await
         .optional()
@@ -106,11 +96,16 @@ pub async fn insert_all(conn: &mut Conn, rows: &[QueueTicketRow]) -> Result<(), 
     }
 }
 
-/// The tickets `ids`, each with its room's `admitted_seq` and the database clock.
+/// The tickets `ids`, each with its room's gauge and the database clock.
 pub async fn by_ids(conn: &mut Conn, ids: &[TicketId]) -> Result<Vec<TicketInRoom>, DieselError> {
     queue_tickets::table
+        .inner_join(queue_rooms::table.on(queue_rooms::concert_id.eq(queue_tickets::concert_id)))
         .filter(queue_tickets::id.eq_any(ids))
-        .select(in_room())
+        .select((
+            QueueTicketRow::as_select(),
+            RoomGaugeRow::as_select(),
+            utc_now(),
+        ))
         .load(conn)
         .await
 }

@@ -23,6 +23,44 @@ diesel::table! {
         venue -> Varchar,
         price -> Decimal,
         created_at -> Datetime,
+        description -> Nullable<Text>,
+        seats_per_date -> Smallint,
+    }
+}
+
+diesel::table! {
+    price_tiers (concert_id, from_seat) {
+        concert_id -> Char,
+        from_seat -> Smallint,
+        to_seat -> Smallint,
+        name -> Varchar,
+        price -> Decimal,
+    }
+}
+
+diesel::table! {
+    queue_control_changes (id) {
+        id -> Char,
+        concert_id -> Char,
+        changed_by -> Char,
+        changed_at -> Datetime,
+        paused -> Nullable<Bool>,
+        admit_per_sec -> Nullable<Unsigned<Integer>>,
+        active_limit -> Nullable<Unsigned<Integer>>,
+    }
+}
+
+diesel::table! {
+    sales (concert_id) {
+        concert_id -> Char,
+        prequeue_opens_at -> Nullable<Datetime>,
+        opens_at -> Datetime,
+        seed -> Char,
+        seed_commitment -> Char,
+        prequeued -> Bigint,
+        drawn_at -> Nullable<Datetime>,
+        scheduled_by -> Char,
+        scheduled_at -> Datetime,
     }
 }
 
@@ -44,6 +82,7 @@ diesel::table! {
         held_until -> Nullable<Datetime>,
         reservation_id -> Nullable<Char>,
         updated_at -> Datetime,
+        tier -> Varchar,
     }
 }
 
@@ -104,6 +143,15 @@ diesel::table! {
         admit_clock -> Nullable<Datetime>,
         last_tick_at -> Nullable<Datetime>,
         pow_difficulty -> Nullable<Unsigned<Tinyint>>,
+        paused -> Bool,
+        admit_per_sec -> Nullable<Unsigned<Integer>>,
+        active_limit -> Nullable<Unsigned<Integer>>,
+        sold_out -> Bool,
+        admitted_total -> Bigint,
+        abandoned_total -> Bigint,
+        rate_sample_at -> Nullable<Datetime>,
+        rate_sample_total -> Bigint,
+        observed_rate -> Nullable<Double>,
     }
 }
 
@@ -134,6 +182,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     concerts,
     concert_dates,
+    price_tiers,
+    queue_control_changes,
+    sales,
     seats,
     reservations,
     wallet_transactions,

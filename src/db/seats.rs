@@ -38,12 +38,12 @@ fixed_sql!(
     NotPast: Bool = "seats.date >= UTC_DATE()"
 );
 
-/// A seat as clients see it, read with [`view`]: number, effective status, price.
-pub type SeatView = (i16, SeatStatus, BigDecimal);
+/// A seat as clients see it, read with [`view`]: number, effective status, price, tier.
+pub type SeatView = (i16, SeatStatus, BigDecimal, String);
 
 /// The columns of [`SeatView`], the status computed on the database clock.
-pub fn view() -> (seats::number, EffectiveStatus, seats::price) {
-    (seats::number, EffectiveStatus, seats::price)
+pub fn view() -> (seats::number, EffectiveStatus, seats::price, seats::tier) {
+    (seats::number, EffectiveStatus, seats::price, seats::tier)
 }
 
 /// The seat map of one date, by number.
@@ -128,6 +128,16 @@ pub async fn price(conn: &mut Conn, seat: SeatKey<'_>) -> Result<BigDecimal, Die
         .select(seats::price)
         .first(conn)
         .await
+}
+
+pub async fn exists(conn: &mut Conn, seat: SeatKey<'_>) -> Result<bool, DieselError> {
+    let found: Option<i16> = seats::table
+        .find(seat)
+        .select(seats::number)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
 }
 
 /// Locks the seat row for the rest of the transaction.

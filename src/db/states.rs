@@ -74,6 +74,8 @@ stored_enum!(
         Paid = "PAID",
         Expired = "EXPIRED",
         Cancelled = "CANCELLED",
+        /// Paid, then refunded: the seat is on sale again and the price back in the wallet.
+        Refunded = "REFUNDED",
     }
 );
 
@@ -81,6 +83,8 @@ stored_enum!(
     /// `queue_tickets.status`. An ACTIVE ticket past `expires_at` is over without a write;
     /// clients see ABANDONED tickets as EXPIRED.
     TicketStatus {
+        /// Entered a scheduled sale's pre-queue: no place until the draw at opening.
+        Prequeued = "PREQUEUED",
         Waiting = "WAITING",
         Active = "ACTIVE",
         Expired = "EXPIRED",
@@ -95,6 +99,8 @@ stored_enum!(
     LedgerKind {
         Charge = "CHARGE",
         Payment = "PAYMENT",
+        /// A paid ticket's price credited back.
+        Refund = "REFUND",
     }
 );
 

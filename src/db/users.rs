@@ -40,6 +40,16 @@ pub async fn find_by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRo
         .optional()
 }
 
+/// The user's role, if the user exists.
+pub async fn role(conn: &mut Conn, id: &UserId) -> Result<Option<Role>, DieselError> {
+    users::table
+        .find(id)
+        .select(users::role)
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Gives the account registered with `email` the role `role`.
 pub async fn set_role(conn: &mut Conn, email: &str, role: Role) -> Result<(), DieselError> {
     diesel::update(users::table.filter(users::email.eq(email)))

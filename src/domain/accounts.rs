@@ -216,3 +216,15 @@ pub(crate) async fn lock_user_at_now(
         .await?
         .ok_or_else(|| Error::Unauthenticated("unknown user".into()))
 }
+
+/// Refuses a caller who is not an operator (`FORBIDDEN`). Read in the caller's own unit of work,
+/// so a role taken away takes effect at the next operation.
+pub(crate) async fn require_operator(conn: &mut Conn, user_id: &UserId) -> Result<()> {
+    match users::role(conn, user_id).await? {
+        Some(Role::Operator) => Ok(()),
+        Some(Role::Fan) => Err(Error::Forbidden(
+            "this operation is for operators; ask one to run `encore operator grant`".into(),
+        )),
+        None => Err(Error::Unauthenticated("unknown user".into())),
+    }
+}

@@ -62,6 +62,12 @@ pub async fn hold_seat(
         let held_until = now + chrono_duration(rules.hold_ttl);
         let reservation_id = ReservationId::new();
         if !seats::take(conn, key, user_id, &reservation_id, held_until, now).await? {
+            if !seats::exists(conn, key).await? {
+                return Err(Error::bad_input(format!(
+                    "seatNumber {} is not a seat of this concert",
+                    seat.get()
+                )));
+            }
             return Err(Error::SeatUnavailable);
         }
         // The seat may have been taken over from a lapsed hold: that hold's record now says so.
@@ -105,7 +111,7 @@ pub async fn release_seat(
     match current.status {
         ReservationStatus::Cancelled => return Ok(current),
         ReservationStatus::Expired => return Err(Error::HoldExpired),
-        ReservationStatus::Paid => {
+        ReservationStatus::Paid | ReservationStatus::Refunded => {
             return Err(Error::bad_input(
                 "this reservation is paid; a paid seat cannot be released",
             ));
@@ -123,7 +129,7 @@ pub async fn release_seat(
                 return Ok(to_reservation(row, ReservationStatus::Cancelled));
             }
             ReservationStatus::Expired => return Err(Error::HoldExpired),
-            ReservationStatus::Paid => {
+            ReservationStatus::Paid | ReservationStatus::Refunded => {
                 return Err(Error::bad_input(
                     "this reservation is paid; a paid seat cannot be released",
                 ));

@@ -7,19 +7,47 @@ use chrono::NaiveDate;
 
 use super::Services;
 use super::error::{Error, Result};
-use super::inputs::SEATS_PER_DATE;
 use super::money::Money;
+use super::{lineup, utc};
 use crate::db::ids::ConcertId;
-use crate::db::models::{ConcertDateRow, ConcertRow, SeatRow};
-use crate::db::{self, Conn, concerts, queue_rooms, seats};
+use crate::db::models::{ConcertRow, PriceTierRow, SaleRow};
+use crate::db::{Conn, concerts, price_tiers, queue_rooms, sales, seats};
 
 #[derive(Debug, Clone)]
 pub struct Concert {
     pub id: ConcertId,
     pub title: String,
     pub venue: String,
+    pub description: Option<String>,
+    /// The lowest seat price.
     pub price: Money,
     pub dates: Vec<NaiveDate>,
+    pub seats_per_date: i32,
+    /// Seat ranges and their prices, by first seat; they cover every seat once.
+    pub price_tiers: Vec<PriceTier>,
+    /// When a scheduled sale opens (None: no sale scheduled, on sale).
+    pub sale_opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Every seat is sold: the waiting room is closed (it reopens if seats come back).
+    pub sold_out: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceTier {
+    pub name: String,
+    pub from_seat: i32,
+    pub to_seat: i32,
+    pub price: Money,
+}
+
+impl From<PriceTierRow> for PriceTier {
+    fn from(row: PriceTierRow) -> Self {
+        Self {
+            name: row.name,
+            from_seat: row.from_seat.into(),
+            to_seat: row.to_seat.into(),
+            price: Money::from_stored(row.price),
+        }
+    }
 }
 
 pub use crate::db::states::SeatStatus;
@@ -29,28 +57,93 @@ pub struct Seat {
     pub number: i32,
     pub status: SeatStatus,
     pub price: Money,
+    /// The name of the seat's price tier.
+    pub tier: String,
 }
 
-/// All concerts with their dates, in two queries whatever the number of concerts.
+/// All concerts with their dates, tiers and sale, in a fixed number of queries whatever the
+/// number of concerts.
 pub async fn concerts(services: &Services) -> Result<Vec<Concert>> {
     with_conn!(services.db, async |conn: &mut Conn| {
         let rows = concerts::all(conn).await?;
-        let mut by_concert: HashMap<ConcertId, Vec<NaiveDate>> = HashMap::new();
+        let mut dates: HashMap<ConcertId, Vec<NaiveDate>> = HashMap::new();
         for d in concerts::all_dates(conn).await? {
-            by_concert.entry(d.concert_id).or_default().push(d.date);
+            dates.entry(d.concert_id).or_default().push(d.date);
         }
+        let mut tiers: HashMap<ConcertId, Vec<PriceTierRow>> = HashMap::new();
+        for t in price_tiers::all(conn).await? {
+            tiers.entry(t.concert_id.clone()).or_default().push(t);
+        }
+        let mut sales: HashMap<ConcertId, SaleRow> = sales::all(conn)
+            .await?
+            .into_iter()
+            .map(|s| (s.concert_id.clone(), s))
+            .collect();
+        let sold_out: HashMap<ConcertId, bool> = queue_rooms::sold_out_flags(conn)
+            .await?
+            .into_iter()
+            .collect();
         Ok(rows
             .into_iter()
-            .map(|row| Concert {
-                dates: by_concert.remove(&row.id).unwrap_or_default(),
-                id: row.id,
-                title: row.title,
-                venue: row.venue,
-                price: Money::from_stored(row.price),
+            .map(|row| {
+                let id = row.id.clone();
+                to_concert(
+                    row,
+                    dates.remove(&id).unwrap_or_default(),
+                    tiers.remove(&id).unwrap_or_default(),
+                    sales.remove(&id),
+                    sold_out.get(&id).copied().unwrap_or(false),
+                )
             })
             .collect())
     })
     .await
+}
+
+/// One concert with its dates, tiers and sale.
+pub async fn concert(services: &Services, concert_id: &ConcertId) -> Result<Concert> {
+    with_conn!(services.db, async |conn: &mut Conn| {
+        concert_in(conn, concert_id).await
+    })
+    .await
+}
+
+pub(crate) async fn concert_in(conn: &mut Conn, concert_id: &ConcertId) -> Result<Concert> {
+    let row = concerts::find(conn, concert_id)
+        .await?
+        .ok_or(Error::NotFound("concert"))?;
+    let dates = concerts::dates_of(conn, concert_id).await?;
+    let tiers = price_tiers::of_concert(conn, concert_id).await?;
+    let sale = sales::find(conn, concert_id).await?;
+    let sold_out = queue_rooms::sold_out(conn, concert_id).await?;
+    Ok(to_concert(row, dates, tiers, sale, sold_out))
+}
+
+fn to_concert(
+    row: ConcertRow,
+    dates: Vec<NaiveDate>,
+    tiers: Vec<PriceTierRow>,
+    sale: Option<SaleRow>,
+    sold_out: bool,
+) -> Concert {
+    let price_tiers: Vec<PriceTier> = tiers.into_iter().map(PriceTier::from).collect();
+    let price = price_tiers
+        .iter()
+        .map(|t| t.price.clone())
+        .min()
+        .unwrap_or_else(|| Money::from_stored(row.price.clone()));
+    Concert {
+        id: row.id,
+        title: row.title,
+        venue: row.venue,
+        description: row.description,
+        price,
+        dates,
+        seats_per_date: row.seats_per_date.into(),
+        price_tiers,
+        sale_opens_at: sale.map(|s| utc(s.opens_at)),
+        sold_out,
+    }
 }
 
 pub(crate) async fn ensure_concert(conn: &mut Conn, concert_id: &ConcertId) -> Result<()> {
@@ -97,16 +190,18 @@ pub(crate) async fn seat_map(
 }
 
 impl From<seats::SeatView> for Seat {
-    fn from((number, status, price): seats::SeatView) -> Self {
+    fn from((number, status, price, tier): seats::SeatView) -> Self {
         Self {
             number: number.into(),
             status,
             price: Money::from_stored(price),
+            tier,
         }
     }
 }
 
-/// Creates a concert with its dates, 50 seats per date and an empty waiting room.
+/// Creates a concert with its dates, 50 seats per date at one price and an empty waiting room
+/// (the demo seed, tests and benches; operators use `lineup::create_concert`).
 pub async fn create_concert(
     conn: &mut Conn,
     title: &str,
@@ -114,43 +209,6 @@ pub async fn create_concert(
     price: &Money,
     dates: &[NaiveDate],
 ) -> Result<ConcertId> {
-    let now = db::now(conn).await?;
-    let id = ConcertId::new();
-    let concert = ConcertRow {
-        id: id.clone(),
-        title: title.to_owned(),
-        venue: venue.to_owned(),
-        price: price.as_decimal().clone(),
-        created_at: now,
-    };
-    let date_rows: Vec<ConcertDateRow> = dates
-        .iter()
-        .map(|&date| ConcertDateRow {
-            concert_id: id.clone(),
-            date,
-        })
-        .collect();
-    concerts::insert(conn, &concert, &date_rows).await?;
-    let seat_rows: Vec<SeatRow> = dates
-        .iter()
-        .flat_map(|&date| {
-            (1..=SEATS_PER_DATE as i16).map({
-                let id = id.clone();
-                move |number| SeatRow {
-                    concert_id: id.clone(),
-                    date,
-                    number,
-                    price: price.as_decimal().clone(),
-                    status: SeatStatus::Available,
-                    held_by: None,
-                    held_until: None,
-                    reservation_id: None,
-                    updated_at: now,
-                }
-            })
-        })
-        .collect();
-    seats::insert(conn, &seat_rows).await?;
-    queue_rooms::insert(conn, &id).await?;
-    Ok(id)
+    let spec = lineup::NewConcert::single_price(title, venue, price, dates);
+    lineup::insert(conn, &spec).await
 }

@@ -27,6 +27,7 @@ mod idempotency;
 pub mod inputs;
 #[cfg(test)]
 mod inputs_properties;
+pub mod lineup;
 pub mod live;
 pub mod money;
 pub mod passwords;

@@ -63,6 +63,9 @@ pub async fn pay(
             ReservationStatus::Paid => {
                 return Err(Error::bad_input("this reservation is already paid"));
             }
+            ReservationStatus::Refunded => {
+                return Err(Error::bad_input("this reservation was paid and refunded"));
+            }
             ReservationStatus::Cancelled => {
                 return Err(Error::bad_input("this reservation was cancelled"));
             }

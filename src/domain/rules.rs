@@ -92,6 +92,16 @@ pub struct Rules {
     #[arg(long, env = "QUEUE_CHALLENGE_TTL", default_value = "2m", value_parser = positive_duration)]
     pub queue_challenge_ttl: Duration,
 
+    /// Most seats a concert may have per date (`createConcert`'s `seatsPerDate`).
+    #[arg(long, env = "MAX_SEATS_PER_DATE", default_value_t = 2000,
+          value_parser = clap::value_parser!(u16).range(1..=30_000))]
+    pub max_seats_per_date: u16,
+
+    /// A fan may refund their own ticket until this long before the show's date begins (UTC);
+    /// operators may refund any ticket at any time.
+    #[arg(long, env = "REFUND_CUTOFF", default_value = "48h", value_parser = positive_duration)]
+    pub refund_cutoff: Duration,
+
     #[command(flatten)]
     pub quotas: Quotas,
 }
@@ -116,6 +126,8 @@ impl Default for Rules {
             queue_challenge_ttl: Duration::from_secs(120),
             queue_entry_batch: 500,
             queue_entry_backlog: 20_000,
+            max_seats_per_date: 2000,
+            refund_cutoff: Duration::from_secs(48 * 60 * 60),
             quotas: Quotas::default(),
         }
     }

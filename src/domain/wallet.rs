@@ -99,7 +99,7 @@ pub async fn transactions(
 }
 
 /// Inside a transaction holding the user's row lock: changes the balance by `amount` (added for a
-/// charge, taken for a payment) and writes the ledger row. A payment the balance cannot cover,
+/// charge or a refund, taken for a payment) and writes the ledger row. A payment the balance cannot cover,
 /// or a charge past the column's range, changes nothing.
 pub(crate) async fn apply(
     conn: &mut Conn,
@@ -110,7 +110,7 @@ pub(crate) async fn apply(
 ) -> Result<WalletTransaction> {
     let value = amount.as_decimal();
     let changed = match kind {
-        TransactionKind::Charge => {
+        TransactionKind::Charge | TransactionKind::Refund => {
             let ceiling: BigDecimal = MAX_BALANCE
                 .parse()
                 .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
@@ -121,7 +121,7 @@ pub(crate) async fn apply(
     if !changed {
         let available = users::balance(conn, user_id).await?;
         return Err(match kind {
-            TransactionKind::Charge => {
+            TransactionKind::Charge | TransactionKind::Refund => {
                 Error::bad_input(format!("a balance may not exceed {MAX_BALANCE}"))
             }
             TransactionKind::Payment => Error::InsufficientBalance {
@@ -132,7 +132,7 @@ pub(crate) async fn apply(
     }
     let (balance_after, now) = users::balance_and_now(conn, user_id).await?;
     let signed = match kind {
-        TransactionKind::Charge => amount.clone(),
+        TransactionKind::Charge | TransactionKind::Refund => amount.clone(),
         TransactionKind::Payment => amount.negated(),
     };
     let row = WalletTransactionRow {

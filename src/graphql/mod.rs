@@ -4,6 +4,7 @@
 pub mod context;
 pub mod error;
 pub mod error_codes;
+pub mod inputs;
 pub mod mutation;
 pub mod operation_span;
 pub mod persisted_queries;

@@ -8,11 +8,14 @@ use super::context::{
     services, viewer,
 };
 use super::error::ApiResult;
+use super::inputs::CreateConcertInput;
 use super::scalars::{Date, Decimal};
-use super::types::{AuthPayload, Payment, QueueChallengeAnswer, QueueTicket, Reservation, Wallet};
+use super::types::{
+    AuthPayload, Concert, Payment, QueueChallengeAnswer, QueueTicket, Reservation, Wallet,
+};
 use crate::domain::inputs::{IdempotencyKey, SeatNumber};
 use crate::domain::queue::challenge::Answer;
-use crate::domain::{accounts, booking, payment, queue, wallet};
+use crate::domain::{accounts, booking, lineup, payment, queue, wallet};
 
 pub struct Mutation;
 
@@ -120,6 +123,38 @@ impl Mutation {
         Ok(Wallet(
             wallet::charge(services(ctx)?, user_id, &amount.0, key).await?,
         ))
+    }
+
+    /// OPERATOR. Makes a concert with its dates, seats and price tiers. Its waiting room is open
+    /// at once unless a sale is scheduled (`scheduleSale`) before anyone enters.
+    async fn create_concert(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateConcertInput,
+    ) -> ApiResult<Concert> {
+        let services = services(ctx)?;
+        let operator = viewer(ctx)?;
+        let concert = lineup::NewConcert::parse(input.into(), services.rules.max_seats_per_date)?;
+        Ok(lineup::create_concert(services, operator, concert)
+            .await?
+            .into())
+    }
+
+    /// OPERATOR. Adds dates to a concert, each with the concert's seats and price tiers.
+    async fn add_concert_dates(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        dates: Vec<Date>,
+    ) -> ApiResult<Concert> {
+        let operator = viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        let dates: Vec<_> = dates.into_iter().map(|d| d.0).collect();
+        Ok(
+            lineup::add_dates(services(ctx)?, operator, &concert_id, &dates)
+                .await?
+                .into(),
+        )
     }
 
     /// Pays for a hold from your wallet. Needs `Authorization` and an ACTIVE `Queue-Token`.

@@ -29,6 +29,12 @@ impl Query {
             .collect())
     }
 
+    /// One concert. Public.
+    async fn concert(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Concert> {
+        let id = parse_concert_id(&id)?;
+        Ok(catalog::concert(services(ctx)?, &id).await?.into())
+    }
+
     /// Dates from today on with at least one seat free. Needs an ACTIVE `Queue-Token` for the
     /// concert.
     async fn available_dates(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<Vec<Date>> {
@@ -41,7 +47,7 @@ impl Query {
             .collect())
     }
 
-    /// The seat map of one date: seats 1 to 50. Needs an ACTIVE `Queue-Token` for the concert.
+    /// The seat map of one date, by seat number. Needs an ACTIVE `Queue-Token` for the concert.
     async fn seats(&self, ctx: &Context<'_>, concert_id: ID, date: Date) -> ApiResult<Vec<Seat>> {
         let concert_id = admitted_concert(ctx, &concert_id).await?;
         let services = services(ctx)?;

@@ -58,9 +58,17 @@ pub struct Concert {
     pub id: ID,
     pub title: String,
     pub venue: String,
-    /// Base price of a seat.
+    pub description: Option<String>,
+    /// The lowest seat price.
     pub price: Decimal,
     pub dates: Vec<Date>,
+    pub seats_per_date: i32,
+    /// Seat ranges and their prices, by first seat.
+    pub price_tiers: Vec<PriceTier>,
+    /// When the scheduled sale opens; null when the concert is on sale without a schedule.
+    pub sale_opens_at: Option<DateTime<Utc>>,
+    /// Every seat of every date is sold; the waiting room admits nobody until seats come back.
+    pub sold_out: bool,
 }
 
 impl From<catalog::Concert> for Concert {
@@ -69,8 +77,33 @@ impl From<catalog::Concert> for Concert {
             id: ID(c.id.into()),
             title: c.title,
             venue: c.venue,
+            description: c.description,
             price: c.price.into(),
             dates: c.dates.into_iter().map(Date).collect(),
+            seats_per_date: c.seats_per_date,
+            price_tiers: c.price_tiers.into_iter().map(Into::into).collect(),
+            sale_opens_at: c.sale_opens_at,
+            sold_out: c.sold_out,
+        }
+    }
+}
+
+/// Seats `fromSeat` to `toSeat` (inclusive) of every date cost `price`.
+#[derive(SimpleObject)]
+pub struct PriceTier {
+    pub name: String,
+    pub from_seat: i32,
+    pub to_seat: i32,
+    pub price: Decimal,
+}
+
+impl From<catalog::PriceTier> for PriceTier {
+    fn from(t: catalog::PriceTier) -> Self {
+        Self {
+            name: t.name,
+            from_seat: t.from_seat,
+            to_seat: t.to_seat,
+            price: t.price.into(),
         }
     }
 }
@@ -88,6 +121,8 @@ pub struct Seat {
     pub number: i32,
     pub status: SeatStatus,
     pub price: Decimal,
+    /// The name of the seat's price tier.
+    pub tier: String,
 }
 
 impl From<catalog::Seat> for Seat {
@@ -96,6 +131,7 @@ impl From<catalog::Seat> for Seat {
             number: s.number,
             status: s.status.into(),
             price: s.price.into(),
+            tier: s.tier,
         }
     }
 }
@@ -103,10 +139,15 @@ impl From<catalog::Seat> for Seat {
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "queue::QueueStatus")]
 pub enum QueueStatus {
+    /// In a scheduled sale's pre-queue: the place in line is drawn when the sale opens.
+    Prequeued,
     Waiting,
     Active,
     Expired,
     Completed,
+    /// Every seat is sold: nobody is admitted. The ticket keeps its place and reads WAITING
+    /// again if seats come back (a hold lapses, a ticket is refunded).
+    SoldOut,
 }
 
 /// A proof of work to enter a waiting room: find any `solution` such that
@@ -141,13 +182,21 @@ pub struct QueueChallengeAnswer {
 
 #[derive(SimpleObject)]
 pub struct QueueTicket {
-    /// Send as the `Queue-Token` header.
+    /// The ticket's public id: the opening draw orders the pre-queue by it (see `Sale`).
+    pub id: ID,
+    /// Send as the `Queue-Token` header. Secret: it is your turn.
     pub token: String,
     pub concert_id: ID,
     pub status: QueueStatus,
     /// People ahead of you; 0 once ACTIVE.
     pub position: i32,
+    /// From the admission rate the room has actually achieved lately (turns end only so fast),
+    /// never faster than the rate set.
     pub estimated_wait_seconds: i32,
+    /// Admissions per second the estimate assumes.
+    pub admission_rate: f64,
+    /// An operator paused admission; your place is kept.
+    pub paused: bool,
     /// When an ACTIVE turn ends.
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -155,11 +204,14 @@ pub struct QueueTicket {
 impl From<queue::QueueTicket> for QueueTicket {
     fn from(t: queue::QueueTicket) -> Self {
         Self {
+            id: ID(t.id.into()),
             token: t.token.into(),
             concert_id: ID(t.concert_id.into()),
             status: t.status.into(),
             position: saturate(t.position),
             estimated_wait_seconds: saturate(t.estimated_wait_seconds),
+            admission_rate: (t.admission_rate * 1000.0).round() / 1000.0,
+            paused: t.paused,
             expires_at: t.expires_at,
         }
     }
@@ -172,6 +224,8 @@ pub enum ReservationStatus {
     Paid,
     Expired,
     Cancelled,
+    /// Paid, then refunded: the price went back to the wallet and the seat back on sale.
+    Refunded,
 }
 
 #[derive(SimpleObject)]
@@ -223,13 +277,14 @@ impl Wallet {
 pub enum WalletTransactionKind {
     Charge,
     Payment,
+    Refund,
 }
 
 #[derive(SimpleObject)]
 pub struct WalletTransaction {
     pub id: ID,
     pub kind: WalletTransactionKind,
-    /// Signed: positive for a charge, negative for a payment.
+    /// Signed: positive for a charge or a refund, negative for a payment.
     pub amount: Decimal,
     pub balance_after: Decimal,
     pub created_at: DateTime<Utc>,

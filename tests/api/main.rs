@@ -16,6 +16,7 @@ mod fuzz;
 mod holds;
 mod http_audit;
 mod live;
+mod operator;
 mod payment;
 mod process;
 mod queue;

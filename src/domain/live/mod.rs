@@ -34,7 +34,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::db::ids::{ConcertId, QueueToken, TicketId};
 use crate::domain::catalog::{Seat, SeatStatus};
-use crate::domain::queue::TicketStatus;
+use crate::domain::queue::{RoomGauge, TicketStatus};
 
 pub use polls::{poll, require_turn};
 pub use publish::{LiveTickReport, publish_changes};
@@ -84,8 +84,8 @@ struct RoomFeed {
 struct SeatFeed {
     tx: broadcast::Sender<Seat>,
     known: HashMap<i32, SeatStatus>,
-    /// Each seat's price, as read when the feed started (prices do not change).
-    prices: HashMap<i32, crate::domain::money::Money>,
+    /// Each seat's price and tier, as read when the feed started (they do not change).
+    faces: HashMap<i32, (crate::domain::money::Money, String)>,
     cursor: NaiveDateTime,
     /// When a seat-map read was last answered from this feed (`seat_maps`).
     read_at: Option<Instant>,
@@ -96,9 +96,9 @@ impl SeatFeed {
         Self {
             tx: broadcast::Sender::new(SEAT_FEED_CAPACITY),
             known: baseline.iter().map(|s| (s.number, s.status)).collect(),
-            prices: baseline
+            faces: baseline
                 .iter()
-                .map(|s| (s.number, s.price.clone()))
+                .map(|s| (s.number, (s.price.clone(), s.tier.clone())))
                 .collect(),
             cursor: now - LOOKBACK,
             read_at: None,
@@ -109,7 +109,7 @@ impl SeatFeed {
 /// What every subscriber of a room needs, read once per tick.
 #[derive(Debug, Default)]
 pub struct RoomSnapshot {
-    pub admitted_seq: i64,
+    pub room: RoomGauge,
     pub now: NaiveDateTime,
     /// Tickets of the room whose status changed recently.
     pub changes: HashMap<TicketId, TicketChange>,

@@ -20,7 +20,7 @@ use crate::db::ids::{QueueToken, TicketId, UserId};
 use crate::db::models::QueueTicketRow;
 use crate::domain::Services;
 use crate::domain::error::Result;
-use crate::domain::queue::{self, QueueTicket};
+use crate::domain::queue::{self, QueueTicket, RoomGauge};
 use crate::domain::rules::Rules;
 
 /// Tickets remembered at most; past it a poll is answered from the database and not kept.
@@ -29,8 +29,8 @@ const MAX_POLLED: usize = 500_000;
 /// A ticket answered from memory.
 pub(super) struct Polled {
     pub(super) row: QueueTicketRow,
-    /// The room's counter and the clock when the ticket was read, until a tick brings newer.
-    seen_admitted: i64,
+    /// The room's gauge and the clock when the ticket was read, until a tick brings newer.
+    seen_room: RoomGauge,
     seen_now: NaiveDateTime,
     /// Keeps the room's feed alive, and gives its latest snapshot.
     room: watch::Receiver<Arc<RoomSnapshot>>,
@@ -38,14 +38,14 @@ pub(super) struct Polled {
 }
 
 impl Polled {
-    /// The room's counter and clock to judge the ticket by: the newer of what its read saw and
+    /// The room's gauge and clock to judge the ticket by: the newer of what its read saw and
     /// what the last tick saw.
-    fn room_now(&self) -> (i64, NaiveDateTime) {
+    fn room_now(&self) -> (RoomGauge, NaiveDateTime) {
         let snapshot = Arc::clone(&self.room.borrow());
         if snapshot.now > self.seen_now {
-            (snapshot.admitted_seq, snapshot.now)
+            (snapshot.room.clone(), snapshot.now)
         } else {
-            (self.seen_admitted, self.seen_now)
+            (self.seen_room.clone(), self.seen_now)
         }
     }
 }
@@ -63,13 +63,13 @@ pub async fn poll(
         metrics::counter!("queue_polls_from_memory_total").increment(1);
         return ticket;
     }
-    let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
+    let (row, room, now) = with_conn!(services.db, async |conn: &mut Conn| {
         queue::read_for_holder(conn, token, user_id).await
     })
     .await?;
-    let ticket = queue::view(&row, admitted_seq, now, &services.rules);
+    let ticket = queue::view(&row, &room, now, &services.rules);
     if hub.serves_polls() {
-        hub.remember_poll(row, admitted_seq, now);
+        hub.remember_poll(row, room, now);
     }
     Ok(ticket)
 }
@@ -92,20 +92,13 @@ pub async fn require_turn(
     {
         return checked;
     }
-    let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
+    let (row, room, now) = with_conn!(services.db, async |conn: &mut Conn| {
         queue::find_by_token(conn, token).await
     })
     .await?;
-    let checked = queue::check_admitted(
-        &row,
-        admitted_seq,
-        now,
-        concert_id,
-        user_id,
-        &services.rules,
-    );
+    let checked = queue::check_admitted(&row, &room, now, concert_id, user_id, &services.rules);
     if hub.serves_polls() {
-        hub.remember_poll(row, admitted_seq, now);
+        hub.remember_poll(row, room, now);
     }
     checked
 }
@@ -122,10 +115,10 @@ impl LiveHub {
         let state = self.lock();
         let id = state.polled_tokens.get(token)?;
         let polled = state.polled.get(id)?;
-        let (admitted_seq, now) = polled.room_now();
+        let (room, now) = polled.room_now();
         Some(queue::check_admitted(
             &polled.row,
-            admitted_seq,
+            &room,
             now,
             concert_id,
             user_id,
@@ -147,11 +140,11 @@ impl LiveHub {
             return Some(Err(e));
         }
         polled.last_poll = Instant::now();
-        let (admitted_seq, now) = polled.room_now();
-        Some(Ok(queue::view(&polled.row, admitted_seq, now, rules)))
+        let (room, now) = polled.room_now();
+        Some(Ok(queue::view(&polled.row, &room, now, rules)))
     }
 
-    fn remember_poll(&self, row: QueueTicketRow, admitted_seq: i64, now: NaiveDateTime) {
+    fn remember_poll(&self, row: QueueTicketRow, seen_room: RoomGauge, now: NaiveDateTime) {
         let room = self.room_receiver(&row.concert_id, now);
         let mut state = self.lock();
         if state.polled.len() >= MAX_POLLED {
@@ -164,7 +157,7 @@ impl LiveHub {
             row.id.clone(),
             Polled {
                 row,
-                seen_admitted: admitted_seq,
+                seen_room,
                 seen_now: now,
                 room,
                 last_poll: Instant::now(),

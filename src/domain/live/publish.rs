@@ -146,7 +146,7 @@ async fn read_room(
     cursor: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<RoomSnapshot> {
-    let admitted_seq = queue_rooms::admitted_seq(conn, concert_id)
+    let room = queue_rooms::gauge(conn, concert_id)
         .await?
         .unwrap_or_default();
     let changes = queue_tickets::changed_since(conn, concert_id, cursor)
@@ -154,11 +154,7 @@ async fn read_room(
         .into_iter()
         .map(|(id, status, expires_at)| (id, TicketChange { status, expires_at }))
         .collect();
-    Ok(RoomSnapshot {
-        admitted_seq,
-        now,
-        changes,
-    })
+    Ok(RoomSnapshot { room, now, changes })
 }
 
 #[cfg(test)]

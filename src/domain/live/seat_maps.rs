@@ -20,7 +20,7 @@ use crate::domain::error::Result;
 /// A date's feed that only reads keep alive is dropped after this long without one.
 pub(super) const FORGET_AFTER: Duration = Duration::from_secs(60);
 
-/// The seat map of one date, numbers 1..=50.
+/// The seat map of one date, by seat number.
 pub async fn seat_map(
     services: &Services,
     concert_id: &ConcertId,
@@ -31,18 +31,19 @@ pub async fn seat_map(
     if hub.serves_polls() {
         let mut state = hub.lock();
         if let Some(feed) = state.dates.get_mut(&key)
-            && !feed.prices.is_empty()
-            && feed.known.len() == feed.prices.len()
+            && !feed.faces.is_empty()
+            && feed.known.len() == feed.faces.len()
         {
             feed.read_at = Some(Instant::now());
             let mut seats: Vec<Seat> = feed
                 .known
                 .iter()
                 .filter_map(|(number, status)| {
-                    feed.prices.get(number).map(|price| Seat {
+                    feed.faces.get(number).map(|(price, tier)| Seat {
                         number: *number,
                         status: *status,
                         price: price.clone(),
+                        tier: tier.clone(),
                     })
                 })
                 .collect();

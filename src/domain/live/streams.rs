@@ -25,12 +25,12 @@ pub async fn watch_ticket(
     token: &QueueToken,
     user_id: Option<&UserId>,
 ) -> Result<impl Stream<Item = QueueTicket> + Send + 'static + use<>> {
-    let (row, admitted_seq, now) = with_conn!(services.db, async |conn: &mut Conn| {
+    let (row, room, now) = with_conn!(services.db, async |conn: &mut Conn| {
         queue::read_for_holder(conn, token, user_id).await
     })
     .await?;
     let rules = Arc::clone(&services.rules);
-    let first = queue::view(&row, admitted_seq, now, &rules);
+    let first = queue::view(&row, &room, now, &rules);
     let rx = services.live.room_receiver(&row.concert_id, now);
     let presence = services.live.watch_ticket(&row.id);
     metrics::counter!("live_ticket_subscriptions_total").increment(1);
@@ -55,7 +55,7 @@ pub async fn watch_ticket(
                 s.row.status = change.status;
                 s.row.expires_at = change.expires_at;
             }
-            let next = queue::view(&s.row, snapshot.admitted_seq, snapshot.now, &s.rules);
+            let next = queue::view(&s.row, &snapshot.room, snapshot.now, &s.rules);
             if differs(&next, &s.last) {
                 s.done = is_final(next.status);
                 s.last = next.clone();
@@ -83,6 +83,7 @@ fn differs(a: &QueueTicket, b: &QueueTicket) -> bool {
     a.status != b.status
         || a.position != b.position
         || a.estimated_wait_seconds != b.estimated_wait_seconds
+        || a.paused != b.paused
 }
 
 /// The `seatUpdates` subscription: each seat of the date whose status changes.
@@ -127,12 +128,15 @@ mod tests {
     #[test]
     fn only_status_position_or_wait_changes_are_sent() {
         let t = QueueTicket {
+            id: crate::db::ids::TicketId::new(),
             token: QueueToken::new(),
             concert_id: ConcertId::new(),
             user_id: UserId::new(),
             status: QueueStatus::Waiting,
             position: 3,
             estimated_wait_seconds: 1,
+            admission_rate: 10.0,
+            paused: false,
             expires_at: None,
         };
         assert!(!differs(&t, &t.clone()));

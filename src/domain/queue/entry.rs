@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 use super::challenge::{self, Answer};
-use super::{QueueTicket, TicketStatus, Trigger, advance, view};
+use super::{QueueTicket, RoomGauge, TicketStatus, Trigger, advance, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::{QueueRoomRow, QueueTicketRow};
 use crate::db::{Conn, queue_challenges, queue_rooms, queue_tickets};
@@ -199,59 +199,54 @@ pub async fn write_batch(
     concert: &ConcertId,
     entries: &[Entry],
 ) -> Result<Vec<Result<QueueTicket>>> {
-    let (outcomes, admitted_seq, now, at_head) =
-        transaction!(services.db, async |conn: &mut Conn| {
-            // The room lock comes first: every read after it sees every batch committed before.
-            let (room, now) = lock_room(conn, concert).await?;
-            let verdicts = judge(conn, services, &room, concert, entries, now).await?;
+    let (outcomes, gauge, now, at_head) = transaction!(services.db, async |conn: &mut Conn| {
+        // The room lock comes first: every read after it sees every batch committed before.
+        let (room, now) = lock_room(conn, concert).await?;
+        let verdicts = judge(conn, services, &room, concert, entries, now).await?;
 
-            let mut new_rows: Vec<QueueTicketRow> = Vec::new();
-            let mut spent = Vec::new();
-            let mut touched = Vec::new();
-            let mut outcomes: Vec<Result<QueueTicketRow>> = Vec::with_capacity(entries.len());
-            for (entry, verdict) in entries.iter().zip(verdicts) {
-                outcomes.push(match verdict {
-                    Verdict::Refused(err) => Err(err),
-                    Verdict::Live(row) => {
-                        if row.status == TicketStatus::Waiting
-                            && now - row.last_seen_at >= PRESENCE_WRITE_EVERY
-                        {
-                            touched.push(row.id.clone());
-                        }
-                        Ok(row)
+        let mut new_rows: Vec<QueueTicketRow> = Vec::new();
+        let mut spent = Vec::new();
+        let mut touched = Vec::new();
+        let mut outcomes: Vec<Result<QueueTicketRow>> = Vec::with_capacity(entries.len());
+        for (entry, verdict) in entries.iter().zip(verdicts) {
+            outcomes.push(match verdict {
+                Verdict::Refused(err) => Err(err),
+                Verdict::Live(row) => {
+                    if row.status == TicketStatus::Waiting
+                        && now - row.last_seen_at >= PRESENCE_WRITE_EVERY
+                    {
+                        touched.push(row.id.clone());
                     }
-                    // Only a fresh entry is followed, and only a spent challenge refuses it later.
-                    Verdict::SameAs(i) => match &outcomes[i] {
-                        Ok(row) => Ok(row.clone()),
-                        Err(_) => Err(challenge::used_already()),
-                    },
-                    Verdict::New(challenge) => {
-                        spent.extend(challenge);
-                        let row = new_ticket(
-                            entry,
-                            concert,
-                            room.issued + 1 + new_rows.len() as i64,
-                            now,
-                        );
-                        new_rows.push(row.clone());
-                        Ok(row)
-                    }
-                });
-            }
-            queue_challenges::spend_all(conn, &spent).await?;
-            queue_tickets::insert_all(conn, &new_rows).await?;
-            if let Some(last) = new_rows.last() {
-                queue_rooms::set_issued(conn, concert, last.seq).await?;
-            }
-            if !touched.is_empty() {
-                queue_tickets::touch(conn, &touched).await?;
-            }
-            let at_head = new_rows
-                .first()
-                .is_some_and(|row| row.seq == room.admitted_seq + 1);
-            Ok((outcomes, room.admitted_seq, now, at_head))
-        })
-        .await?;
+                    Ok(row)
+                }
+                // Only a fresh entry is followed, and only a spent challenge refuses it later.
+                Verdict::SameAs(i) => match &outcomes[i] {
+                    Ok(row) => Ok(row.clone()),
+                    Err(_) => Err(challenge::used_already()),
+                },
+                Verdict::New(challenge) => {
+                    spent.extend(challenge);
+                    let row =
+                        new_ticket(entry, concert, room.issued + 1 + new_rows.len() as i64, now);
+                    new_rows.push(row.clone());
+                    Ok(row)
+                }
+            });
+        }
+        queue_challenges::spend_all(conn, &spent).await?;
+        queue_tickets::insert_all(conn, &new_rows).await?;
+        if let Some(last) = new_rows.last() {
+            queue_rooms::set_issued(conn, concert, last.seq).await?;
+        }
+        if !touched.is_empty() {
+            queue_tickets::touch(conn, &touched).await?;
+        }
+        let at_head = new_rows
+            .first()
+            .is_some_and(|row| row.seq == room.admitted_seq + 1);
+        Ok((outcomes, room.gauge(), now, at_head))
+    })
+    .await?;
     let written = outcomes.iter().filter(|o| o.is_ok()).count();
     metrics::counter!("queue_entries_total").increment(written as u64);
     metrics::histogram!("queue_entry_batch_size").record(entries.len() as f64);
@@ -260,7 +255,7 @@ pub async fn write_batch(
     if !at_head {
         return Ok(outcomes
             .into_iter()
-            .map(|o| o.map(|row| view(&row, admitted_seq, now, rules)))
+            .map(|o| o.map(|row| view(&row, &gauge, now, rules)))
             .collect());
     }
     // The first new ticket stands at the head of an idle room: the same step the ticker runs
@@ -273,7 +268,7 @@ pub async fn write_batch(
         .iter()
         .filter_map(|o| o.as_ref().ok().map(|row| row.id.clone()))
         .collect();
-    let fresh: HashMap<TicketId, (QueueTicketRow, i64, NaiveDateTime)> =
+    let fresh: HashMap<TicketId, (QueueTicketRow, RoomGauge, NaiveDateTime)> =
         with_conn!(services.db, async |conn: &mut Conn| {
             Ok(queue_tickets::by_ids(conn, &ids).await?)
         })
@@ -285,8 +280,8 @@ pub async fn write_batch(
         .into_iter()
         .map(|o| {
             o.map(|row| match fresh.get(&row.id) {
-                Some((row, admitted_seq, now)) => view(row, *admitted_seq, *now, rules),
-                None => view(&row, admitted_seq, now, rules),
+                Some((row, room, now)) => view(row, room, *now, rules),
+                None => view(&row, &gauge, now, rules),
             })
         })
         .collect())

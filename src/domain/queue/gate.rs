@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 
 use super::tickets::find_by_token;
-use super::{QueueStatus, TicketStatus, check_owner, view};
+use super::{QueueStatus, RoomGauge, TicketStatus, check_owner, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::QueueTicketRow;
 use crate::db::{Conn, queue_rooms, queue_tickets};
@@ -23,15 +23,8 @@ pub async fn require_active(
     let token = token
         .ok_or_else(|| Error::not_admitted("a Queue-Token header is required; call enterQueue"))?;
     with_conn!(services.db, async |conn: &mut Conn| {
-        let (row, admitted_seq, now) = find_by_token(conn, token).await?;
-        check_admitted(
-            &row,
-            admitted_seq,
-            now,
-            concert_id,
-            user_id,
-            &services.rules,
-        )
+        let (row, room, now) = find_by_token(conn, token).await?;
+        check_admitted(&row, &room, now, concert_id, user_id, &services.rules)
     })
     .await
 }
@@ -48,15 +41,15 @@ pub(crate) async fn lock_active(
     let (row, now) = queue_tickets::lock_by_token(conn, token)
         .await?
         .ok_or_else(Error::unknown_queue_token)?;
-    // The room's counter only words the refusal of a waiting ticket (its position).
-    let admitted_seq = if row.status == TicketStatus::Waiting {
-        queue_rooms::admitted_seq(conn, &row.concert_id)
+    // The room's gauge only words the refusal of a waiting ticket (its position).
+    let room = if row.status == TicketStatus::Waiting {
+        queue_rooms::gauge(conn, &row.concert_id)
             .await?
             .unwrap_or_default()
     } else {
-        0
+        RoomGauge::default()
     };
-    check_admitted(&row, admitted_seq, now, concert_id, Some(user_id), rules)?;
+    check_admitted(&row, &room, now, concert_id, Some(user_id), rules)?;
     Ok(row)
 }
 
@@ -70,11 +63,11 @@ pub(crate) async fn complete(
     Ok(queue_tickets::set_status(conn, ids, TicketStatus::Completed, now).await?)
 }
 
-/// Whether a ticket read at `now` with its room at `admitted_seq` is an ACTIVE turn for
+/// Whether a ticket read at `now` with its room's gauge `room` is an ACTIVE turn for
 /// `concert_id` (of `user_id`, when given).
 pub(crate) fn check_admitted(
     row: &QueueTicketRow,
-    admitted_seq: i64,
+    room: &RoomGauge,
     now: NaiveDateTime,
     concert_id: &ConcertId,
     user_id: Option<&UserId>,
@@ -86,7 +79,7 @@ pub(crate) fn check_admitted(
             "this queue token is for another concert",
         ));
     }
-    let ticket = view(row, admitted_seq, now, rules);
+    let ticket = view(row, room, now, rules);
     match ticket.status {
         QueueStatus::Active => Ok(()),
         QueueStatus::Waiting => Err(Error::not_admitted(format!(
@@ -98,6 +91,12 @@ pub(crate) fn check_admitted(
         )),
         QueueStatus::Completed => Err(Error::not_admitted(
             "this turn ended with a payment; enter the queue again",
+        )),
+        QueueStatus::Prequeued => Err(Error::not_admitted(
+            "the sale has not opened yet: your place in line is drawn when it opens",
+        )),
+        QueueStatus::SoldOut => Err(Error::not_admitted(
+            "every seat is sold; you keep your place in case seats come back",
         )),
     }
 }

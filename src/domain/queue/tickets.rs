@@ -55,10 +55,10 @@ pub(crate) async fn read_for_holder(
     token: &QueueToken,
     user_id: Option<&UserId>,
 ) -> Result<TicketInRoom> {
-    let (row, admitted_seq, now) = find_by_token(conn, token).await?;
+    let (row, room, now) = find_by_token(conn, token).await?;
     check_owner(&row, user_id)?;
     touch(conn, &row, now).await?;
-    Ok((row, admitted_seq, now))
+    Ok((row, room, now))
 }
 
 pub(crate) async fn find_by_token(conn: &mut Conn, token: &QueueToken) -> Result<TicketInRoom> {

@@ -341,6 +341,15 @@ impl TestApp {
     }
 
     /// An owned handle on the server's API, for tasks of their own.
+    /// A signed-up account made an operator (as `encore operator grant` does).
+    pub async fn operator(&self) -> Fan {
+        let fan = self.fan().await;
+        encore::domain::accounts::grant_operator(self.services(), &fan.email)
+            .await
+            .expect("grant operator");
+        fan
+    }
+
     pub fn client(&self) -> Client {
         self.api.clone()
     }

@@ -1,0 +1,431 @@
+//! The operator's side of the catalog: making a concert (its dates, a seat count per date, price
+//! tiers over seat ranges) and adding dates to it. A concert and all its seats are written in one
+//! transaction; a date's seats take their prices and tier names from the concert's tiers.
+
+use chrono::NaiveDate;
+
+use super::Services;
+use super::accounts::require_operator;
+use super::catalog::{self, Concert};
+use super::error::{Error, Result};
+use super::money::Money;
+use crate::db::ids::{ConcertId, UserId};
+use crate::db::models::{ConcertDateRow, ConcertRow, PriceTierRow, SeatRow};
+use crate::db::states::SeatStatus;
+use crate::db::{self, Conn, concerts, price_tiers, queue_rooms, seats};
+
+/// Most dates one concert may have, and tiers one concert may define.
+pub const MAX_DATES: usize = 366;
+pub const MAX_TIERS: usize = 50;
+/// The largest seat price.
+const MAX_PRICE: &str = "9999999999.99";
+/// The tier name of a concert sold at one price.
+pub const SINGLE_TIER: &str = "General";
+
+/// What an operator asks for, as sent.
+#[derive(Debug, Clone)]
+pub struct ConcertRequest {
+    pub title: String,
+    pub venue: String,
+    pub description: Option<String>,
+    pub dates: Vec<NaiveDate>,
+    pub seats_per_date: i32,
+    /// One price for every seat (when there are no tiers).
+    pub price: Option<String>,
+    pub tiers: Option<Vec<TierRequest>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TierRequest {
+    pub name: String,
+    pub from_seat: i32,
+    pub to_seat: i32,
+    pub price: String,
+}
+
+/// A concert checked and ready to write: tiers cover 1..=seats_per_date exactly once.
+#[derive(Debug, Clone)]
+pub struct NewConcert {
+    title: String,
+    venue: String,
+    description: Option<String>,
+    dates: Vec<NaiveDate>,
+    seats_per_date: i16,
+    tiers: Vec<catalog::PriceTier>,
+}
+
+impl NewConcert {
+    /// Checks a request against the rules; `max_seats` is the configured bound per date.
+    pub fn parse(request: ConcertRequest, max_seats: u16) -> Result<Self> {
+        let title = text(&request.title, "title", 200)?;
+        let venue = text(&request.venue, "venue", 200)?;
+        let description = match request.description.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(d) if d.chars().count() > 4000 => {
+                return Err(Error::bad_input(
+                    "description may have at most 4000 characters",
+                ));
+            }
+            Some(d) => Some(d.to_owned()),
+        };
+        let dates = distinct_dates(&request.dates)?;
+        let seats_per_date = match i16::try_from(request.seats_per_date) {
+            Ok(n) if n >= 1 && n as u16 <= max_seats => n,
+            _ => {
+                return Err(Error::bad_input(format!(
+                    "seatsPerDate must be between 1 and {max_seats}, got {}",
+                    request.seats_per_date
+                )));
+            }
+        };
+        let cap: Money = MAX_PRICE
+            .parse()
+            .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
+        let tiers = match (request.price, request.tiers) {
+            (Some(price), None) => vec![catalog::PriceTier {
+                name: SINGLE_TIER.into(),
+                from_seat: 1,
+                to_seat: seats_per_date.into(),
+                price: Money::parse_positive(&price, &cap)?,
+            }],
+            (None, Some(tiers)) => parse_tiers(tiers, seats_per_date.into(), &cap)?,
+            (Some(_), Some(_)) => {
+                return Err(Error::bad_input(
+                    "give either price or priceTiers, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::bad_input("give a price or priceTiers"));
+            }
+        };
+        Ok(Self {
+            title,
+            venue,
+            description,
+            dates,
+            seats_per_date,
+            tiers,
+        })
+    }
+
+    /// 50 seats a date at one price (the demo seed, tests, benches).
+    pub fn single_price(title: &str, venue: &str, price: &Money, dates: &[NaiveDate]) -> Self {
+        Self {
+            title: title.to_owned(),
+            venue: venue.to_owned(),
+            description: None,
+            dates: dates.to_vec(),
+            seats_per_date: 50,
+            tiers: vec![catalog::PriceTier {
+                name: SINGLE_TIER.into(),
+                from_seat: 1,
+                to_seat: 50,
+                price: price.clone(),
+            }],
+        }
+    }
+}
+
+fn text(input: &str, field: &str, max: usize) -> Result<String> {
+    let t = input.trim();
+    if t.is_empty() || t.chars().count() > max {
+        return Err(Error::bad_input(format!(
+            "{field} must be 1 to {max} characters"
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+fn distinct_dates(dates: &[NaiveDate]) -> Result<Vec<NaiveDate>> {
+    if dates.is_empty() || dates.len() > MAX_DATES {
+        return Err(Error::bad_input(format!(
+            "dates must list 1 to {MAX_DATES} dates"
+        )));
+    }
+    let mut sorted = dates.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    if sorted.len() != dates.len() {
+        return Err(Error::bad_input("dates lists the same date twice"));
+    }
+    Ok(sorted)
+}
+
+/// Tiers sorted by first seat must run 1..=seats without a gap or an overlap.
+fn parse_tiers(
+    tiers: Vec<TierRequest>,
+    seats: i32,
+    cap: &Money,
+) -> Result<Vec<catalog::PriceTier>> {
+    if tiers.is_empty() || tiers.len() > MAX_TIERS {
+        return Err(Error::bad_input(format!(
+            "priceTiers must list 1 to {MAX_TIERS} tiers"
+        )));
+    }
+    let mut parsed = Vec::with_capacity(tiers.len());
+    for t in tiers {
+        parsed.push(catalog::PriceTier {
+            name: text(&t.name, "a tier's name", 64)?,
+            from_seat: t.from_seat,
+            to_seat: t.to_seat,
+            price: Money::parse_positive(&t.price, cap)?,
+        });
+    }
+    parsed.sort_by_key(|t| t.from_seat);
+    let mut next = 1;
+    for t in &parsed {
+        if t.to_seat < t.from_seat {
+            return Err(Error::bad_input(format!(
+                "tier {:?}: toSeat {} is before fromSeat {}",
+                t.name, t.to_seat, t.from_seat
+            )));
+        }
+        if t.from_seat != next {
+            let why = if t.from_seat > next {
+                "a gap"
+            } else {
+                "an overlap"
+            };
+            return Err(Error::bad_input(format!(
+                "priceTiers leave {why} at seat {}: tiers must cover seats 1 to {seats} once each",
+                next.min(t.from_seat)
+            )));
+        }
+        next = t.to_seat + 1;
+    }
+    if next != seats + 1 {
+        return Err(Error::bad_input(format!(
+            "priceTiers cover seats 1 to {}, but there are {seats} seats per date",
+            next - 1
+        )));
+    }
+    let mut names: Vec<&str> = parsed.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() != parsed.len() {
+        return Err(Error::bad_input("two priceTiers have the same name"));
+    }
+    Ok(parsed)
+}
+
+/// An operator makes a concert: its row, tiers, every seat of every date, an empty waiting room.
+pub async fn create_concert(
+    services: &Services,
+    operator: &UserId,
+    concert: NewConcert,
+) -> Result<Concert> {
+    transaction!(services.db, async |conn: &mut Conn| {
+        require_operator(conn, operator).await?;
+        ensure_future(conn, &concert.dates).await?;
+        let id = insert(conn, &concert).await?;
+        catalog::concert_in(conn, &id).await
+    })
+    .await
+}
+
+/// An operator adds dates to a concert; each gets the concert's seats and tiers.
+pub async fn add_dates(
+    services: &Services,
+    operator: &UserId,
+    concert_id: &ConcertId,
+    dates: &[NaiveDate],
+) -> Result<Concert> {
+    let dates = distinct_dates(dates)?;
+    transaction!(services.db, async |conn: &mut Conn| {
+        require_operator(conn, operator).await?;
+        let row = concerts::lock(conn, concert_id)
+            .await?
+            .ok_or(Error::NotFound("concert"))?;
+        ensure_future(conn, &dates).await?;
+        let existing = concerts::dates_of(conn, concert_id).await?;
+        if let Some(taken) = dates.iter().find(|d| existing.contains(d)) {
+            return Err(Error::bad_input(format!(
+                "the concert already plays on {taken}"
+            )));
+        }
+        if existing.len() + dates.len() > MAX_DATES {
+            return Err(Error::bad_input(format!(
+                "a concert may have at most {MAX_DATES} dates"
+            )));
+        }
+        let tiers: Vec<catalog::PriceTier> = price_tiers::of_concert(conn, concert_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let now = db::now(conn).await?;
+        let date_rows: Vec<ConcertDateRow> = dates
+            .iter()
+            .map(|&date| ConcertDateRow {
+                concert_id: concert_id.clone(),
+                date,
+            })
+            .collect();
+        concerts::insert_dates(conn, &date_rows).await?;
+        insert_seats(conn, concert_id, &dates, row.seats_per_date, &tiers, now).await?;
+        catalog::concert_in(conn, concert_id).await
+    })
+    .await
+}
+
+/// Dates must be today or later on the database clock.
+async fn ensure_future(conn: &mut Conn, dates: &[NaiveDate]) -> Result<()> {
+    let today = db::now(conn).await?.date();
+    if let Some(past) = dates.iter().find(|d| **d < today) {
+        return Err(Error::bad_input(format!("{past} is in the past")));
+    }
+    Ok(())
+}
+
+/// Writes a checked concert: row, dates, tiers, seats, room. Returns its id.
+pub(crate) async fn insert(conn: &mut Conn, concert: &NewConcert) -> Result<ConcertId> {
+    let now = db::now(conn).await?;
+    let id = ConcertId::new();
+    let lowest = concert
+        .tiers
+        .iter()
+        .map(|t| t.price.clone())
+        .min()
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("a concert without tiers")))?;
+    let row = ConcertRow {
+        id: id.clone(),
+        title: concert.title.clone(),
+        venue: concert.venue.clone(),
+        price: lowest.as_decimal().clone(),
+        created_at: now,
+        description: concert.description.clone(),
+        seats_per_date: concert.seats_per_date,
+    };
+    let date_rows: Vec<ConcertDateRow> = concert
+        .dates
+        .iter()
+        .map(|&date| ConcertDateRow {
+            concert_id: id.clone(),
+            date,
+        })
+        .collect();
+    concerts::insert(conn, &row, &date_rows).await?;
+    let tier_rows: Vec<PriceTierRow> = concert
+        .tiers
+        .iter()
+        .map(|t| PriceTierRow {
+            concert_id: id.clone(),
+            from_seat: t.from_seat as i16,
+            to_seat: t.to_seat as i16,
+            name: t.name.clone(),
+            price: t.price.as_decimal().clone(),
+        })
+        .collect();
+    price_tiers::insert(conn, &tier_rows).await?;
+    insert_seats(
+        conn,
+        &id,
+        &concert.dates,
+        concert.seats_per_date,
+        &concert.tiers,
+        now,
+    )
+    .await?;
+    queue_rooms::insert(conn, &id).await?;
+    Ok(id)
+}
+
+/// Rows per seat insert: a 1,000-seat date is a few statements, not one huge one.
+const SEAT_INSERT_CHUNK: usize = 2000;
+
+async fn insert_seats(
+    conn: &mut Conn,
+    concert_id: &ConcertId,
+    dates: &[NaiveDate],
+    seats_per_date: i16,
+    tiers: &[catalog::PriceTier],
+    now: chrono::NaiveDateTime,
+) -> Result<()> {
+    let mut rows: Vec<SeatRow> = Vec::new();
+    for &date in dates {
+        for number in 1..=seats_per_date {
+            let tier = tiers
+                .iter()
+                .find(|t| (t.from_seat..=t.to_seat).contains(&i32::from(number)))
+                .ok_or_else(|| Error::corrupt(format!("no tier for seat {number}")))?;
+            rows.push(SeatRow {
+                concert_id: concert_id.clone(),
+                date,
+                number,
+                price: tier.price.as_decimal().clone(),
+                status: SeatStatus::Available,
+                held_by: None,
+                held_until: None,
+                reservation_id: None,
+                updated_at: now,
+                tier: tier.name.clone(),
+            });
+        }
+    }
+    for chunk in rows.chunks(SEAT_INSERT_CHUNK) {
+        seats::insert(conn, chunk).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tier(name: &str, from: i32, to: i32) -> TierRequest {
+        TierRequest {
+            name: name.into(),
+            from_seat: from,
+            to_seat: to,
+            price: "10.00".into(),
+        }
+    }
+
+    fn request(tiers: Vec<TierRequest>) -> ConcertRequest {
+        ConcertRequest {
+            title: "T".into(),
+            venue: "V".into(),
+            description: None,
+            dates: vec![NaiveDate::from_ymd_opt(2030, 1, 1).expect("date")],
+            seats_per_date: 50,
+            price: None,
+            tiers: Some(tiers),
+        }
+    }
+
+    #[test]
+    fn tiers_must_cover_every_seat_once() {
+        let ok = NewConcert::parse(request(vec![tier("B", 11, 50), tier("A", 1, 10)]), 100);
+        assert_eq!(ok.expect("valid").tiers[0].name, "A");
+        for bad in [
+            vec![tier("A", 1, 10), tier("B", 12, 50)],
+            vec![tier("A", 1, 10), tier("B", 10, 50)],
+            vec![tier("A", 1, 49)],
+            vec![tier("A", 2, 50)],
+            vec![tier("A", 1, 60)],
+            vec![tier("A", 1, 10), tier("A", 11, 50)],
+            vec![tier("A", 10, 1)],
+            vec![],
+        ] {
+            assert!(
+                NewConcert::parse(request(bad.clone()), 100).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn seat_counts_are_bounded_and_a_price_is_required() {
+        let mut r = request(vec![tier("A", 1, 50)]);
+        assert!(NewConcert::parse(r.clone(), 49).is_err());
+        r.seats_per_date = 0;
+        assert!(NewConcert::parse(r.clone(), 100).is_err());
+        let mut single = request(vec![]);
+        single.tiers = None;
+        assert!(NewConcert::parse(single.clone(), 100).is_err());
+        single.price = Some("25.00".into());
+        let one = NewConcert::parse(single, 100).expect("valid");
+        assert_eq!(one.tiers.len(), 1);
+        assert_eq!(one.tiers[0].to_seat, 50);
+    }
+}
