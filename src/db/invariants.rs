@@ -5,7 +5,8 @@
 //! - each balance equals the sum of its ledger and is not negative;
 //! - a SOLD seat has exactly one PAID reservation, and a PAID reservation's seat is SOLD;
 //! - every PAID reservation has exactly one payment of its price, whose ledger row exists;
-//! - no payment belongs to a reservation that is not PAID;
+//! - no payment belongs to a reservation that is not PAID (or REFUNDED since);
+//! - every REFUNDED reservation has exactly one REFUND ledger row of its price;
 //! - a HELD seat points at a HELD reservation of that very seat.
 
 use diesel::QueryableByName;
@@ -16,7 +17,7 @@ use diesel_async::RunQueryDsl;
 use super::Conn;
 
 /// Each rule and the query that lists what breaks it.
-const CHECKS: [(&str, &str); 6] = [
+const CHECKS: [(&str, &str); 8] = [
     (
         "balance differs from ledger or is negative",
         "SELECT u.id AS id FROM users u LEFT JOIN wallet_transactions t ON t.user_id = u.id \
@@ -44,9 +45,22 @@ const CHECKS: [(&str, &str); 6] = [
          HAVING COUNT(p.id) <> 1 OR COUNT(t.id) <> 1 OR MAX(p.amount) <> r.price",
     ),
     (
-        "payment of a reservation that is not PAID",
+        "payment of a reservation that is not PAID or REFUNDED",
         "SELECT p.id AS id FROM payments p LEFT JOIN reservations r ON r.id = p.reservation_id \
-         WHERE r.id IS NULL OR r.status <> 'PAID'",
+         WHERE r.id IS NULL OR r.status NOT IN ('PAID', 'REFUNDED')",
+    ),
+    (
+        "REFUND ledger row of a reservation that is not REFUNDED",
+        "SELECT t.id AS id FROM wallet_transactions t LEFT JOIN reservations r \
+           ON r.id = t.reservation_id \
+         WHERE t.kind = 'REFUND' AND (r.id IS NULL OR r.status <> 'REFUNDED')",
+    ),
+    (
+        "REFUNDED reservation without exactly one REFUND of its price",
+        "SELECT r.id AS id FROM reservations r LEFT JOIN wallet_transactions t \
+           ON t.reservation_id = r.id AND t.kind = 'REFUND' \
+         WHERE r.status = 'REFUNDED' GROUP BY r.id, r.price \
+         HAVING COUNT(t.id) <> 1 OR MAX(t.amount) <> r.price",
     ),
     (
         "HELD seat whose reservation is not a HELD reservation of that seat",

@@ -197,6 +197,28 @@ pub async fn sell(
     Ok(sold == 1)
 }
 
+/// Puts a SOLD seat back on sale, only if it was sold to `reservation`; true when it did.
+pub async fn return_sold(
+    conn: &mut Conn,
+    seat: SeatKey<'_>,
+    reservation: &ReservationId,
+    now: NaiveDateTime,
+) -> Result<bool, DieselError> {
+    let returned = diesel::update(seats::table.find(seat))
+        .filter(seats::reservation_id.eq(reservation))
+        .filter(seats::status.eq(SeatStatus::Sold))
+        .set((
+            seats::status.eq(SeatStatus::Available),
+            seats::held_by.eq(None::<UserId>),
+            seats::held_until.eq(None::<NaiveDateTime>),
+            seats::reservation_id.eq(None::<ReservationId>),
+            seats::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(returned == 1)
+}
+
 /// Writes up to `batch` lapsed holds back to AVAILABLE; how many it wrote.
 pub async fn sweep_lapsed(conn: &mut Conn, batch: u32) -> Result<usize, DieselError> {
     diesel::sql_query(

@@ -24,6 +24,18 @@ pub enum Error {
     InsufficientBalance { needed: String, available: String },
     #[error("you already hold {0} seats for this date, the most allowed")]
     HoldLimitReached(u32),
+    /// A fan's own refund asked for after the policy's window closed (operators may still).
+    #[error("refunds of this ticket closed at {closed_at}; ask the organiser")]
+    RefundWindowClosed {
+        closed_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The concert's sale is scheduled and its waiting room does not take entries yet.
+    #[error("the sale has not opened yet; the waiting room opens at {opens_at}")]
+    SaleNotOpen {
+        /// When entries are taken (the pre-queue, or the sale itself without one).
+        opens_at: chrono::DateTime<chrono::Utc>,
+        sale_opens_at: chrono::DateTime<chrono::Utc>,
+    },
     /// The waiting room asks for a proof of work and none was sent.
     #[error("{0}")]
     ChallengeRequired(String),

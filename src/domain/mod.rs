@@ -33,6 +33,7 @@ pub mod money;
 pub mod passwords;
 pub mod payment;
 pub mod queue;
+pub mod refund;
 pub mod rules;
 pub mod seed;
 pub mod throttle;

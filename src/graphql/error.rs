@@ -38,6 +38,8 @@ pub fn code(error: &Error) -> &'static str {
         Error::HoldExpired => "HOLD_EXPIRED",
         Error::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
         Error::HoldLimitReached(_) => "HOLD_LIMIT_REACHED",
+        Error::RefundWindowClosed { .. } => "REFUND_WINDOW_CLOSED",
+        Error::SaleNotOpen { .. } => "SALE_NOT_OPEN",
         Error::RateLimited { .. } => RATE_LIMITED,
         Error::ChallengeRequired(_) => "CHALLENGE_REQUIRED",
         Error::ChallengeFailed(_) => "CHALLENGE_FAILED",
@@ -137,11 +139,26 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
     }
     let mut gql =
         async_graphql::Error::new(error.to_string()).extend_with(|_, e| e.set("code", code));
-    if let Error::InsufficientBalance { needed, available } = error {
-        gql = gql.extend_with(|_, e| {
-            e.set("needed", needed.as_str());
-            e.set("available", available.as_str());
-        });
+    match error {
+        Error::InsufficientBalance { needed, available } => {
+            gql = gql.extend_with(|_, e| {
+                e.set("needed", needed.as_str());
+                e.set("available", available.as_str());
+            });
+        }
+        Error::RefundWindowClosed { closed_at } => {
+            gql = gql.extend_with(|_, e| e.set("closedAt", closed_at.to_rfc3339()));
+        }
+        Error::SaleNotOpen {
+            opens_at,
+            sale_opens_at,
+        } => {
+            gql = gql.extend_with(|_, e| {
+                e.set("opensAt", opens_at.to_rfc3339());
+                e.set("saleOpensAt", sale_opens_at.to_rfc3339());
+            });
+        }
+        _ => {}
     }
     gql
 }
@@ -187,6 +204,19 @@ mod tests {
                 "INSUFFICIENT_BALANCE",
             ),
             (Error::HoldLimitReached(4), "HOLD_LIMIT_REACHED"),
+            (
+                Error::RefundWindowClosed {
+                    closed_at: chrono::Utc::now(),
+                },
+                "REFUND_WINDOW_CLOSED",
+            ),
+            (
+                Error::SaleNotOpen {
+                    opens_at: chrono::Utc::now(),
+                    sale_opens_at: chrono::Utc::now(),
+                },
+                "SALE_NOT_OPEN",
+            ),
             (
                 Error::Internal(anyhow::anyhow!("boom")),
                 "INTERNAL_SERVER_ERROR",

@@ -15,7 +15,7 @@ use super::types::{
 };
 use crate::domain::inputs::{IdempotencyKey, SeatNumber};
 use crate::domain::queue::challenge::Answer;
-use crate::domain::{accounts, booking, lineup, payment, queue, wallet};
+use crate::domain::{accounts, booking, lineup, payment, queue, refund, wallet};
 
 pub struct Mutation;
 
@@ -155,6 +155,24 @@ impl Mutation {
                 .await?
                 .into(),
         )
+    }
+
+    /// Refunds a paid ticket: the price back to its owner's wallet (a REFUND ledger row), the
+    /// seat back on sale. An OPERATOR may refund any ticket; a fan their own until
+    /// `REFUND_CUTOFF` before the show (`REFUND_WINDOW_CLOSED` after). A second refund of a
+    /// ticket returns it unchanged; an `idempotencyKey` replays the first answer.
+    async fn refund(
+        &self,
+        ctx: &Context<'_>,
+        reservation_id: ID,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<Reservation> {
+        let caller = viewer(ctx)?;
+        let reservation_id = parse_reservation_id(&reservation_id)?;
+        let key = IdempotencyKey::parse(idempotency_key)?;
+        Ok(refund::refund(services(ctx)?, caller, &reservation_id, key)
+            .await?
+            .into())
     }
 
     /// Pays for a hold from your wallet. Needs `Authorization` and an ACTIVE `Queue-Token`.

@@ -20,6 +20,7 @@ mod operator;
 mod payment;
 mod process;
 mod queue;
+mod refund;
 mod resilience;
 mod restart;
 mod service;
