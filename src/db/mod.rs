@@ -30,6 +30,7 @@ pub mod idempotency_keys;
 pub mod ledger;
 pub mod price_tiers;
 pub mod queue_challenges;
+pub mod queue_control_changes;
 pub mod queue_rooms;
 pub mod queue_tickets;
 pub mod reservations;

@@ -83,22 +83,69 @@ pub async fn set_issued(
         .map(drop)
 }
 
-/// Saves what an admission step moved: how far it walked, the pace clock, the tick it claimed.
+/// What an admission step moved, saved on the room.
+#[derive(Debug, Clone, PartialEq, AsChangeset)]
+#[diesel(table_name = queue_rooms, treat_none_as_null = true)]
+pub struct Step {
+    /// How far admission has walked.
+    pub admitted_seq: i64,
+    /// The pace clock.
+    pub admit_clock: NaiveDateTime,
+    /// The tick claimed (an inline step at entry keeps the last one).
+    pub last_tick_at: Option<NaiveDateTime>,
+    pub sold_out: bool,
+    pub admitted_total: i64,
+    pub abandoned_total: i64,
+    pub rate_sample_at: Option<NaiveDateTime>,
+    pub rate_sample_total: i64,
+    pub observed_rate: Option<f64>,
+}
+
 pub async fn record_step(
     conn: &mut Conn,
     concert: &ConcertId,
-    admitted_seq: i64,
-    admit_clock: NaiveDateTime,
-    last_tick_at: Option<NaiveDateTime>,
+    step: &Step,
 ) -> Result<(), DieselError> {
-    Cached(diesel::update(queue_rooms::table.find(concert)).set((
-        queue_rooms::admitted_seq.eq(admitted_seq),
-        queue_rooms::admit_clock.eq(admit_clock),
-        queue_rooms::last_tick_at.eq(last_tick_at),
-    )))
-    .execute(conn)
-    .await
-    .map(drop)
+    Cached(diesel::update(queue_rooms::table.find(concert)).set(step))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The room's controls as set (None: the instance default).
+#[derive(Debug, Clone, Default, PartialEq, AsChangeset)]
+#[diesel(table_name = queue_rooms)]
+pub struct ControlsSet {
+    pub paused: Option<bool>,
+    pub admit_per_sec: Option<Option<u32>>,
+    pub active_limit: Option<Option<u32>>,
+}
+
+pub async fn set_controls(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    controls: &ControlsSet,
+) -> Result<(), DieselError> {
+    if controls == &ControlsSet::default() {
+        return Ok(());
+    }
+    diesel::update(queue_rooms::table.find(concert))
+        .set(controls)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn find(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Option<QueueRoomRow>, DieselError> {
+    queue_rooms::table
+        .find(concert)
+        .select(QueueRoomRow::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// Rooms with someone not yet reached by admission.

@@ -173,6 +173,35 @@ pub async fn expire_lapsed(
         .await
 }
 
+/// Tickets of the room admitted at or after `since`.
+pub async fn admitted_since(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    since: NaiveDateTime,
+) -> Result<i64, DieselError> {
+    queue_tickets::table
+        .filter(queue_tickets::concert_id.eq(concert))
+        .filter(queue_tickets::activated_at.ge(since))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// ACTIVE tickets of the room whose turn has not lapsed at `now`.
+pub async fn count_live_active(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    now: NaiveDateTime,
+) -> Result<i64, DieselError> {
+    queue_tickets::table
+        .filter(queue_tickets::concert_id.eq(concert))
+        .filter(queue_tickets::status.eq(TicketStatus::Active))
+        .filter(queue_tickets::expires_at.gt(now))
+        .count()
+        .get_result(conn)
+        .await
+}
+
 pub async fn count_active(conn: &mut Conn, concert: &ConcertId) -> Result<i64, DieselError> {
     queue_tickets::table
         .filter(queue_tickets::concert_id.eq(concert))

@@ -84,6 +84,33 @@ pub async fn changed_since(
         .await
 }
 
+/// How many seats of a concert's dates from today on are free, held and sold now (database
+/// clock: a lapsed hold counts as free).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, QueryableByName)]
+pub struct Inventory {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub available: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub held: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub sold: i64,
+}
+
+pub async fn inventory(conn: &mut Conn, concert: &ConcertId) -> Result<Inventory, DieselError> {
+    Cached(
+        diesel::sql_query(
+            "SELECT \
+               CAST(COALESCE(SUM(status = 'AVAILABLE' OR (status = 'HELD' AND held_until <= UTC_TIMESTAMP(6))), 0) AS SIGNED) AS available, \
+               CAST(COALESCE(SUM(status = 'HELD' AND held_until > UTC_TIMESTAMP(6)), 0) AS SIGNED) AS held, \
+               CAST(COALESCE(SUM(status = 'SOLD'), 0) AS SIGNED) AS sold \
+             FROM seats WHERE concert_id = ? AND date >= UTC_DATE()",
+        )
+        .bind::<Text, _>(concert),
+    )
+    .get_result(conn)
+    .await
+}
+
 /// Dates from today on (database clock) with a seat one could take now.
 pub async fn dates_with_free_seats(
     conn: &mut Conn,

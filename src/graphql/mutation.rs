@@ -8,13 +8,15 @@ use super::context::{
     services, viewer,
 };
 use super::error::ApiResult;
-use super::inputs::CreateConcertInput;
+use super::inputs::{CreateConcertInput, QueueControlsInput};
 use super::scalars::{Date, Decimal};
 use super::types::{
-    AuthPayload, Concert, Payment, QueueChallengeAnswer, QueueTicket, Reservation, Wallet,
+    AuthPayload, Concert, Payment, QueueChallengeAnswer, QueueControls, QueueTicket, Reservation,
+    Wallet,
 };
 use crate::domain::inputs::{IdempotencyKey, SeatNumber};
 use crate::domain::queue::challenge::Answer;
+use crate::domain::queue::controls::ControlsChange;
 use crate::domain::{accounts, booking, lineup, payment, queue, refund, wallet};
 
 pub struct Mutation;
@@ -152,6 +154,26 @@ impl Mutation {
         let dates: Vec<_> = dates.into_iter().map(|d| d.0).collect();
         Ok(
             lineup::add_dates(services(ctx)?, operator, &concert_id, &dates)
+                .await?
+                .into(),
+        )
+    }
+
+    /// OPERATOR. Pauses or resumes a concert's waiting room, or sets its admission rate or
+    /// active limit; fields left out keep their values. Every instance obeys within a tick; the
+    /// change is recorded with who made it.
+    async fn set_queue_controls(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        input: QueueControlsInput,
+    ) -> ApiResult<QueueControls> {
+        let operator = viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        let change =
+            ControlsChange::parse(input.paused, input.admit_per_second, input.active_limit)?;
+        Ok(
+            queue::controls::set_controls(services(ctx)?, operator, &concert_id, change)
                 .await?
                 .into(),
         )

@@ -7,7 +7,9 @@ use super::context::{
 };
 use super::error::ApiResult;
 use super::scalars::Date;
-use super::types::{Concert, QueueChallenge, QueueTicket, Reservation, Seat, User, Wallet};
+use super::types::{
+    Concert, QueueChallenge, QueueStats, QueueTicket, Reservation, Seat, User, Wallet,
+};
 use crate::domain::{accounts, booking, catalog, live, queue, wallet};
 
 pub struct Query;
@@ -80,6 +82,15 @@ impl Query {
                 .await?
                 .into(),
         )
+    }
+
+    /// OPERATOR. The concert's waiting room now: the line, the turns, admissions, the seats, the
+    /// controls. `subscription { queueStats }` pushes it every tick.
+    async fn queue_stats(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<QueueStats> {
+        let operator = viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        let stats = queue::stats::queue_stats(services(ctx)?, operator, &concert_id).await?;
+        Ok((&stats).into())
     }
 
     /// Your holds and purchases, newest first. Needs `Authorization`.

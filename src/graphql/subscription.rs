@@ -5,10 +5,12 @@ use async_graphql::{Context, ID, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::context::{admitted_concert, optional_viewer, required_queue_token, services};
+use super::context::{
+    admitted_concert, optional_viewer, parse_concert_id, required_queue_token, services, viewer,
+};
 use super::error::ApiResult;
 use super::scalars::Date;
-use super::types::{QueueTicket, Seat};
+use super::types::{QueueStats, QueueTicket, Seat};
 use crate::domain::live;
 
 pub struct Subscription;
@@ -23,6 +25,16 @@ impl Subscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<BoxStream<'static, QueueTicket>> {
         Ok(queue_ticket_stream(ctx).await?)
+    }
+
+    /// OPERATOR. The concert's waiting room statistics at once, then every tick. Needs
+    /// `authorization` in `connection_init`.
+    async fn queue_stats(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+    ) -> async_graphql::Result<BoxStream<'static, QueueStats>> {
+        Ok(stats_stream(ctx, concert_id).await?)
     }
 
     /// Each seat of the date whose status changes (held, released, expired, sold), from any
@@ -43,6 +55,16 @@ async fn queue_ticket_stream(ctx: &Context<'_>) -> ApiResult<BoxStream<'static, 
     let user_id = optional_viewer(ctx)?;
     let stream = live::watch_ticket(services, token, user_id).await?;
     Ok(stream.map(QueueTicket::from).boxed())
+}
+
+async fn stats_stream(
+    ctx: &Context<'_>,
+    concert_id: ID,
+) -> ApiResult<BoxStream<'static, QueueStats>> {
+    let operator = viewer(ctx)?;
+    let concert_id = parse_concert_id(&concert_id)?;
+    let stream = live::watch_stats(services(ctx)?, operator, &concert_id).await?;
+    Ok(stream.map(|s| QueueStats::from(s.as_ref())).boxed())
 }
 
 async fn seat_stream(

@@ -321,6 +321,69 @@ impl From<payment::Payment> for Payment {
     }
 }
 
+/// A waiting room's controls in force.
+#[derive(SimpleObject)]
+pub struct QueueControls {
+    pub paused: bool,
+    pub admit_per_second: i32,
+    pub active_limit: i32,
+}
+
+impl From<queue::controls::QueueControls> for QueueControls {
+    fn from(c: queue::controls::QueueControls) -> Self {
+        Self {
+            paused: c.paused,
+            admit_per_second: saturate(c.admit_per_sec.into()),
+            active_limit: saturate(c.active_limit.into()),
+        }
+    }
+}
+
+/// A waiting room as its operator watches it.
+#[derive(SimpleObject)]
+pub struct QueueStats {
+    pub concert_id: ID,
+    /// In line with a place (the pre-queue not counted).
+    pub waiting: i32,
+    /// In the pre-queue of a sale not yet open.
+    pub prequeued: i32,
+    /// Turns running now.
+    pub active: i32,
+    pub admitted_total: i32,
+    pub admitted_last_minute: i32,
+    pub abandoned_total: i32,
+    /// Seats of dates from today on.
+    pub seats_available: i32,
+    pub seats_held: i32,
+    pub seats_sold: i32,
+    pub sold_out: bool,
+    pub controls: QueueControls,
+    /// Admissions per second achieved lately while people waited; null until seen.
+    pub observed_admission_rate: Option<f64>,
+    pub read_at: DateTime<Utc>,
+}
+
+impl From<&queue::stats::QueueStats> for QueueStats {
+    fn from(s: &queue::stats::QueueStats) -> Self {
+        Self {
+            concert_id: ID(s.concert_id.to_string()),
+            waiting: saturate(s.waiting),
+            prequeued: saturate(s.prequeued),
+            active: saturate(s.active),
+            admitted_total: saturate(s.admitted_total),
+            admitted_last_minute: saturate(s.admitted_last_minute),
+            abandoned_total: saturate(s.abandoned_total),
+            seats_available: saturate(s.seats.available),
+            seats_held: saturate(s.seats.held),
+            seats_sold: saturate(s.seats.sold),
+            sold_out: s.sold_out,
+            controls: s.controls.into(),
+            observed_admission_rate: s.observed_rate.map(|r| (r * 1000.0).round() / 1000.0),
+            read_at: s.read_at.and_utc(),
+        }
+    }
+}
+
 fn saturate(n: i64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }

@@ -12,6 +12,7 @@ mod apollo;
 mod catalog;
 mod challenge;
 mod concurrency;
+mod controls;
 mod fuzz;
 mod holds;
 mod http_audit;

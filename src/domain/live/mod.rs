@@ -34,12 +34,13 @@ use tokio::sync::{broadcast, watch};
 
 use crate::db::ids::{ConcertId, QueueToken, TicketId};
 use crate::domain::catalog::{Seat, SeatStatus};
+use crate::domain::queue::stats::QueueStats;
 use crate::domain::queue::{RoomGauge, TicketStatus};
 
 pub use polls::{poll, require_turn};
 pub use publish::{LiveTickReport, publish_changes};
 pub use seat_maps::seat_map;
-pub use streams::{watch_seats, watch_ticket};
+pub use streams::{watch_seats, watch_stats, watch_ticket};
 
 /// How far back each tick re-reads changes (see the module doc).
 const LOOKBACK: TimeDelta = TimeDelta::seconds(2);
@@ -59,6 +60,8 @@ pub struct LiveHub {
 #[derive(Default)]
 struct HubState {
     rooms: HashMap<ConcertId, RoomFeed>,
+    /// Operators' room statistics, read once per tick per room while someone watches.
+    stats: HashMap<ConcertId, watch::Sender<Option<Arc<QueueStats>>>>,
     dates: HashMap<(ConcertId, NaiveDate), SeatFeed>,
     /// Watched ticket id -> number of open subscriptions on it.
     watched: HashMap<TicketId, usize>,
@@ -72,7 +75,8 @@ impl HubState {
     fn subscribers(&self) -> usize {
         let rooms: usize = self.rooms.values().map(|f| f.tx.receiver_count()).sum();
         let dates: usize = self.dates.values().map(|f| f.tx.receiver_count()).sum();
-        rooms + dates
+        let stats: usize = self.stats.values().map(|f| f.receiver_count()).sum();
+        rooms + dates + stats
     }
 }
 

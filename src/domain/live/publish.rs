@@ -8,9 +8,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::db::ids::{ConcertId, TicketId};
 use crate::db::{self, Conn, queue_rooms, queue_tickets, seats};
-use crate::domain::Services;
 use crate::domain::catalog::Seat;
 use crate::domain::error::Result;
+use crate::domain::{Services, queue};
 
 use super::{LOOKBACK, RoomSnapshot, TicketChange};
 
@@ -33,7 +33,7 @@ pub struct LiveTickReport {
 pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
     let hub = &services.live;
     let presence_every = presence_interval(services.rules.queue_abandon_after);
-    let (rooms, dates, presence, subscribers) = {
+    let (rooms, dates, stats, presence, subscribers) = {
         let mut state = hub.lock();
         // Tickets nobody polled for two presence intervals are forgotten (and their presence
         // stops, so admission may skip them as abandoned).
@@ -51,6 +51,8 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
             }
         }
         state.rooms.retain(|_, f| f.tx.receiver_count() > 0);
+        state.stats.retain(|_, f| f.receiver_count() > 0);
+        let stats: Vec<ConcertId> = state.stats.keys().cloned().collect();
         state.dates.retain(|_, f| {
             f.tx.receiver_count() > 0
                 || f.read_at
@@ -80,10 +82,10 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
         } else {
             Vec::new()
         };
-        (rooms, dates, presence, state.subscribers())
+        (rooms, dates, stats, presence, state.subscribers())
     };
     metrics::gauge!("live_subscribers").set(subscribers as f64);
-    if rooms.is_empty() && dates.is_empty() {
+    if rooms.is_empty() && dates.is_empty() && stats.is_empty() {
         return Ok(LiveTickReport::default());
     }
 
@@ -116,6 +118,12 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
                     }
                 }
                 feed.cursor = now - LOOKBACK;
+            }
+        }
+        for concert_id in &stats {
+            let read = queue::stats::read(conn, concert_id, &services.rules).await?;
+            if let Some(feed) = hub.lock().stats.get(concert_id) {
+                feed.send_replace(Some(Arc::new(read)));
             }
         }
         for chunk in presence.chunks(PRESENCE_CHUNK) {

@@ -14,6 +14,7 @@ use crate::db::{self, Conn};
 use crate::domain::Services;
 use crate::domain::catalog::{self, Seat};
 use crate::domain::error::Result;
+use crate::domain::queue::stats::QueueStats;
 use crate::domain::queue::{self, QueueStatus, QueueTicket};
 
 use super::{PresenceGuard, RoomSnapshot, SeatFeed};
@@ -84,6 +85,49 @@ fn differs(a: &QueueTicket, b: &QueueTicket) -> bool {
         || a.position != b.position
         || a.estimated_wait_seconds != b.estimated_wait_seconds
         || a.paused != b.paused
+}
+
+/// The `queueStats` subscription (operators): the room's statistics now, then once per tick.
+pub async fn watch_stats(
+    services: &Services,
+    operator: &UserId,
+    concert_id: &ConcertId,
+) -> Result<impl Stream<Item = Arc<QueueStats>> + Send + 'static + use<>> {
+    queue::stats::check_watcher(services, operator, concert_id).await?;
+    let mut rx = {
+        let mut state = services.live.lock();
+        state
+            .stats
+            .entry(concert_id.clone())
+            .or_insert_with(|| watch::Sender::new(None))
+            .subscribe()
+    };
+    // The first watcher on this instance reads at once rather than wait for the tick.
+    if rx.borrow().is_none() {
+        let read = with_conn!(services.db, async |conn: &mut Conn| {
+            queue::stats::read(conn, concert_id, &services.rules).await
+        })
+        .await?;
+        if let Some(feed) = services.live.lock().stats.get(concert_id) {
+            feed.send_if_modified(|current| {
+                let empty = current.is_none();
+                if empty {
+                    *current = Some(Arc::new(read));
+                }
+                empty
+            });
+        }
+    }
+    rx.mark_changed();
+    Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            rx.changed().await.ok()?;
+            let latest = rx.borrow_and_update().clone();
+            if let Some(stats) = latest {
+                return Some((stats, rx));
+            }
+        }
+    }))
 }
 
 /// The `seatUpdates` subscription: each seat of the date whose status changes.

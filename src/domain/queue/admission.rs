@@ -7,12 +7,19 @@
 //! number of ACTIVE tickets never exceeds the limit because it is counted under the same lock.
 //! Tickets whose owner stopped polling are marked ABANDONED when admission reaches them, so people
 //! who left never stall the line.
+//!
+//! The room's controls (paused, rate, active limit) are read from its row under the same lock, so
+//! an operator's change holds on every instance from the next step. Admission knows inventory:
+//! with no seat free it lets nobody in; with every seat sold the room closes (waiting tickets
+//! read SOLD_OUT) until a lapsed hold or a refund frees a seat. Each step also keeps the counters
+//! the operator view reads and the observed admission rate a fan's estimated wait comes from.
 
 use chrono::{NaiveDateTime, TimeDelta};
 
 use super::TicketStatus;
 use crate::db::ids::{ConcertId, TicketId};
-use crate::db::{self, Conn, queue_rooms, queue_tickets};
+use crate::db::models::QueueRoomRow;
+use crate::db::{self, Conn, queue_rooms, queue_tickets, seats};
 use crate::domain::error::Result;
 use crate::domain::{Services, chrono_duration};
 
@@ -41,7 +48,9 @@ pub enum Trigger {
 }
 
 /// One admission step for one room: expire lapsed ACTIVE tickets, skip abandoned ones, admit as
-/// many waiting tickets as the rate and the active limit allow.
+/// many waiting tickets as the room's controls (paused, rate, active limit) and its seats allow,
+/// close the room when every seat is sold (and open it again when seats come back), and update
+/// the admission counters and the observed rate.
 pub async fn advance(
     services: &Services,
     concert_id: &ConcertId,
@@ -64,17 +73,33 @@ pub async fn advance(
         let expired = queue_tickets::expire_lapsed(conn, concert_id, now).await?;
         let active = queue_tickets::count_active(conn, concert_id).await?;
 
-        let pace = Pace::new(rules.queue_admit_per_sec);
+        let controls = super::controls::effective(&room, rules);
+        let pace = Pace::new(controls.admit_per_sec);
         let clock = pace.clock(room.admit_clock, now);
-        let slots = pace
+        let mut slots = pace
             .budget(clock, now)
-            .min(i64::from(rules.queue_active_limit) - active)
+            .min(i64::from(controls.active_limit) - active)
             .max(0);
+        if controls.paused {
+            slots = 0;
+        }
+        // Seats are counted only when someone could be let in, or to reopen a closed room.
+        let someone_waits = room.admitted_seq < room.issued;
+        let mut sold_out = room.sold_out;
+        if (slots > 0 && someone_waits) || room.sold_out {
+            let seats = seats::inventory(conn, concert_id).await?;
+            sold_out = seats.available == 0 && seats.held == 0;
+            if seats.available == 0 {
+                // Nothing to take now: nobody is let in to find every seat gone.
+                slots = 0;
+            }
+        }
 
         let stale_before = now - chrono_duration(rules.queue_abandon_after);
         let mut cursor = room.admitted_seq;
         let mut admitted: Vec<TicketId> = Vec::new();
         let mut abandoned: Vec<TicketId> = Vec::new();
+        let mut stopped_at_someone = false;
         'walk: for _ in 0..WALK_BATCHES {
             if cursor >= room.issued {
                 break;
@@ -94,6 +119,7 @@ pub async fn advance(
                     admitted.push(id);
                     cursor = seq;
                 } else {
+                    stopped_at_someone = true;
                     break 'walk;
                 }
             }
@@ -106,14 +132,28 @@ pub async fn advance(
         if !abandoned.is_empty() {
             queue_tickets::set_status(conn, &abandoned, TicketStatus::Abandoned, now).await?;
         }
-        // Only a ticker round claims the tick: an inline step after enterQueue must not make the
-        // next round skip.
-        let claimed_tick = match trigger {
-            Trigger::Ticker => Some(now),
-            Trigger::Entry => room.last_tick_at,
+        let admitted_total = room.admitted_total + admitted.len() as i64;
+        // The rate is observed only while people are left waiting and the room is open: then
+        // admissions show how fast the room can go, not how fast people arrive.
+        let constrained = stopped_at_someone && !controls.paused && !sold_out;
+        let rate = observe_rate(&room, constrained, admitted_total, now);
+        let step = queue_rooms::Step {
+            admitted_seq: cursor,
+            admit_clock: pace.after(clock, admitted.len()),
+            // Only a ticker round claims the tick: an inline step after enterQueue must not make
+            // the next round skip.
+            last_tick_at: match trigger {
+                Trigger::Ticker => Some(now),
+                Trigger::Entry => room.last_tick_at,
+            },
+            sold_out,
+            admitted_total,
+            abandoned_total: room.abandoned_total + abandoned.len() as i64,
+            rate_sample_at: rate.sample_at,
+            rate_sample_total: rate.sample_total,
+            observed_rate: rate.observed,
         };
-        let admit_clock = pace.after(clock, admitted.len());
-        queue_rooms::record_step(conn, concert_id, cursor, admit_clock, claimed_tick).await?;
+        queue_rooms::record_step(conn, concert_id, &step).await?;
         Ok(AdmissionReport {
             admitted: admitted.len(),
             abandoned: abandoned.len(),
@@ -125,6 +165,66 @@ pub async fn advance(
     metrics::counter!("queue_admitted_total").increment(report.admitted as u64);
     metrics::counter!("queue_abandoned_total").increment(report.abandoned as u64);
     Ok(report)
+}
+
+/// How long one sample of the admission rate lasts, and how fast older samples fade.
+const RATE_SAMPLE: TimeDelta = TimeDelta::seconds(5);
+const RATE_SMOOTHING_SECS: f64 = 60.0;
+
+/// The observed admission rate after a step, and the sample window it is counting.
+#[derive(Debug, Clone, PartialEq)]
+struct RateSample {
+    sample_at: Option<NaiveDateTime>,
+    sample_total: i64,
+    observed: Option<f64>,
+}
+
+/// Folds a step into the observed rate. A window starts after a constrained step's admissions
+/// (so the first burst into an empty room is not counted) and closes after `RATE_SAMPLE`; each
+/// closed window moves the estimate towards its rate, weighted by its length. An unconstrained
+/// step (nobody left waiting, paused, sold out) ends the window and keeps the estimate.
+fn observe_rate(
+    room: &QueueRoomRow,
+    constrained: bool,
+    admitted_total: i64,
+    now: NaiveDateTime,
+) -> RateSample {
+    if !constrained {
+        return RateSample {
+            sample_at: None,
+            sample_total: admitted_total,
+            observed: room.observed_rate,
+        };
+    }
+    let Some(started) = room.rate_sample_at else {
+        return RateSample {
+            sample_at: Some(now),
+            sample_total: admitted_total,
+            observed: room.observed_rate,
+        };
+    };
+    let elapsed = now - started;
+    if elapsed < RATE_SAMPLE {
+        return RateSample {
+            sample_at: Some(started),
+            sample_total: room.rate_sample_total,
+            observed: room.observed_rate,
+        };
+    }
+    let secs = elapsed.num_milliseconds() as f64 / 1000.0;
+    let rate = (admitted_total - room.rate_sample_total).max(0) as f64 / secs;
+    let observed = match room.observed_rate {
+        None => rate,
+        Some(old) => {
+            let weight = 1.0 - (-secs / RATE_SMOOTHING_SECS).exp();
+            old + weight * (rate - old)
+        }
+    };
+    RateSample {
+        sample_at: Some(now),
+        sample_total: admitted_total,
+        observed: Some(observed),
+    }
 }
 
 /// One ticker round: an admission step for every room with someone waiting.
@@ -186,6 +286,55 @@ mod tests {
             .and_then(|d| d.and_hms_opt(12, 0, 0))
             .map(|t| t + TimeDelta::seconds(secs) + TimeDelta::microseconds(micros))
             .expect("valid time")
+    }
+
+    fn room() -> QueueRoomRow {
+        QueueRoomRow {
+            concert_id: ConcertId::new(),
+            issued: 0,
+            admitted_seq: 0,
+            admit_clock: None,
+            last_tick_at: None,
+            pow_difficulty: None,
+            paused: false,
+            admit_per_sec: None,
+            active_limit: None,
+            sold_out: false,
+            admitted_total: 0,
+            abandoned_total: 0,
+            rate_sample_at: None,
+            rate_sample_total: 0,
+            observed_rate: None,
+        }
+    }
+
+    #[test]
+    fn the_observed_rate_skips_the_first_burst_and_follows_turnover() {
+        let mut r = room();
+        // The first constrained step admitted 5 at once (the room was empty): the window starts
+        // after them.
+        let s = observe_rate(&r, true, 5, at(0, 0));
+        assert_eq!(
+            (s.sample_at, s.sample_total, s.observed),
+            (Some(at(0, 0)), 5, None)
+        );
+        r.rate_sample_at = s.sample_at;
+        r.rate_sample_total = s.sample_total;
+        // 2.5 a second for 6 seconds.
+        assert_eq!(observe_rate(&r, true, 10, at(3, 0)).observed, None);
+        let s = observe_rate(&r, true, 20, at(6, 0));
+        assert_eq!(s.observed, Some(2.5));
+        r.rate_sample_at = s.sample_at;
+        r.rate_sample_total = s.sample_total;
+        r.observed_rate = s.observed;
+        // Then 1 a second: the estimate moves towards it, not all the way.
+        let s = observe_rate(&r, true, 26, at(12, 0));
+        let seen = s.observed.expect("observed");
+        assert!(seen < 2.5 && seen > 1.0, "{seen}");
+        // Nobody left waiting: the window ends, the estimate stays.
+        r.observed_rate = s.observed;
+        let idle = observe_rate(&r, false, 26, at(13, 0));
+        assert_eq!((idle.sample_at, idle.observed), (None, Some(seen)));
     }
 
     #[test]

@@ -288,7 +288,10 @@ pub async fn write_batch(
 }
 
 /// Locks the concert's room (making it for a concert that has none yet) and reads the clock.
-async fn lock_room(conn: &mut Conn, concert: &ConcertId) -> Result<(QueueRoomRow, NaiveDateTime)> {
+pub(super) async fn lock_room(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<(QueueRoomRow, NaiveDateTime)> {
     if let Some(locked) = queue_rooms::lock_at_now(conn, concert).await? {
         return Ok(locked);
     }

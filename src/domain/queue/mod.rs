@@ -13,8 +13,10 @@
 
 mod admission;
 pub mod challenge;
+pub mod controls;
 pub mod entry;
 mod gate;
+pub mod stats;
 mod tickets;
 
 use chrono::NaiveDateTime;

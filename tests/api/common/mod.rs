@@ -340,7 +340,6 @@ impl TestApp {
         concert_in(&self.db.url, price, dates).await
     }
 
-    /// An owned handle on the server's API, for tasks of their own.
     /// A signed-up account made an operator (as `encore operator grant` does).
     pub async fn operator(&self) -> Fan {
         let fan = self.fan().await;
@@ -350,6 +349,7 @@ impl TestApp {
         fan
     }
 
+    /// An owned handle on the server's API, for tasks of their own.
     pub fn client(&self) -> Client {
         self.api.clone()
     }
