@@ -49,7 +49,7 @@ pub async fn lock_by_token(
         .optional()
 }
 
-/// Those of `users` that exist, each with the WAITING or ACTIVE tickets they hold for the
+/// Those of `users` that exist, each with the PREQUEUED, WAITING or ACTIVE tickets they hold for the
 /// concert (one row per ticket, or one without a ticket), in one statement. An ACTIVE ticket may
 /// have lapsed: the caller judges against its clock.
 pub async fn unfinished_of(
@@ -63,7 +63,11 @@ pub async fn unfinished_of(
             queue_tickets::table.on(queue_tickets::user_id
                 .eq(u::id)
                 .and(queue_tickets::concert_id.eq(concert))
-                .and(queue_tickets::status.eq_any([TicketStatus::Waiting, TicketStatus::Active]))),
+                .and(queue_tickets::status.eq_any([
+                    TicketStatus::Prequeued,
+                    TicketStatus::Waiting,
+                    TicketStatus::Active,
+                ]))),
         )
         .filter(u::id.eq_any(users))
         .order(queue_tickets::seq.desc())
@@ -237,12 +241,16 @@ pub async fn lock_next_in_line(
         .await
 }
 
-/// The room's tickets written since `cursor`: id, status, deadline.
+/// A changed ticket as the live feeds carry it: id, status, deadline, place (the draw gives a
+/// pre-queued ticket its place).
+pub type Changed = (TicketId, TicketStatus, Option<NaiveDateTime>, i64);
+
+/// The room's tickets written since `cursor`.
 pub async fn changed_since(
     conn: &mut Conn,
     concert: &ConcertId,
     cursor: NaiveDateTime,
-) -> Result<Vec<(TicketId, TicketStatus, Option<NaiveDateTime>)>, DieselError> {
+) -> Result<Vec<Changed>, DieselError> {
     queue_tickets::table
         .filter(queue_tickets::concert_id.eq(concert))
         .filter(queue_tickets::updated_at.gt(cursor))
@@ -250,7 +258,72 @@ pub async fn changed_since(
             queue_tickets::id,
             queue_tickets::status,
             queue_tickets::expires_at,
+            queue_tickets::seq,
         ))
+        .load(conn)
+        .await
+}
+
+/// The room's pre-queued tickets, locked.
+pub async fn lock_prequeued(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Vec<TicketId>, DieselError> {
+    queue_tickets::table
+        .filter(queue_tickets::concert_id.eq(concert))
+        .filter(queue_tickets::status.eq(TicketStatus::Prequeued))
+        .select(queue_tickets::id)
+        .for_update()
+        .load(conn)
+        .await
+}
+
+/// Tickets placed per statement by [`place_drawn`].
+const PLACE_CHUNK: usize = 1000;
+
+/// Gives each drawn ticket its place: WAITING with sequence number `seq`, present from `now`.
+pub async fn place_drawn(
+    conn: &mut Conn,
+    places: &[(TicketId, i64)],
+    now: NaiveDateTime,
+) -> Result<(), DieselError> {
+    use diesel::sql_types::{BigInt, Datetime, Text};
+    for chunk in places.chunks(PLACE_CHUNK) {
+        let cases = " WHEN ? THEN ?".repeat(chunk.len());
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "UPDATE queue_tickets SET seq = CASE id{cases} END, status = ?, \
+             last_seen_at = ?, updated_at = ? WHERE id IN ({marks})"
+        );
+        let mut query = diesel::sql_query(sql).into_boxed::<diesel::mysql::Mysql>();
+        for (id, seq) in chunk {
+            query = query.bind::<Text, _>(id.clone()).bind::<BigInt, _>(*seq);
+        }
+        query = query
+            .bind::<Text, _>(TicketStatus::Waiting)
+            .bind::<Datetime, _>(now)
+            .bind::<Datetime, _>(now);
+        for (id, _) in chunk {
+            query = query.bind::<Text, _>(id.clone());
+        }
+        query.execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// Drawn tickets by place: the ids of places `after + 1 ..= after + limit`.
+pub async fn by_place(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    after: i64,
+    until: i64,
+) -> Result<Vec<TicketId>, DieselError> {
+    queue_tickets::table
+        .filter(queue_tickets::concert_id.eq(concert))
+        .filter(queue_tickets::seq.gt(after))
+        .filter(queue_tickets::seq.le(until))
+        .order(queue_tickets::seq.asc())
+        .select(queue_tickets::id)
         .load(conn)
         .await
 }

@@ -2,6 +2,7 @@
 //! share one database transaction.
 
 use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
 
 use super::context::{
     client_address, parse_concert_id, parse_reservation_id, queue_token, required_queue_token,
@@ -12,7 +13,7 @@ use super::inputs::{CreateConcertInput, QueueControlsInput};
 use super::scalars::{Date, Decimal};
 use super::types::{
     AuthPayload, Concert, Payment, QueueChallengeAnswer, QueueControls, QueueTicket, Reservation,
-    Wallet,
+    Sale, Wallet,
 };
 use crate::domain::inputs::{IdempotencyKey, SeatNumber};
 use crate::domain::queue::challenge::Answer;
@@ -177,6 +178,30 @@ impl Mutation {
                 .await?
                 .into(),
         )
+    }
+
+    /// OPERATOR. Schedules the concert's sale: `enterQueue` answers `SALE_NOT_OPEN` until
+    /// `prequeueOpensAt` (default: `opensAt`); then entries join a pre-queue, drawn into a
+    /// random order at `opensAt` from a seed committed to now (`seedCommitment`) and revealed
+    /// then. Later entries queue behind. Only before anyone has entered.
+    async fn schedule_sale(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        opens_at: DateTime<Utc>,
+        prequeue_opens_at: Option<DateTime<Utc>>,
+    ) -> ApiResult<Sale> {
+        let operator = viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        let sale = queue::sale::schedule(
+            services(ctx)?,
+            operator,
+            &concert_id,
+            opens_at,
+            prequeue_opens_at,
+        )
+        .await?;
+        Ok(Sale(sale))
     }
 
     /// Refunds a paid ticket: the price back to its owner's wallet (a REFUND ledger row), the

@@ -8,7 +8,7 @@ use super::context::{
 use super::error::ApiResult;
 use super::scalars::Date;
 use super::types::{
-    Concert, QueueChallenge, QueueStats, QueueTicket, Reservation, Seat, User, Wallet,
+    Concert, QueueChallenge, QueueStats, QueueTicket, Reservation, Sale, Seat, User, Wallet,
 };
 use crate::domain::{accounts, booking, catalog, live, queue, wallet};
 
@@ -82,6 +82,15 @@ impl Query {
                 .await?
                 .into(),
         )
+    }
+
+    /// The concert's scheduled sale, or null when it has none (on sale). Public: anyone can check
+    /// the draw.
+    async fn sale(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<Option<Sale>> {
+        let concert_id = parse_concert_id(&concert_id)?;
+        Ok(queue::sale::sale(services(ctx)?, &concert_id)
+            .await?
+            .map(Sale))
     }
 
     /// OPERATOR. The concert's waiting room now: the line, the turns, admissions, the seats, the

@@ -321,6 +321,66 @@ impl From<payment::Payment> for Payment {
     }
 }
 
+/// A concert's scheduled sale. Its fair start can be checked by anyone: `seedCommitment` is
+/// published when the sale is scheduled; once it opens, `seed` is revealed and `drawOrder`
+/// lists the pre-queue's public ticket ids in the order drawn, which must equal those ids sorted
+/// by SHA-256(seed bytes ‖ id) (see `scripts/verify-draw`).
+pub struct Sale(pub queue::sale::Sale);
+
+#[Object]
+impl Sale {
+    async fn concert_id(&self) -> ID {
+        ID(self.0.concert_id.to_string())
+    }
+
+    /// Entries are refused before this (`SALE_NOT_OPEN`); from it they join the pre-queue.
+    /// Null: the pre-queue opens with the sale.
+    async fn prequeue_opens_at(&self) -> Option<DateTime<Utc>> {
+        self.0.prequeue_opens_at
+    }
+
+    async fn opens_at(&self) -> DateTime<Utc> {
+        self.0.opens_at
+    }
+
+    /// Lowercase hex SHA-256 of the seed's 32 bytes.
+    async fn seed_commitment(&self) -> &str {
+        &self.0.seed_commitment
+    }
+
+    /// The seed as lowercase hex; null until the sale opens and the pre-queue is drawn.
+    async fn seed(&self) -> Option<&str> {
+        self.0.seed.as_deref()
+    }
+
+    async fn drawn_at(&self) -> Option<DateTime<Utc>> {
+        self.0.drawn_at
+    }
+
+    /// Entries in the pre-queue.
+    async fn prequeued(&self) -> i32 {
+        saturate(self.0.prequeued)
+    }
+
+    /// The pre-queue's ticket ids in drawn order, places `offset + 1` to `offset + limit`
+    /// (limit 1 to 5000); empty until the draw.
+    async fn draw_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 0)] offset: i32,
+        #[graphql(default = 1000)] limit: i32,
+    ) -> ApiResult<Vec<ID>> {
+        let ids = queue::sale::draw_order(
+            services(ctx)?,
+            &self.0.concert_id,
+            offset.into(),
+            limit.into(),
+        )
+        .await?;
+        Ok(ids.into_iter().map(|id| ID(id.into())).collect())
+    }
+}
+
 /// A waiting room's controls in force.
 #[derive(SimpleObject)]
 pub struct QueueControls {

@@ -24,6 +24,7 @@ mod queue;
 mod refund;
 mod resilience;
 mod restart;
+mod sale;
 mod service;
 mod wallet;
 mod ws_protocol;

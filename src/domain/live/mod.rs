@@ -123,6 +123,8 @@ pub struct RoomSnapshot {
 pub struct TicketChange {
     pub status: TicketStatus,
     pub expires_at: Option<NaiveDateTime>,
+    /// The ticket's place (a pre-queued ticket gets one at the draw).
+    pub seq: i64,
 }
 
 impl LiveHub {

@@ -100,6 +100,7 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
                 if let Some(polled) = state.polled.get_mut(id) {
                     polled.row.status = change.status;
                     polled.row.expires_at = change.expires_at;
+                    polled.row.seq = change.seq;
                 }
             }
             if let Some(feed) = state.rooms.get_mut(concert_id) {
@@ -160,7 +161,16 @@ async fn read_room(
     let changes = queue_tickets::changed_since(conn, concert_id, cursor)
         .await?
         .into_iter()
-        .map(|(id, status, expires_at)| (id, TicketChange { status, expires_at }))
+        .map(|(id, status, expires_at, seq)| {
+            (
+                id,
+                TicketChange {
+                    status,
+                    expires_at,
+                    seq,
+                },
+            )
+        })
         .collect();
     Ok(RoomSnapshot { room, now, changes })
 }

@@ -55,6 +55,7 @@ pub async fn watch_ticket(
             if let Some(change) = snapshot.changes.get(&s.row.id) {
                 s.row.status = change.status;
                 s.row.expires_at = change.expires_at;
+                s.row.seq = change.seq;
             }
             let next = queue::view(&s.row, &snapshot.room, snapshot.now, &s.rules);
             if differs(&next, &s.last) {

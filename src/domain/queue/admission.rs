@@ -227,8 +227,13 @@ fn observe_rate(
     }
 }
 
-/// One ticker round: an admission step for every room with someone waiting.
+/// One ticker round: open the sales due, then an admission step for every room with someone
+/// waiting.
 pub async fn admission_round(services: &Services) -> Result<Vec<(ConcertId, AdmissionReport)>> {
+    // Sales whose opening time came are drawn first, so their line is admitted this round.
+    if let Err(err) = super::sale::draw_due(services).await {
+        tracing::warn!(error = ?err, "checking for sales to open failed");
+    }
     let rooms = with_conn!(services.db, async |conn: &mut Conn| {
         Ok(queue_rooms::with_waiting(conn).await?)
     })

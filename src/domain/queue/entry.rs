@@ -24,10 +24,11 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 use super::challenge::{self, Answer};
+use super::sale::Door;
 use super::{QueueTicket, RoomGauge, TicketStatus, Trigger, advance, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::{QueueRoomRow, QueueTicketRow};
-use crate::db::{Conn, queue_challenges, queue_rooms, queue_tickets};
+use crate::db::{Conn, queue_challenges, queue_rooms, queue_tickets, sales};
 use crate::domain::Services;
 use crate::domain::catalog::ensure_concert;
 use crate::domain::error::{Error, Result};
@@ -202,7 +203,17 @@ pub async fn write_batch(
     let (outcomes, gauge, now, at_head) = transaction!(services.db, async |conn: &mut Conn| {
         // The room lock comes first: every read after it sees every batch committed before.
         let (room, now) = lock_room(conn, concert).await?;
-        let verdicts = judge(conn, services, &room, concert, entries, now).await?;
+        let door = Door::of(sales::find(conn, concert).await?.as_ref(), now);
+        let mut verdicts = judge(conn, services, &room, concert, entries, now).await?;
+        // A scheduled sale not open yet refuses new entries (a fan's live ticket is kept).
+        if let Some(refusal) = door.refusal() {
+            let refusal = std::sync::Arc::new(refusal);
+            for verdict in &mut verdicts {
+                if matches!(verdict, Verdict::New(_)) {
+                    *verdict = Verdict::Refused(Error::Shared(refusal.clone()));
+                }
+            }
+        }
 
         let mut new_rows: Vec<QueueTicketRow> = Vec::new();
         let mut spent = Vec::new();
@@ -226,8 +237,15 @@ pub async fn write_batch(
                 },
                 Verdict::New(challenge) => {
                     spent.extend(challenge);
-                    let row =
-                        new_ticket(entry, concert, room.issued + 1 + new_rows.len() as i64, now);
+                    let k = new_rows.len() as i64;
+                    let row = match door {
+                        // A pre-queue entry's placeholder: -1, -2, ... until the draw.
+                        Door::Prequeue { prequeued } => QueueTicketRow {
+                            status: TicketStatus::Prequeued,
+                            ..new_ticket(entry, concert, -(prequeued + 1 + k), now)
+                        },
+                        _ => new_ticket(entry, concert, room.issued + 1 + k, now),
+                    };
                     new_rows.push(row.clone());
                     Ok(row)
                 }
@@ -235,8 +253,16 @@ pub async fn write_batch(
         }
         queue_challenges::spend_all(conn, &spent).await?;
         queue_tickets::insert_all(conn, &new_rows).await?;
-        if let Some(last) = new_rows.last() {
-            queue_rooms::set_issued(conn, concert, last.seq).await?;
+        match (&door, new_rows.len()) {
+            (_, 0) => {}
+            (Door::Prequeue { prequeued }, n) => {
+                sales::set_prequeued(conn, concert, prequeued + n as i64).await?;
+            }
+            _ => {
+                if let Some(last) = new_rows.last() {
+                    queue_rooms::set_issued(conn, concert, last.seq).await?;
+                }
+            }
         }
         if !touched.is_empty() {
             queue_tickets::touch(conn, &touched).await?;
@@ -321,8 +347,8 @@ async fn judge(
     // Newest first: a fan's first live ticket found is the one kept.
     for (user, ticket) in queue_tickets::unfinished_of(conn, &people, concert).await? {
         if let Some(row) = ticket {
-            let is_live =
-                row.status == TicketStatus::Waiting || row.expires_at.is_some_and(|at| at > now);
+            let is_live = matches!(row.status, TicketStatus::Waiting | TicketStatus::Prequeued)
+                || row.expires_at.is_some_and(|at| at > now);
             if is_live && !live.contains_key(&user) {
                 live.insert(user.clone(), row);
             }

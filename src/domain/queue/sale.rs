@@ -1,0 +1,343 @@
+//! A scheduled sale with a fair start anyone can check.
+//!
+//! An operator schedules a concert's sale: entries are refused (`SALE_NOT_OPEN`) until the
+//! pre-queue opens; from then until the sale opens they join a pre-queue without a place
+//! (PREQUEUED). When the sale opens (database clock; the ticker of whichever instance takes the
+//! room's lock first, once) the pre-queue is **drawn**: each pre-queued ticket's key is
+//! SHA-256(seed ‖ ticket id) and places 1, 2, ... go by ascending key, then everyone who arrives
+//! later queues FIFO behind. The seed is 32 random bytes whose SHA-256 (`seedCommitment`) is
+//! published when the sale is scheduled, before anyone can enter, and which is itself published
+//! once the draw is done, with the drawn order of public ticket ids. Anyone can then check that
+//! the seed matches the commitment and recompute the order (`scripts/verify-draw`): the operator
+//! could not pick a seed after seeing who entered, and nobody gains by entering early.
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use sha2::{Digest, Sha256};
+
+use super::super::accounts::require_operator;
+use super::super::error::{Error, Result};
+use super::super::{Services, catalog, utc};
+use crate::db::ids::{ConcertId, TicketId, UserId};
+use crate::db::models::SaleRow;
+use crate::db::{Conn, queue_rooms, queue_tickets, sales};
+
+/// The furthest ahead a sale may be scheduled.
+const MAX_AHEAD: TimeDelta = TimeDelta::days(366);
+/// Most ids one `drawOrder` page returns.
+pub const MAX_DRAW_PAGE: i64 = 5000;
+
+#[derive(Debug, Clone)]
+pub struct Sale {
+    pub concert_id: ConcertId,
+    pub prequeue_opens_at: Option<DateTime<Utc>>,
+    pub opens_at: DateTime<Utc>,
+    pub seed_commitment: String,
+    /// Revealed once the draw is done.
+    pub seed: Option<String>,
+    pub drawn_at: Option<DateTime<Utc>>,
+    /// Entries in the pre-queue (all of them drawn, once drawn).
+    pub prequeued: i64,
+}
+
+impl From<SaleRow> for Sale {
+    fn from(row: SaleRow) -> Self {
+        let drawn = row.drawn_at.is_some();
+        Self {
+            concert_id: row.concert_id,
+            prequeue_opens_at: row.prequeue_opens_at.map(utc),
+            opens_at: utc(row.opens_at),
+            seed_commitment: row.seed_commitment,
+            seed: drawn.then_some(row.seed),
+            drawn_at: row.drawn_at.map(utc),
+            prequeued: row.prequeued,
+        }
+    }
+}
+
+/// What the front door does with a new entry, by the sale's state at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Door {
+    /// No sale scheduled, or drawn: join the line.
+    Open,
+    /// Join the pre-queue; `prequeued` entered before.
+    Prequeue { prequeued: i64 },
+    /// Not yet: refused with the opening times.
+    Closed {
+        opens_at: NaiveDateTime,
+        sale_opens_at: NaiveDateTime,
+    },
+}
+
+impl Door {
+    pub(crate) fn of(sale: Option<&SaleRow>, now: NaiveDateTime) -> Self {
+        let Some(sale) = sale else {
+            return Self::Open;
+        };
+        if sale.drawn_at.is_some() {
+            return Self::Open;
+        }
+        let door_opens = sale.prequeue_opens_at.unwrap_or(sale.opens_at);
+        if now < door_opens {
+            Self::Closed {
+                opens_at: door_opens,
+                sale_opens_at: sale.opens_at,
+            }
+        } else {
+            // Opening time may have come with the draw still due (within a tick): whoever comes
+            // before the draw is in it.
+            Self::Prequeue {
+                prequeued: sale.prequeued,
+            }
+        }
+    }
+
+    pub(crate) fn refusal(&self) -> Option<Error> {
+        match self {
+            Self::Closed {
+                opens_at,
+                sale_opens_at,
+            } => Some(Error::SaleNotOpen {
+                opens_at: utc(*opens_at),
+                sale_opens_at: utc(*sale_opens_at),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// An operator schedules (or, before its pre-queue opens, reschedules) a concert's sale.
+pub async fn schedule(
+    services: &Services,
+    operator: &UserId,
+    concert_id: &ConcertId,
+    opens_at: DateTime<Utc>,
+    prequeue_opens_at: Option<DateTime<Utc>>,
+) -> Result<Sale> {
+    let opens_at = opens_at.naive_utc();
+    let prequeue_opens_at = prequeue_opens_at.map(|t| t.naive_utc());
+    if prequeue_opens_at.is_some_and(|p| p > opens_at) {
+        return Err(Error::bad_input(
+            "prequeueOpensAt must not be after opensAt",
+        ));
+    }
+    let seed: [u8; 32] = rand::random();
+    let sale = transaction!(services.db, async |conn: &mut Conn| {
+        require_operator(conn, operator).await?;
+        let (room, now) = super::entry::lock_room(conn, concert_id).await?;
+        if opens_at <= now || opens_at > now + MAX_AHEAD {
+            return Err(Error::bad_input(
+                "opensAt must be in the future, at most a year ahead",
+            ));
+        }
+        if let Some(existing) = sales::lock(conn, concert_id).await? {
+            let door_opened = existing.prequeue_opens_at.unwrap_or(existing.opens_at) <= now;
+            if existing.drawn_at.is_some() || door_opened || existing.prequeued > 0 {
+                return Err(Error::bad_input(
+                    "this sale's waiting room is already open; its schedule and seed are final",
+                ));
+            }
+        }
+        if room.issued > 0 {
+            return Err(Error::bad_input(
+                "people already entered this concert's waiting room; schedule a sale before \
+                 anyone enters",
+            ));
+        }
+        let row = SaleRow {
+            concert_id: concert_id.clone(),
+            prequeue_opens_at,
+            opens_at,
+            seed: hex(&seed),
+            seed_commitment: hex(&Sha256::digest(seed)),
+            prequeued: 0,
+            drawn_at: None,
+            scheduled_by: operator.clone(),
+            scheduled_at: now,
+        };
+        sales::upsert(conn, &row).await?;
+        Ok(Sale::from(row))
+    })
+    .await?;
+    tracing::info!(%concert_id, %operator, opens_at = %sale.opens_at, "sale scheduled");
+    Ok(sale)
+}
+
+/// A concert's sale, if one is scheduled (public).
+pub async fn sale(services: &Services, concert_id: &ConcertId) -> Result<Option<Sale>> {
+    with_conn!(services.db, async |conn: &mut Conn| {
+        catalog::ensure_concert(conn, concert_id).await?;
+        Ok(sales::find(conn, concert_id).await?.map(Sale::from))
+    })
+    .await
+}
+
+/// The drawn order, a page of it: the public ids of places `offset + 1 ..= offset + limit`
+/// (empty until the draw).
+pub async fn draw_order(
+    services: &Services,
+    concert_id: &ConcertId,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<TicketId>> {
+    if offset < 0 || !(1..=MAX_DRAW_PAGE).contains(&limit) {
+        return Err(Error::bad_input(format!(
+            "offset must be 0 or more and limit 1 to {MAX_DRAW_PAGE}"
+        )));
+    }
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let Some(sale) = sales::find(conn, concert_id).await? else {
+            return Ok(Vec::new());
+        };
+        if sale.drawn_at.is_none() {
+            return Ok(Vec::new());
+        }
+        let until = (offset + limit).min(sale.prequeued);
+        Ok(queue_tickets::by_place(conn, concert_id, offset, until).await?)
+    })
+    .await
+}
+
+/// Draws every sale whose opening time has come. Run by each instance's ticker; the room lock
+/// and the `drawn_at` check make one of them do each draw, once.
+pub async fn draw_due(services: &Services) -> Result<usize> {
+    let due = with_conn!(services.db, async |conn: &mut Conn| {
+        Ok(sales::due(conn).await?)
+    })
+    .await?;
+    let mut drawn = 0;
+    for concert_id in due {
+        match draw(services, &concert_id).await {
+            Ok(Some(n)) => {
+                drawn += 1;
+                tracing::info!(%concert_id, prequeued = n, "sale opened: pre-queue drawn");
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = ?err, %concert_id, "drawing the pre-queue failed"),
+        }
+    }
+    Ok(drawn)
+}
+
+/// The draw of one sale, if due and not done: how many tickets it placed.
+async fn draw(services: &Services, concert_id: &ConcertId) -> Result<Option<usize>> {
+    transaction!(services.db, async |conn: &mut Conn| {
+        // The room lock first, as every entry batch takes it: no entry lands mid-draw.
+        let Some((room, now)) = queue_rooms::lock_at_now(conn, concert_id).await? else {
+            return Ok(None);
+        };
+        let Some(sale) = sales::lock(conn, concert_id).await? else {
+            return Ok(None);
+        };
+        if sale.drawn_at.is_some() || sale.opens_at > now {
+            return Ok(None);
+        }
+        let seed = unhex(&sale.seed).ok_or_else(|| Error::corrupt("sale seed"))?;
+        let entrants = queue_tickets::lock_prequeued(conn, concert_id).await?;
+        let order = shuffle(&seed, entrants);
+        let places: Vec<(TicketId, i64)> = order
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| (id, room.issued + 1 + i as i64))
+            .collect();
+        queue_tickets::place_drawn(conn, &places, now).await?;
+        if let Some((_, last)) = places.last() {
+            queue_rooms::set_issued(conn, concert_id, *last).await?;
+        }
+        sales::mark_drawn(conn, concert_id, now).await?;
+        Ok(Some(places.len()))
+    })
+    .await
+}
+
+/// The draw's order: ascending SHA-256(seed ‖ id as text), ties (never seen) by id.
+pub fn shuffle(seed: &[u8], mut ids: Vec<TicketId>) -> Vec<TicketId> {
+    let key = |id: &TicketId| {
+        let mut h = Sha256::new();
+        h.update(seed);
+        h.update(id.as_str().as_bytes());
+        h.finalize()
+    };
+    ids.sort_by_cached_key(|id| (key(id), id.clone()));
+    ids
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_draw_is_a_function_of_the_seed_and_the_ids_only() {
+        let ids: Vec<TicketId> = (0..50).map(|_| TicketId::new()).collect();
+        let mut reversed = ids.clone();
+        reversed.reverse();
+        let a = shuffle(&[7; 32], ids.clone());
+        assert_eq!(
+            a,
+            shuffle(&[7; 32], reversed),
+            "arrival order does not matter"
+        );
+        assert_ne!(a, shuffle(&[8; 32], ids.clone()), "the seed does");
+        assert_ne!(a, ids, "it is not the arrival order");
+    }
+
+    #[test]
+    fn the_commitment_is_the_sha256_of_the_seed_bytes() {
+        let seed = [0u8; 32];
+        assert_eq!(
+            hex(&Sha256::digest(seed)),
+            "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
+        );
+        assert_eq!(unhex(&hex(&[1, 171, 255])), Some(vec![1, 171, 255]));
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn the_door_follows_the_schedule() {
+        let t = |s: i64| {
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+                .and_then(|d| d.and_hms_opt(12, 0, 0))
+                .map(|x| x + TimeDelta::seconds(s))
+                .expect("time")
+        };
+        let sale = SaleRow {
+            concert_id: ConcertId::new(),
+            prequeue_opens_at: Some(t(10)),
+            opens_at: t(20),
+            seed: "00".repeat(32),
+            seed_commitment: String::new(),
+            prequeued: 3,
+            drawn_at: None,
+            scheduled_by: UserId::new(),
+            scheduled_at: t(0),
+        };
+        assert!(matches!(Door::of(Some(&sale), t(5)), Door::Closed { .. }));
+        assert_eq!(
+            Door::of(Some(&sale), t(10)),
+            Door::Prequeue { prequeued: 3 }
+        );
+        assert_eq!(
+            Door::of(Some(&sale), t(25)),
+            Door::Prequeue { prequeued: 3 }
+        );
+        let drawn = SaleRow {
+            drawn_at: Some(t(20)),
+            ..sale
+        };
+        assert_eq!(Door::of(Some(&drawn), t(25)), Door::Open);
+        assert_eq!(Door::of(None, t(0)), Door::Open);
+    }
+}
