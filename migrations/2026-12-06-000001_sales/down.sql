@@ -10,7 +10,7 @@ DROP TABLE sales;
 ALTER TABLE queue_rooms
   DROP COLUMN paused, DROP COLUMN admit_per_sec, DROP COLUMN active_limit,
   DROP COLUMN sold_out, DROP COLUMN admitted_total, DROP COLUMN abandoned_total,
-  DROP COLUMN rate_sample_at, DROP COLUMN rate_sample_total, DROP COLUMN observed_rate;
+  DROP COLUMN rate_sample_at, DROP COLUMN rate_sample_total, DROP COLUMN rate_prior, DROP COLUMN observed_rate;
 ALTER TABLE seats DROP COLUMN tier;
 DROP TABLE price_tiers;
 ALTER TABLE concerts DROP COLUMN description, DROP COLUMN seats_per_date;

@@ -54,6 +54,7 @@ ALTER TABLE queue_rooms
   ADD COLUMN abandoned_total BIGINT NOT NULL DEFAULT 0,
   ADD COLUMN rate_sample_at DATETIME(6) NULL,
   ADD COLUMN rate_sample_total BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN rate_prior DOUBLE NULL,
   ADD COLUMN observed_rate DOUBLE NULL;
 
 -- Who changed a room's controls, when, and to what (NULL: left as it was).

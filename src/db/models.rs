@@ -152,6 +152,8 @@ pub struct QueueRoomRow {
     /// The observed admission rate: a sample window's start and the admissions before it.
     pub rate_sample_at: Option<NaiveDateTime>,
     pub rate_sample_total: i64,
+    /// The estimate when the current sample window began.
+    pub rate_prior: Option<f64>,
     /// Admissions per second while people were waiting, smoothed over the last minutes.
     pub observed_rate: Option<f64>,
 }

@@ -98,6 +98,7 @@ pub struct Step {
     pub abandoned_total: i64,
     pub rate_sample_at: Option<NaiveDateTime>,
     pub rate_sample_total: i64,
+    pub rate_prior: Option<f64>,
     pub observed_rate: Option<f64>,
 }
 

@@ -151,6 +151,7 @@ diesel::table! {
         abandoned_total -> Bigint,
         rate_sample_at -> Nullable<Datetime>,
         rate_sample_total -> Bigint,
+        rate_prior -> Nullable<Double>,
         observed_rate -> Nullable<Double>,
     }
 }

@@ -151,6 +151,7 @@ pub async fn advance(
             abandoned_total: room.abandoned_total + abandoned.len() as i64,
             rate_sample_at: rate.sample_at,
             rate_sample_total: rate.sample_total,
+            rate_prior: rate.prior,
             observed_rate: rate.observed,
         };
         queue_rooms::record_step(conn, concert_id, &step).await?;
@@ -167,64 +168,80 @@ pub async fn advance(
     Ok(report)
 }
 
-/// How long one sample of the admission rate lasts, and how fast older samples fade.
-const RATE_SAMPLE: TimeDelta = TimeDelta::seconds(5);
-const RATE_SMOOTHING_SECS: f64 = 60.0;
+/// A sample window of the admission rate counts once it is this long, and lasts at most
+/// `RATE_WINDOW` (then the next one starts from its estimate).
+const RATE_MIN_SAMPLE: TimeDelta = TimeDelta::seconds(3);
+const RATE_WINDOW: TimeDelta = TimeDelta::seconds(60);
 
 /// The observed admission rate after a step, and the sample window it is counting.
 #[derive(Debug, Clone, PartialEq)]
 struct RateSample {
     sample_at: Option<NaiveDateTime>,
     sample_total: i64,
+    prior: Option<f64>,
     observed: Option<f64>,
 }
 
-/// Folds a step into the observed rate. A window starts after a constrained step's admissions
-/// (so the first burst into an empty room is not counted) and closes after `RATE_SAMPLE`; each
-/// closed window moves the estimate towards its rate, weighted by its length. An unconstrained
-/// step (nobody left waiting, paused, sold out) ends the window and keeps the estimate.
+/// Folds a step into the observed rate.
+///
+/// A window opens with the first constrained step (people left waiting, room open), after that
+/// step's admissions, so the first rush into an empty room is not counted. While it stays
+/// constrained the window's rate is admissions since it opened over its length, and the
+/// estimate moves from the estimate it opened with (the prior) towards it as the window grows,
+/// all the way at `RATE_WINDOW`, when the next window opens. The first window has no prior: its
+/// rate is the estimate. An unconstrained step (nobody left waiting, paused, sold out) closes
+/// the window and keeps the estimate: admissions then say how fast people come, not how fast
+/// the room can go.
 fn observe_rate(
     room: &QueueRoomRow,
     constrained: bool,
     admitted_total: i64,
     now: NaiveDateTime,
 ) -> RateSample {
+    let closed = RateSample {
+        sample_at: None,
+        sample_total: admitted_total,
+        prior: room.observed_rate,
+        observed: room.observed_rate,
+    };
     if !constrained {
-        return RateSample {
-            sample_at: None,
-            sample_total: admitted_total,
-            observed: room.observed_rate,
-        };
+        return closed;
     }
-    let Some(started) = room.rate_sample_at else {
+    let Some(opened) = room.rate_sample_at else {
         return RateSample {
             sample_at: Some(now),
-            sample_total: admitted_total,
-            observed: room.observed_rate,
+            ..closed
         };
     };
-    let elapsed = now - started;
-    if elapsed < RATE_SAMPLE {
-        return RateSample {
-            sample_at: Some(started),
-            sample_total: room.rate_sample_total,
-            observed: room.observed_rate,
-        };
+    let elapsed = now - opened;
+    let mut sample = RateSample {
+        sample_at: Some(opened),
+        sample_total: room.rate_sample_total,
+        prior: room.rate_prior,
+        observed: room.observed_rate,
+    };
+    if elapsed < RATE_MIN_SAMPLE {
+        return sample;
     }
     let secs = elapsed.num_milliseconds() as f64 / 1000.0;
     let rate = (admitted_total - room.rate_sample_total).max(0) as f64 / secs;
-    let observed = match room.observed_rate {
+    let observed = match room.rate_prior {
         None => rate,
-        Some(old) => {
-            let weight = 1.0 - (-secs / RATE_SMOOTHING_SECS).exp();
-            old + weight * (rate - old)
+        Some(prior) => {
+            let weight = (secs / RATE_WINDOW.num_seconds() as f64).min(1.0);
+            prior + weight * (rate - prior)
         }
     };
-    RateSample {
-        sample_at: Some(now),
-        sample_total: admitted_total,
-        observed: Some(observed),
+    sample.observed = Some(observed);
+    if elapsed >= RATE_WINDOW {
+        sample = RateSample {
+            sample_at: Some(now),
+            sample_total: admitted_total,
+            prior: Some(observed),
+            observed: Some(observed),
+        };
     }
+    sample
 }
 
 /// One ticker round: open the sales due, then an admission step for every room with someone
@@ -309,37 +326,50 @@ mod tests {
             abandoned_total: 0,
             rate_sample_at: None,
             rate_sample_total: 0,
+            rate_prior: None,
             observed_rate: None,
         }
     }
 
     #[test]
-    fn the_observed_rate_skips_the_first_burst_and_follows_turnover() {
+    fn the_observed_rate_skips_the_first_rush_and_follows_turnover() {
         let mut r = room();
-        // The first constrained step admitted 5 at once (the room was empty): the window starts
+        let apply = |r: &mut QueueRoomRow, s: RateSample| {
+            r.rate_sample_at = s.sample_at;
+            r.rate_sample_total = s.sample_total;
+            r.rate_prior = s.prior;
+            r.observed_rate = s.observed;
+        };
+        // The first constrained step admitted 5 at once (the room was empty): the window opens
         // after them.
         let s = observe_rate(&r, true, 5, at(0, 0));
         assert_eq!(
             (s.sample_at, s.sample_total, s.observed),
             (Some(at(0, 0)), 5, None)
         );
-        r.rate_sample_at = s.sample_at;
-        r.rate_sample_total = s.sample_total;
-        // 2.5 a second for 6 seconds.
-        assert_eq!(observe_rate(&r, true, 10, at(3, 0)).observed, None);
-        let s = observe_rate(&r, true, 20, at(6, 0));
+        apply(&mut r, s);
+        // Too short a window says nothing yet.
+        let s = observe_rate(&r, true, 7, at(2, 0));
+        assert_eq!(s.observed, None);
+        apply(&mut r, s);
+        // 2.5 a second for 8 seconds: the first window's rate is the estimate.
+        let s = observe_rate(&r, true, 25, at(8, 0));
         assert_eq!(s.observed, Some(2.5));
-        r.rate_sample_at = s.sample_at;
-        r.rate_sample_total = s.sample_total;
-        r.observed_rate = s.observed;
-        // Then 1 a second: the estimate moves towards it, not all the way.
-        let s = observe_rate(&r, true, 26, at(12, 0));
-        let seen = s.observed.expect("observed");
-        assert!(seen < 2.5 && seen > 1.0, "{seen}");
-        // Nobody left waiting: the window ends, the estimate stays.
-        r.observed_rate = s.observed;
-        let idle = observe_rate(&r, false, 26, at(13, 0));
-        assert_eq!((idle.sample_at, idle.observed), (None, Some(seen)));
+        apply(&mut r, s);
+        // A full minute at that pace rolls the window over with the same estimate.
+        let s = observe_rate(&r, true, 5 + 150, at(60, 0));
+        assert_eq!(
+            (s.sample_at, s.prior, s.observed),
+            (Some(at(60, 0)), Some(2.5), Some(2.5))
+        );
+        apply(&mut r, s);
+        // Then 1 a second: after 30 s the estimate is half way there.
+        let s = observe_rate(&r, true, 155 + 30, at(90, 0));
+        assert_eq!(s.observed, Some(1.75));
+        apply(&mut r, s);
+        // Nobody left waiting: the window closes, the estimate stays.
+        let idle = observe_rate(&r, false, 185, at(91, 0));
+        assert_eq!((idle.sample_at, idle.observed), (None, Some(1.75)));
     }
 
     #[test]
