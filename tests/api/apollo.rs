@@ -1,5 +1,6 @@
 //! The Apollo Client end-to-end test: `tests/e2e/booking-flow.mjs` (Node, @apollo/client +
-//! graphql-ws) runs the whole booking flow against a real server, as a single-page app would.
+//! graphql-ws) runs the whole booking flow against a real server, as a single-page app would,
+//! then an operator's console watches, pauses and resumes the room and refunds the ticket.
 //! `scripts/test` installs its locked dependencies (`npm ci`).
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ async fn an_apollo_client_waits_for_its_turn_holds_pays_and_sees_its_seat_sold()
     };
     let app = TestApp::spawn_with(rules, Background::ALL).await;
     let (concert, dates) = app.concert("120.00", 1).await;
+    let operator = app.operator().await;
     let ahead = app.admitted_fan(&concert).await;
     app.charge(&ahead, "120.00").await.ok();
     let ahead_hold = app.hold(&ahead, &concert, dates[0], 1).await.ok();
@@ -43,6 +45,7 @@ async fn an_apollo_client_waits_for_its_turn_holds_pays_and_sees_its_seat_sold()
         .env("CONCERT_ID", &concert)
         .env("CONCERT_DATE", dates[0].to_string())
         .env("SEAT", "17")
+        .env("OPERATOR_TOKEN", &operator.token)
         .output();
     // The fan ahead buys once the Apollo fan is in line behind them (not after a fixed delay:
     // on a loaded machine Node may take longer than that to start).
@@ -73,4 +76,13 @@ async fn an_apollo_client_waits_for_its_turn_holds_pays_and_sees_its_seat_sold()
         "{stdout}"
     );
     assert_eq!(app.count("payments", "1=1").await, 2);
+    assert!(
+        stdout.contains("operator paused (true) and resumed (false)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("operator refunded: REFUNDED, fan's ledger REFUND 120.00"),
+        "{stdout}"
+    );
+    assert_eq!(app.count("queue_control_changes", "1=1").await, 2);
 }

@@ -1,5 +1,6 @@
 //! The operator API: making concerts and adding dates, and fans refused every operator
-//! operation.
+//! operation (the subscription's refusal and a fan refunding another's ticket are tested with
+//! them, in `controls` and `refund`).
 
 use chrono::{Days, Utc};
 use serde_json::{Value, json};
@@ -158,6 +159,18 @@ async fn fans_are_forbidden_every_operator_operation() {
             "mutation($c: ID!) { addConcertDates(concertId: $c, dates: [\"2099-01-01\"]) { id } }",
             json!({ "c": concert }),
         ),
+        (
+            "mutation($c: ID!) { scheduleSale(concertId: $c, opensAt: \"2099-01-01T00:00:00Z\") { opensAt } }",
+            json!({ "c": concert }),
+        ),
+        (
+            "mutation($c: ID!) { setQueueControls(concertId: $c, input: { paused: true }) { paused } }",
+            json!({ "c": concert }),
+        ),
+        (
+            "query($c: ID!) { queueStats(concertId: $c) { waiting } }",
+            json!({ "c": concert }),
+        ),
     ];
     for (query, variables) in operations {
         let r = app.gql(query, variables, &fan.auth()).await;
@@ -173,4 +186,7 @@ async fn fans_are_forbidden_every_operator_operation() {
     }
     assert_eq!(app.count("concerts", "1=1").await, 1);
     assert_eq!(app.count("concert_dates", "1=1").await, 1);
+    assert_eq!(app.count("sales", "1=1").await, 0);
+    assert_eq!(app.count("queue_control_changes", "1=1").await, 0);
+    assert_eq!(app.count("queue_rooms", "paused").await, 0);
 }

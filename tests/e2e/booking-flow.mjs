@@ -1,7 +1,9 @@
 // The booking flow as a single-page app runs it with Apollo Client: HTTP for queries and
 // mutations, graphql-ws for subscriptions. Started by the Rust test `apollo::...` against a real
 // server; configured by environment: ENCORE_URL (http://host:port), CONCERT_ID, CONCERT_DATE,
-// SEAT. Exits 0 when the fan sees their own seat turn SOLD through seatUpdates.
+// SEAT, OPERATOR_TOKEN. Exits 0 when the fan sees their own seat turn SOLD through seatUpdates
+// and then an operator, on an Apollo client of their own, watches the room's stats over
+// graphql-ws, pauses and resumes it, and refunds the fan's ticket.
 
 import { ApolloClient, HttpLink, InMemoryCache, gql, split } from "@apollo/client/core/index.js";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions/index.js";
@@ -13,6 +15,7 @@ const base = process.env.ENCORE_URL;
 const concertId = process.env.CONCERT_ID;
 const date = process.env.CONCERT_DATE;
 const seatNumber = Number(process.env.SEAT ?? "1");
+const operatorToken = process.env.OPERATOR_TOKEN;
 const deadline = setTimeout(() => fail("timed out"), 30_000);
 
 function fail(why) {
@@ -23,39 +26,41 @@ function log(step) {
   console.log(`e2e: ${step}`);
 }
 
-// Credentials live outside the links, as in an SPA's auth store.
-const auth = { token: null, queueToken: null };
-
-const httpLink = new HttpLink({
-  uri: `${base}/graphql`,
-  fetch: (uri, options) => {
-    const headers = { ...options.headers };
-    if (auth.token) headers.authorization = `Bearer ${auth.token}`;
-    if (auth.queueToken) headers["queue-token"] = auth.queueToken;
-    return fetch(uri, { ...options, headers });
-  },
-});
-let wsClient;
-const wsLink = new GraphQLWsLink(
-  (wsClient = createClient({
+// An Apollo client as an SPA builds one. Credentials live outside the links, as in an SPA's auth
+// store.
+function apollo(auth) {
+  const httpLink = new HttpLink({
+    uri: `${base}/graphql`,
+    fetch: (uri, options) => {
+      const headers = { ...options.headers };
+      if (auth.token) headers.authorization = `Bearer ${auth.token}`;
+      if (auth.queueToken) headers["queue-token"] = auth.queueToken;
+      return fetch(uri, { ...options, headers });
+    },
+  });
+  const ws = createClient({
     url: `${base.replace(/^http/, "ws")}/graphql/ws`,
     webSocketImpl: WebSocket,
     lazy: true,
     connectionParams: () => ({ authorization: `Bearer ${auth.token}`, queueToken: auth.queueToken }),
-  })),
-);
-const client = new ApolloClient({
-  link: split(
-    ({ query }) => {
-      const d = getMainDefinition(query);
-      return d.kind === "OperationDefinition" && d.operation === "subscription";
-    },
-    wsLink,
-    httpLink,
-  ),
-  cache: new InMemoryCache(),
-  defaultOptions: { mutate: { errorPolicy: "none" }, query: { fetchPolicy: "no-cache" } },
-});
+  });
+  const client = new ApolloClient({
+    link: split(
+      ({ query }) => {
+        const d = getMainDefinition(query);
+        return d.kind === "OperationDefinition" && d.operation === "subscription";
+      },
+      new GraphQLWsLink(ws),
+      httpLink,
+    ),
+    cache: new InMemoryCache(),
+    defaultOptions: { mutate: { errorPolicy: "none" }, query: { fetchPolicy: "no-cache" } },
+  });
+  return { client, ws };
+}
+
+const auth = { token: null, queueToken: null };
+const { client, ws: wsClient } = apollo(auth);
 
 // Resolves with the first value of `observable` that satisfies `test`.
 function first(observable, test, what) {
@@ -153,7 +158,34 @@ try {
   await soldSeen;
   watching.unsubscribe();
   log(`seatUpdates delivered ${seen.join(", ")}`);
+
+  // The operator's console.
+  const op = apollo({ token: operatorToken, queueToken: null });
+  const stats = await first(
+    op.client.subscribe({
+      query: gql`subscription ($c: ID!) { queueStats(concertId: $c) { seatsSold admittedTotal controls { paused } } }`,
+      variables: { c: concertId },
+    }),
+    (data) => data.queueStats.seatsSold >= 2,
+    "queueStats",
+  );
+  log(`operator sees ${stats.queueStats.seatsSold} sold, ${stats.queueStats.admittedTotal} admitted`);
+  const controls = gql`mutation ($c: ID!, $p: Boolean) { setQueueControls(concertId: $c, input: { paused: $p }) { paused } }`;
+  const { data: paused } = await op.client.mutate({ mutation: controls, variables: { c: concertId, p: true } });
+  const { data: resumed } = await op.client.mutate({ mutation: controls, variables: { c: concertId, p: false } });
+  log(`operator paused (${paused.setQueueControls.paused}) and resumed (${resumed.setQueueControls.paused})`);
+  const { data: refunded } = await op.client.mutate({
+    mutation: gql`mutation ($r: ID!, $k: String) { refund(reservationId: $r, idempotencyKey: $k) { status } }`,
+    variables: { r: held.holdSeat.id, k: `${name}-refund` },
+  });
+  const { data: wallet } = await client.query({
+    query: gql`{ wallet { balance transactions(first: 1) { kind amount } } }`,
+  });
+  const last = wallet.wallet.transactions[0];
+  log(`operator refunded: ${refunded.refund.status}, fan's ledger ${last.kind} ${last.amount}`);
+
   clearTimeout(deadline);
+  await op.ws.dispose();
   await wsClient.dispose();
   console.log("e2e: OK");
   process.exit(0);
