@@ -149,10 +149,15 @@ pub async fn find(
         .optional()
 }
 
-/// Rooms with someone not yet reached by admission.
+/// Rooms with someone not yet reached by admission, and closed rooms (sold out), which a step
+/// reopens when a seat comes back.
 pub async fn with_waiting(conn: &mut Conn) -> Result<Vec<ConcertId>, DieselError> {
     queue_rooms::table
-        .filter(queue_rooms::issued.gt(queue_rooms::admitted_seq))
+        .filter(
+            queue_rooms::issued
+                .gt(queue_rooms::admitted_seq)
+                .or(queue_rooms::sold_out.eq(true)),
+        )
         .select(queue_rooms::concert_id)
         .load(conn)
         .await

@@ -17,6 +17,9 @@ use crate::db::{self, Conn, concerts, price_tiers, queue_rooms, seats};
 /// Most dates one concert may have, and tiers one concert may define.
 pub const MAX_DATES: usize = 366;
 pub const MAX_TIERS: usize = 50;
+/// Most seats one request may create (dates x seats per date): a request's cost is bounded
+/// before any of it is written.
+pub const MAX_SEATS_PER_REQUEST: i64 = 100_000;
 /// The largest seat price.
 const MAX_PRICE: &str = "9999999999.99";
 /// The tier name of a concert sold at one price.
@@ -78,6 +81,7 @@ impl NewConcert {
                 )));
             }
         };
+        check_size(dates.len(), seats_per_date)?;
         let cap: Money = MAX_PRICE
             .parse()
             .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
@@ -124,6 +128,17 @@ impl NewConcert {
             }],
         }
     }
+}
+
+fn check_size(dates: usize, seats_per_date: i16) -> Result<()> {
+    let seats = dates as i64 * i64::from(seats_per_date);
+    if seats > MAX_SEATS_PER_REQUEST {
+        return Err(Error::bad_input(format!(
+            "{dates} dates of {seats_per_date} seats is {seats} seats; one request may create at \
+             most {MAX_SEATS_PER_REQUEST} (add dates in several requests)"
+        )));
+    }
+    Ok(())
 }
 
 fn text(input: &str, field: &str, max: usize) -> Result<String> {
@@ -236,6 +251,7 @@ pub async fn add_dates(
         let row = concerts::lock(conn, concert_id)
             .await?
             .ok_or(Error::NotFound("concert"))?;
+        check_size(dates.len(), row.seats_per_date)?;
         ensure_future(conn, &dates).await?;
         let existing = concerts::dates_of(conn, concert_id).await?;
         if let Some(taken) = dates.iter().find(|d| existing.contains(d)) {
@@ -424,6 +440,13 @@ mod tests {
         single.tiers = None;
         assert!(NewConcert::parse(single.clone(), 100).is_err());
         single.price = Some("25.00".into());
+        // 60 dates of 2,000 seats is more than one request may write.
+        let mut huge = single.clone();
+        huge.seats_per_date = 2000;
+        huge.dates = (1..=60)
+            .map(|d| NaiveDate::from_ymd_opt(2030, 1, 1).expect("date") + chrono::Days::new(d))
+            .collect();
+        assert!(NewConcert::parse(huge, 2000).is_err());
         let one = NewConcert::parse(single, 100).expect("valid");
         assert_eq!(one.tiers.len(), 1);
         assert_eq!(one.tiers[0].to_seat, 50);

@@ -8,7 +8,8 @@ use super::context::{
 use super::error::ApiResult;
 use super::scalars::Date;
 use super::types::{
-    Concert, QueueChallenge, QueueStats, QueueTicket, Reservation, Sale, Seat, User, Wallet,
+    Concert, QueueChallenge, QueueControlChange, QueueStats, QueueTicket, Reservation, Sale, Seat,
+    User, Wallet,
 };
 use crate::domain::{accounts, booking, catalog, live, queue, wallet};
 
@@ -100,6 +101,18 @@ impl Query {
         let concert_id = parse_concert_id(&concert_id)?;
         let stats = queue::stats::queue_stats(services(ctx)?, operator, &concert_id).await?;
         Ok((&stats).into())
+    }
+
+    /// OPERATOR. Every change of the concert's queue controls, oldest first.
+    async fn queue_control_changes(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+    ) -> ApiResult<Vec<QueueControlChange>> {
+        let operator = viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        let changes = queue::controls::changes(services(ctx)?, operator, &concert_id).await?;
+        Ok(changes.into_iter().map(Into::into).collect())
     }
 
     /// Your holds and purchases, newest first. Needs `Authorization`.

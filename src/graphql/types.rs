@@ -399,6 +399,29 @@ impl From<queue::controls::QueueControls> for QueueControls {
     }
 }
 
+/// One recorded change of a room's queue controls: who, when, and the values set (null: left
+/// as it was).
+#[derive(SimpleObject)]
+pub struct QueueControlChange {
+    pub changed_by: ID,
+    pub changed_at: DateTime<Utc>,
+    pub paused: Option<bool>,
+    pub admit_per_second: Option<i32>,
+    pub active_limit: Option<i32>,
+}
+
+impl From<queue::controls::ControlChange> for QueueControlChange {
+    fn from(c: queue::controls::ControlChange) -> Self {
+        Self {
+            changed_by: ID(c.changed_by.into()),
+            changed_at: c.changed_at,
+            paused: c.paused,
+            admit_per_second: c.admit_per_sec.map(|n| saturate(n.into())),
+            active_limit: c.active_limit.map(|n| saturate(n.into())),
+        }
+    }
+}
+
 /// A waiting room as its operator watches it.
 #[derive(SimpleObject)]
 pub struct QueueStats {

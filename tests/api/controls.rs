@@ -127,6 +127,21 @@ async fn a_pause_set_on_one_instance_stops_admission_on_both_and_resuming_restar
             (operator.user_id.clone(), Some(false), Some(5)),
         ]
     );
+    let audit = app
+        .gql(
+            "query($c: ID!) { queueControlChanges(concertId: $c) { changedBy paused admitPerSecond activeLimit } }",
+            json!({ "c": concert }),
+            &operator.auth(),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        audit["queueControlChanges"],
+        json!([
+            { "changedBy": operator.user_id, "paused": true, "admitPerSecond": null, "activeLimit": null },
+            { "changedBy": operator.user_id, "paused": false, "admitPerSecond": 5, "activeLimit": null },
+        ])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

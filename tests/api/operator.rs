@@ -171,6 +171,10 @@ async fn fans_are_forbidden_every_operator_operation() {
             "query($c: ID!) { queueStats(concertId: $c) { waiting } }",
             json!({ "c": concert }),
         ),
+        (
+            "query($c: ID!) { queueControlChanges(concertId: $c) { changedAt } }",
+            json!({ "c": concert }),
+        ),
     ];
     for (query, variables) in operations {
         let r = app.gql(query, variables, &fan.auth()).await;

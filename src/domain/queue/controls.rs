@@ -120,17 +120,36 @@ pub async fn set_controls(
     Ok(controls)
 }
 
-/// A room's controls in force (the defaults for a concert nobody entered yet).
-pub async fn controls(services: &Services, concert_id: &ConcertId) -> Result<QueueControls> {
-    let rules = &services.rules;
+/// One recorded change of a room's controls.
+#[derive(Debug, Clone)]
+pub struct ControlChange {
+    pub changed_by: UserId,
+    pub changed_at: chrono::DateTime<chrono::Utc>,
+    pub paused: Option<bool>,
+    pub admit_per_sec: Option<u32>,
+    pub active_limit: Option<u32>,
+}
+
+/// A room's recorded control changes, oldest first (operators).
+pub async fn changes(
+    services: &Services,
+    operator: &UserId,
+    concert_id: &ConcertId,
+) -> Result<Vec<ControlChange>> {
     with_conn!(services.db, async |conn: &mut Conn| {
-        match queue_rooms::find(conn, concert_id).await? {
-            Some(room) => Ok(effective(&room, rules)),
-            None => {
-                catalog::ensure_concert(conn, concert_id).await?;
-                Ok(defaults(rules))
-            }
-        }
+        require_operator(conn, operator).await?;
+        catalog::ensure_concert(conn, concert_id).await?;
+        let rows = queue_control_changes::of_room(conn, concert_id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ControlChange {
+                changed_by: r.changed_by,
+                changed_at: r.changed_at.and_utc(),
+                paused: r.paused,
+                admit_per_sec: r.admit_per_sec,
+                active_limit: r.active_limit,
+            })
+            .collect())
     })
     .await
 }
