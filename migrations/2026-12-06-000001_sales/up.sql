@@ -26,14 +26,15 @@ INSERT INTO price_tiers (concert_id, from_seat, to_seat, name, price)
 
 ALTER TABLE seats ADD COLUMN tier VARCHAR(64) NOT NULL DEFAULT 'General';
 
--- A scheduled sale: entries before prequeue_opens_at are refused; from it until opens_at they
+-- A concert's sale: entries before prequeue_opens_at are refused; from it until opens_at they
 -- join a pre-queue (`prequeued` counts them); at opens_at one instance draws the pre-queue's
 -- order from the seed, committed to by its SHA-256 when the sale was scheduled and published
--- once it opens. A concert without a row here is on sale.
+-- once it opens. A concert an operator made has a row with no opens_at until its sale is
+-- scheduled (not on sale); a concert without a row (demo data, older rows) is on sale.
 CREATE TABLE sales (
   concert_id CHAR(36) CHARACTER SET ascii NOT NULL PRIMARY KEY,
   prequeue_opens_at DATETIME(6) NULL,
-  opens_at DATETIME(6) NOT NULL,
+  opens_at DATETIME(6) NULL,
   seed CHAR(64) CHARACTER SET ascii NOT NULL,
   seed_commitment CHAR(64) CHARACTER SET ascii NOT NULL,
   prequeued BIGINT NOT NULL DEFAULT 0,

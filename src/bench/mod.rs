@@ -49,7 +49,9 @@ async fn seed_concert(
 ) -> anyhow::Result<()> {
     use diesel_async::SimpleAsyncConnection;
     conn.batch_execute(&format!(
-        "INSERT INTO concerts VALUES ('{id}', '{title}', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
+        "INSERT INTO concerts (id, title, venue, price, created_at)
+           VALUES ('{id}', '{title}', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
+         INSERT INTO price_tiers VALUES ('{id}', 1, 50, 'General', 10.00);
          INSERT INTO concert_dates SELECT '{id}', UTC_DATE() + INTERVAL seq DAY FROM seq_1_to_{dates};
          INSERT INTO seats (concert_id, date, number, price, status, updated_at)
            SELECT '{id}', UTC_DATE() + INTERVAL d.seq DAY, s.seq, 10.00, 'AVAILABLE', UTC_TIMESTAMP(6)

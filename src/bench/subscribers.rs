@@ -228,7 +228,8 @@ fn queue_token(i: usize) -> String {
 async fn prepare(conn: &mut Conn, n: usize) -> anyhow::Result<String> {
     let concert = uuid::Uuid::now_v7().to_string();
     conn.batch_execute(&format!(
-        "INSERT INTO concerts VALUES ('{concert}', 'Bench Night', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
+        "INSERT INTO concerts (id, title, venue, price, created_at)
+           VALUES ('{concert}', 'Bench Night', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
          INSERT INTO queue_rooms (concert_id, issued, admitted_seq) VALUES ('{concert}', {}, {n});",
         2 * n
     ))

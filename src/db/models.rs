@@ -167,6 +167,7 @@ pub struct RoomGaugeRow {
     pub sold_out: bool,
     pub paused: bool,
     pub admit_per_sec: Option<u32>,
+    pub active_limit: Option<u32>,
     pub observed_rate: Option<f64>,
 }
 
@@ -177,6 +178,7 @@ impl QueueRoomRow {
             sold_out: self.sold_out,
             paused: self.paused,
             admit_per_sec: self.admit_per_sec,
+            active_limit: self.active_limit,
             observed_rate: self.observed_rate,
         }
     }
@@ -198,15 +200,16 @@ pub struct QueueTicketRow {
     pub updated_at: NaiveDateTime,
 }
 
-/// A scheduled sale of one concert (a concert without one is on sale).
+/// The sale of one concert made by an operator: not on sale until scheduled (a concert without
+/// a row is on sale).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sales, check_for_backend(diesel::mysql::Mysql))]
 pub struct SaleRow {
     pub concert_id: ConcertId,
     /// Entries before this are refused; from it they join the pre-queue (None: from scheduling).
     pub prequeue_opens_at: Option<NaiveDateTime>,
-    /// The sale opens, and its pre-queue is drawn, at this time.
-    pub opens_at: NaiveDateTime,
+    /// The sale opens, and its pre-queue is drawn, at this time; None: not scheduled yet.
+    pub opens_at: Option<NaiveDateTime>,
     /// The draw's seed, lowercase hex; public once the sale opens.
     pub seed: String,
     /// SHA-256 of the seed's bytes, lowercase hex; public from scheduling.

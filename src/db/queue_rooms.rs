@@ -45,6 +45,21 @@ pub async fn lock(
         .optional()
 }
 
+/// [`lock`], or None at once when another transaction holds the row (or there is no room).
+pub async fn try_lock(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Option<QueueRoomRow>, DieselError> {
+    queue_rooms::table
+        .find(concert)
+        .select(QueueRoomRow::as_select())
+        .for_update()
+        .skip_locked()
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// [`lock`], with the database clock read in the same statement.
 pub async fn lock_at_now(
     conn: &mut Conn,
@@ -149,15 +164,10 @@ pub async fn find(
         .optional()
 }
 
-/// Rooms with someone not yet reached by admission, and closed rooms (sold out), which a step
-/// reopens when a seat comes back.
+/// Rooms with someone not yet reached by admission.
 pub async fn with_waiting(conn: &mut Conn) -> Result<Vec<ConcertId>, DieselError> {
     queue_rooms::table
-        .filter(
-            queue_rooms::issued
-                .gt(queue_rooms::admitted_seq)
-                .or(queue_rooms::sold_out.eq(true)),
-        )
+        .filter(queue_rooms::issued.gt(queue_rooms::admitted_seq))
         .select(queue_rooms::concert_id)
         .load(conn)
         .await
@@ -175,6 +185,16 @@ pub async fn pow_difficulty(
         .await
         .optional()?;
     Ok(found.flatten())
+}
+
+/// Opens a sold-out room again (a refund put a seat back on sale).
+pub async fn reopen(conn: &mut Conn, concert: &ConcertId) -> Result<(), DieselError> {
+    diesel::update(queue_rooms::table.find(concert))
+        .filter(queue_rooms::sold_out.eq(true))
+        .set(queue_rooms::sold_out.eq(false))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Whether the room closed because every seat is sold (false for a concert without a room).

@@ -50,7 +50,8 @@ pub async fn all(conn: &mut Conn) -> Result<Vec<SaleRow>, DieselError> {
 pub async fn due(conn: &mut Conn) -> Result<Vec<ConcertId>, DieselError> {
     sales::table
         .filter(sales::drawn_at.is_null())
-        .filter(sales::opens_at.le(utc_now()))
+        .filter(sales::opens_at.assume_not_null().le(utc_now()))
+        .filter(sales::opens_at.is_not_null())
         .select(sales::concert_id)
         .load(conn)
         .await

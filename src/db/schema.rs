@@ -54,7 +54,7 @@ diesel::table! {
     sales (concert_id) {
         concert_id -> Char,
         prequeue_opens_at -> Nullable<Datetime>,
-        opens_at -> Datetime,
+        opens_at -> Nullable<Datetime>,
         seed -> Char,
         seed_commitment -> Char,
         prequeued -> Bigint,

@@ -111,6 +111,40 @@ pub async fn inventory(conn: &mut Conn, concert: &ConcertId) -> Result<Inventory
     .await
 }
 
+/// Whether a concert's dates from today on have a seat free now, a live hold, a sold seat: each
+/// stops at the first match, so the statement is short unless the answer is no.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, QueryableByName)]
+pub struct Availability {
+    #[diesel(sql_type = Bool)]
+    pub free: bool,
+    #[diesel(sql_type = Bool)]
+    pub held: bool,
+    #[diesel(sql_type = Bool)]
+    pub sold: bool,
+}
+
+pub async fn availability(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Availability, DieselError> {
+    Cached(
+        diesel::sql_query(
+            "SELECT \
+               EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() \
+                 AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_until <= UTC_TIMESTAMP(6)))) AS free, \
+               EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() \
+                 AND status = 'HELD' AND held_until > UTC_TIMESTAMP(6)) AS held, \
+               EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() \
+                 AND status = 'SOLD') AS sold",
+        )
+        .bind::<Text, _>(concert)
+        .bind::<Text, _>(concert)
+        .bind::<Text, _>(concert),
+    )
+    .get_result(conn)
+    .await
+}
+
 /// Dates from today on (database clock) with a seat one could take now.
 pub async fn dates_with_free_seats(
     conn: &mut Conn,

@@ -25,8 +25,11 @@ pub struct Concert {
     pub seats_per_date: i32,
     /// Seat ranges and their prices, by first seat; they cover every seat once.
     pub price_tiers: Vec<PriceTier>,
-    /// When a scheduled sale opens (None: no sale scheduled, on sale).
+    /// When a scheduled sale opens (None: none scheduled).
     pub sale_opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The waiting room lets people into a line: no sale was ever set up (older concerts), or
+    /// its sale has opened. False before (not scheduled, or scheduled for later).
+    pub on_sale: bool,
     /// Every seat is sold: the waiting room is closed (it reopens if seats come back).
     pub sold_out: bool,
 }
@@ -141,7 +144,8 @@ fn to_concert(
         dates,
         seats_per_date: row.seats_per_date.into(),
         price_tiers,
-        sale_opens_at: sale.map(|s| utc(s.opens_at)),
+        sale_opens_at: sale.as_ref().and_then(|s| s.opens_at).map(utc),
+        on_sale: sale.is_none_or(|s| s.drawn_at.is_some()),
         sold_out,
     }
 }

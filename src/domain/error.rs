@@ -29,12 +29,16 @@ pub enum Error {
     RefundWindowClosed {
         closed_at: chrono::DateTime<chrono::Utc>,
     },
-    /// The concert's sale is scheduled and its waiting room does not take entries yet.
-    #[error("the sale has not opened yet; the waiting room opens at {opens_at}")]
+    /// The concert's waiting room does not take entries yet: its sale is scheduled for later,
+    /// or not scheduled at all.
+    #[error("{}", match opens_at {
+        Some(at) => format!("the sale has not opened yet; the waiting room opens at {at}"),
+        None => "this concert is not on sale yet".to_owned(),
+    })]
     SaleNotOpen {
         /// When entries are taken (the pre-queue, or the sale itself without one).
-        opens_at: chrono::DateTime<chrono::Utc>,
-        sale_opens_at: chrono::DateTime<chrono::Utc>,
+        opens_at: Option<chrono::DateTime<chrono::Utc>>,
+        sale_opens_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// The waiting room asks for a proof of work and none was sent.
     #[error("{0}")]

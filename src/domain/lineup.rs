@@ -12,7 +12,7 @@ use super::money::Money;
 use crate::db::ids::{ConcertId, UserId};
 use crate::db::models::{ConcertDateRow, ConcertRow, PriceTierRow, SeatRow};
 use crate::db::states::SeatStatus;
-use crate::db::{self, Conn, concerts, price_tiers, queue_rooms, seats};
+use crate::db::{self, Conn, concerts, price_tiers, queue_rooms, sales, seats};
 
 /// Most dates one concert may have, and tiers one concert may define.
 pub const MAX_DATES: usize = 366;
@@ -189,6 +189,12 @@ fn parse_tiers(
     parsed.sort_by_key(|t| t.from_seat);
     let mut next = 1;
     for t in &parsed {
+        if t.from_seat < 1 || t.to_seat > seats {
+            return Err(Error::bad_input(format!(
+                "tier {:?} runs outside seats 1 to {seats}",
+                t.name
+            )));
+        }
         if t.to_seat < t.from_seat {
             return Err(Error::bad_input(format!(
                 "tier {:?}: toSeat {} is before fromSeat {}",
@@ -223,16 +229,22 @@ fn parse_tiers(
     Ok(parsed)
 }
 
-/// An operator makes a concert: its row, tiers, every seat of every date, an empty waiting room.
+/// An operator makes a concert: its row, tiers, every seat of every date, an empty waiting room
+/// that takes nobody until the sale is scheduled. The caller's role is checked before the request.
 pub async fn create_concert(
     services: &Services,
     operator: &UserId,
-    concert: NewConcert,
+    request: ConcertRequest,
 ) -> Result<Concert> {
+    let max_seats = services.rules.max_seats_per_date;
     transaction!(services.db, async |conn: &mut Conn| {
         require_operator(conn, operator).await?;
+        let concert = NewConcert::parse(request.clone(), max_seats)?;
         ensure_future(conn, &concert.dates).await?;
         let id = insert(conn, &concert).await?;
+        // Not on sale until its sale is scheduled: nobody gets in before the fair start.
+        let now = db::now(conn).await?;
+        sales::upsert(conn, &super::queue::sale::unscheduled(&id, operator, now)).await?;
         catalog::concert_in(conn, &id).await
     })
     .await
@@ -245,9 +257,9 @@ pub async fn add_dates(
     concert_id: &ConcertId,
     dates: &[NaiveDate],
 ) -> Result<Concert> {
-    let dates = distinct_dates(dates)?;
     transaction!(services.db, async |conn: &mut Conn| {
         require_operator(conn, operator).await?;
+        let dates = distinct_dates(dates)?;
         let row = concerts::lock(conn, concert_id)
             .await?
             .ok_or(Error::NotFound("concert"))?;

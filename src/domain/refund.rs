@@ -3,10 +3,11 @@
 //! feeds push it, and a sold-out waiting room reopens at its next admission step).
 //!
 //! An operator may refund any ticket at any time; a fan their own, until `REFUND_CUTOFF` before
-//! the show's date begins (UTC). A refund is idempotent twice over: the reservation's status is
+//! the show's date begins (UTC); a sold-out room reopens in the same transaction. A refund is
+//! idempotent twice over: the reservation's status is
 //! checked under its row lock (a second refund of one ticket finds it REFUNDED and returns it,
 //! crediting nothing), and an `idempotencyKey` replays the first answer and refuses reuse for
-//! another ticket. Rows are locked in the global order: users (by id), seat, reservation.
+//! another ticket. Rows are locked in the global order: users (by id), seat, reservation, room.
 
 use super::accounts::{Role, lock_user};
 use super::booking::{self, Reservation, ReservationStatus, lock_reservation};
@@ -19,7 +20,7 @@ use super::{Services, chrono_duration, utc};
 use crate::db::ids::{ReservationId, UserId};
 use crate::db::models::ReservationRow;
 use crate::db::reservations::effective_status;
-use crate::db::{self, Conn, reservations, seats, users};
+use crate::db::{self, Conn, queue_rooms, reservations, seats, users};
 
 pub async fn refund(
     services: &Services,
@@ -97,6 +98,8 @@ pub async fn refund(
             )));
         }
         reservations::set_status(conn, reservation_id, ReservationStatus::Refunded, now).await?;
+        // A seat is on sale again: a room closed as sold out opens (last in the lock order).
+        queue_rooms::reopen(conn, &row.concert_id).await?;
         if let Some(key) = &key {
             idempotency::record(
                 conn,

@@ -154,8 +154,12 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
             sale_opens_at,
         } => {
             gql = gql.extend_with(|_, e| {
-                e.set("opensAt", opens_at.to_rfc3339());
-                e.set("saleOpensAt", sale_opens_at.to_rfc3339());
+                if let Some(at) = opens_at {
+                    e.set("opensAt", at.to_rfc3339());
+                }
+                if let Some(at) = sale_opens_at {
+                    e.set("saleOpensAt", at.to_rfc3339());
+                }
             });
         }
         _ => {}
@@ -212,8 +216,8 @@ mod tests {
             ),
             (
                 Error::SaleNotOpen {
-                    opens_at: chrono::Utc::now(),
-                    sale_opens_at: chrono::Utc::now(),
+                    opens_at: Some(chrono::Utc::now()),
+                    sale_opens_at: None,
                 },
                 "SALE_NOT_OPEN",
             ),

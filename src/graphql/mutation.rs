@@ -128,19 +128,19 @@ impl Mutation {
         ))
     }
 
-    /// OPERATOR. Makes a concert with its dates, seats and price tiers. Its waiting room is open
-    /// at once unless a sale is scheduled (`scheduleSale`) before anyone enters.
+    /// OPERATOR. Makes a concert with its dates, seats and price tiers. It is not on sale
+    /// (`enterQueue` answers `SALE_NOT_OPEN`) until its sale is scheduled (`scheduleSale`).
     async fn create_concert(
         &self,
         ctx: &Context<'_>,
         input: CreateConcertInput,
     ) -> ApiResult<Concert> {
-        let services = services(ctx)?;
         let operator = viewer(ctx)?;
-        let concert = lineup::NewConcert::parse(input.into(), services.rules.max_seats_per_date)?;
-        Ok(lineup::create_concert(services, operator, concert)
-            .await?
-            .into())
+        Ok(
+            lineup::create_concert(services(ctx)?, operator, input.into())
+                .await?
+                .into(),
+        )
     }
 
     /// OPERATOR. Adds dates to a concert, each with the concert's seats and price tiers.
@@ -171,8 +171,11 @@ impl Mutation {
     ) -> ApiResult<QueueControls> {
         let operator = viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
-        let change =
-            ControlsChange::parse(input.paused, input.admit_per_second, input.active_limit)?;
+        let change = ControlsChange {
+            paused: input.paused,
+            admit_per_sec: input.admit_per_second,
+            active_limit: input.active_limit,
+        };
         Ok(
             queue::controls::set_controls(services(ctx)?, operator, &concert_id, change)
                 .await?

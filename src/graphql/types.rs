@@ -65,8 +65,11 @@ pub struct Concert {
     pub seats_per_date: i32,
     /// Seat ranges and their prices, by first seat.
     pub price_tiers: Vec<PriceTier>,
-    /// When the scheduled sale opens; null when the concert is on sale without a schedule.
+    /// When the scheduled sale opens; null when none is scheduled.
     pub sale_opens_at: Option<DateTime<Utc>>,
+    /// Fans can join the line (`enterQueue`); false for a concert whose sale is not scheduled
+    /// yet or has not opened (entries then get `SALE_NOT_OPEN`, or a pre-queue place).
+    pub on_sale: bool,
     /// Every seat of every date is sold; the waiting room admits nobody until seats come back.
     pub sold_out: bool,
 }
@@ -83,6 +86,7 @@ impl From<catalog::Concert> for Concert {
             seats_per_date: c.seats_per_date,
             price_tiers: c.price_tiers.into_iter().map(Into::into).collect(),
             sale_opens_at: c.sale_opens_at,
+            on_sale: c.on_sale,
             sold_out: c.sold_out,
         }
     }
@@ -363,7 +367,7 @@ impl Sale {
     }
 
     /// The pre-queue's ticket ids in drawn order, places `offset + 1` to `offset + limit`
-    /// (limit 1 to 5000); empty until the draw.
+    /// (limit 1 to 1000); empty until the draw.
     async fn draw_order(
         &self,
         ctx: &Context<'_>,

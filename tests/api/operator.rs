@@ -46,6 +46,28 @@ async fn an_operator_creates_a_concert_with_tiers_and_adds_dates() {
         60
     );
 
+    // Not on sale until its sale is scheduled: nobody slips in between.
+    let mut early = app.fan().await;
+    let refused = app
+        .gql(
+            "mutation($c: ID!) { enterQueue(concertId: $c) { status } }",
+            json!({ "c": id }),
+            &early.auth(),
+        )
+        .await;
+    assert_eq!(refused.code(), "SALE_NOT_OPEN");
+    assert_eq!(refused.message(), "this concert is not on sale yet");
+    let listed = app
+        .gql("query($c: ID!) { concert(id: $c) { onSale saleOpensAt } sale(concertId: $c) { opensAt } }", json!({ "c": id }), &early.auth())
+        .await
+        .ok();
+    assert_eq!(
+        listed,
+        json!({ "concert": { "onSale": false, "saleOpensAt": null }, "sale": null })
+    );
+    app.open_sale_now(&operator, &id).await;
+    assert_eq!(app.enter_queue(&mut early, &id).await["status"], "ACTIVE");
+
     // Each seat carries its tier's name and price.
     let fan = app.admitted_fan(&id).await;
     let date = in_days(30);
@@ -190,7 +212,7 @@ async fn fans_are_forbidden_every_operator_operation() {
     }
     assert_eq!(app.count("concerts", "1=1").await, 1);
     assert_eq!(app.count("concert_dates", "1=1").await, 1);
-    assert_eq!(app.count("sales", "1=1").await, 0);
+    assert_eq!(app.count("sales", "opens_at IS NOT NULL").await, 0);
     assert_eq!(app.count("queue_control_changes", "1=1").await, 0);
     assert_eq!(app.count("queue_rooms", "paused").await, 0);
 }

@@ -75,6 +75,7 @@ async fn the_room_stops_when_no_seat_is_free_closes_when_all_are_sold_and_reopen
         .as_str()
         .expect("id")
         .to_owned();
+    app.open_sale_now(&operator, &concert).await;
 
     let a = app.admitted_fan(&concert).await;
     let b = app.admitted_fan(&concert).await;

@@ -2,6 +2,7 @@
 //! of what its holder sees) and `seatUpdates` (each seat of a date whose status changes).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use futures_util::{Stream, StreamExt};
@@ -120,15 +121,40 @@ pub async fn watch_stats(
         }
     }
     rx.mark_changed();
-    Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+    let watcher = StatsWatch {
+        rx,
+        services: services.clone(),
+        operator: operator.clone(),
+        concert: concert_id.clone(),
+        checked_at: Instant::now(),
+    };
+    Ok(futures_util::stream::unfold(watcher, |mut w| async move {
         loop {
-            rx.changed().await.ok()?;
-            let latest = rx.borrow_and_update().clone();
+            w.rx.changed().await.ok()?;
+            // The role is checked again now and then: a role taken away ends the stream.
+            if w.checked_at.elapsed() >= ROLE_RECHECK {
+                queue::stats::check_watcher(&w.services, &w.operator, &w.concert)
+                    .await
+                    .ok()?;
+                w.checked_at = Instant::now();
+            }
+            let latest = w.rx.borrow_and_update().clone();
             if let Some(stats) = latest {
-                return Some((stats, rx));
+                return Some((stats, w));
             }
         }
     }))
+}
+
+/// How often an open `queueStats` subscription checks that its operator still is one.
+const ROLE_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+struct StatsWatch {
+    rx: watch::Receiver<Option<Arc<QueueStats>>>,
+    services: Services,
+    operator: UserId,
+    concert: ConcertId,
+    checked_at: Instant,
 }
 
 /// The `seatUpdates` subscription: each seat of the date whose status changes.

@@ -83,14 +83,17 @@ pub async fn advance(
         if controls.paused {
             slots = 0;
         }
-        // Seats are counted only when someone could be let in, or to reopen a closed room.
+        // Seats are looked at only when someone could be let in, or to reopen a closed room.
         let someone_waits = room.admitted_seq < room.issued;
         let mut sold_out = room.sold_out;
+        let mut no_free_seat = false;
         if (slots > 0 && someone_waits) || room.sold_out {
-            let seats = seats::inventory(conn, concert_id).await?;
-            sold_out = seats.available == 0 && seats.held == 0;
-            if seats.available == 0 {
+            let seats = seats::availability(conn, concert_id).await?;
+            // Closed only once every seat is sold (not when a concert's dates have all passed).
+            sold_out = !seats.free && !seats.held && seats.sold;
+            if !seats.free {
                 // Nothing to take now: nobody is let in to find every seat gone.
+                no_free_seat = true;
                 slots = 0;
             }
         }
@@ -133,9 +136,10 @@ pub async fn advance(
             queue_tickets::set_status(conn, &abandoned, TicketStatus::Abandoned, now).await?;
         }
         let admitted_total = room.admitted_total + admitted.len() as i64;
-        // The rate is observed only while people are left waiting and the room is open: then
-        // admissions show how fast the room can go, not how fast people arrive.
-        let constrained = stopped_at_someone && !controls.paused && !sold_out;
+        // The rate is observed only while people are left waiting and could be let in (not
+        // paused, a seat free): then admissions show how fast turns end, not how fast people
+        // arrive or how long a pause lasts.
+        let constrained = stopped_at_someone && !controls.paused && !no_free_seat;
         let rate = observe_rate(&room, constrained, admitted_total, now);
         let step = queue_rooms::Step {
             admitted_seq: cursor,

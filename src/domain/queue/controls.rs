@@ -24,20 +24,24 @@ pub struct QueueControls {
 pub const MAX_ADMIT_PER_SEC: i32 = 100_000;
 pub const MAX_ACTIVE_LIMIT: i32 = 1_000_000;
 
-/// A change asked for; a field left out keeps its value.
+/// A change asked for, as sent; a field left out keeps its value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ControlsChange {
+    pub paused: Option<bool>,
+    pub admit_per_sec: Option<i32>,
+    pub active_limit: Option<i32>,
+}
+
+/// A change checked against the bounds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Checked {
     paused: Option<bool>,
     admit_per_sec: Option<u32>,
     active_limit: Option<u32>,
 }
 
 impl ControlsChange {
-    pub fn parse(
-        paused: Option<bool>,
-        admit_per_sec: Option<i32>,
-        active_limit: Option<i32>,
-    ) -> Result<Self> {
+    fn check(&self) -> Result<Checked> {
         let bounded = |v: Option<i32>, max: i32, field: &str| -> Result<Option<u32>> {
             match v {
                 None => Ok(None),
@@ -47,10 +51,10 @@ impl ControlsChange {
                 ))),
             }
         };
-        Ok(Self {
-            paused,
-            admit_per_sec: bounded(admit_per_sec, MAX_ADMIT_PER_SEC, "admitPerSecond")?,
-            active_limit: bounded(active_limit, MAX_ACTIVE_LIMIT, "activeLimit")?,
+        Ok(Checked {
+            paused: self.paused,
+            admit_per_sec: bounded(self.admit_per_sec, MAX_ADMIT_PER_SEC, "admitPerSecond")?,
+            active_limit: bounded(self.active_limit, MAX_ACTIVE_LIMIT, "activeLimit")?,
         })
     }
 }
@@ -83,6 +87,7 @@ pub async fn set_controls(
     let rules = &services.rules;
     let controls = transaction!(services.db, async |conn: &mut Conn| {
         require_operator(conn, operator).await?;
+        let change = change.check()?;
         let (room, now) = super::entry::lock_room(conn, concert_id).await?;
         queue_rooms::set_controls(
             conn,

@@ -209,7 +209,7 @@ pub async fn write_batch(
         if let Some(refusal) = door.refusal() {
             let refusal = std::sync::Arc::new(refusal);
             for verdict in &mut verdicts {
-                if matches!(verdict, Verdict::New(_)) {
+                if matches!(verdict, Verdict::New(_) | Verdict::SameAs(_)) {
                     *verdict = Verdict::Refused(Error::Shared(refusal.clone()));
                 }
             }

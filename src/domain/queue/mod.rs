@@ -115,29 +115,28 @@ pub(crate) fn view(
 }
 
 /// The admission rate a wait is estimated from: the rate observed while people were waiting
-/// (it shows the active limit binding: turns end only so fast), never above the rate set.
+/// (it shows the active limit binding: turns end only so fast), never above the rate set and
+/// never below the slowest the room can go (every turn ends within `QUEUE_ACTIVE_TTL`, so the
+/// active limit frees at least that many places per turn length).
 pub fn admission_rate(room: &RoomGauge, rules: &Rules) -> f64 {
     let set = f64::from(
         room.admit_per_sec
             .unwrap_or(rules.queue_admit_per_sec)
             .max(1),
     );
+    let limit = f64::from(room.active_limit.unwrap_or(rules.queue_active_limit).max(1));
+    let floor = (limit / rules.queue_active_ttl.as_secs_f64().max(1.0)).min(set);
     match room.observed_rate {
-        Some(seen) if seen.is_finite() && seen > 0.0 => seen.clamp(MIN_RATE, set),
-        Some(_) => MIN_RATE,
-        None => set,
+        Some(seen) if seen.is_finite() => seen.clamp(floor, set),
+        _ => set,
     }
 }
-
-/// The slowest rate an estimate assumes (one admission in ten minutes): a stalled room shows a
-/// long wait rather than an infinite one.
-const MIN_RATE: f64 = 1.0 / 600.0;
 
 /// Seconds until a ticket with `position` people ahead is admitted at `per_sec`, at least one
 /// tick (admission happens on ticks).
 fn estimated_wait(position: i64, per_sec: f64, tick: std::time::Duration) -> i64 {
-    let seconds = ((position + 1) as f64 / per_sec.max(MIN_RATE)).ceil() as i64;
-    seconds.max(tick.as_secs().max(1) as i64)
+    let seconds = ((position + 1) as f64 / per_sec.max(f64::MIN_POSITIVE)).ceil();
+    (seconds.min(i64::MAX as f64) as i64).max(tick.as_secs().max(1) as i64)
 }
 
 #[cfg(test)]
@@ -183,6 +182,14 @@ mod tests {
             ..room(20)
         };
         assert_eq!(view(&row, &slow, now, &rules).estimated_wait_seconds, 11);
+        // A room where no turn ended lately is not stalled forever: every turn ends within the
+        // turn length, so the estimate never assumes fewer than limit / length admissions.
+        let stalled = RoomGauge {
+            observed_rate: Some(0.0),
+            ..room(20)
+        };
+        let floor = f64::from(rules.queue_active_limit) / rules.queue_active_ttl.as_secs_f64();
+        assert_eq!(admission_rate(&stalled, &rules), floor);
         let sold_out = RoomGauge {
             sold_out: true,
             ..room(20)

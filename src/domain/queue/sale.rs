@@ -1,6 +1,8 @@
 //! A scheduled sale with a fair start anyone can check.
 //!
-//! An operator schedules a concert's sale: entries are refused (`SALE_NOT_OPEN`) until the
+//! A concert an operator makes is not on sale (`SALE_NOT_OPEN`) until its sale is scheduled, so
+//! nobody can slip into its room between creation and scheduling. An operator schedules the
+//! sale: entries are refused (`SALE_NOT_OPEN`) until the
 //! pre-queue opens; from then until the sale opens they join a pre-queue without a place
 //! (PREQUEUED). When the sale opens (database clock; the ticker of whichever instance takes the
 //! room's lock first, once) the pre-queue is **drawn**: each pre-queued ticket's key is
@@ -24,7 +26,7 @@ use crate::db::{Conn, queue_rooms, queue_tickets, sales};
 /// The furthest ahead a sale may be scheduled.
 const MAX_AHEAD: TimeDelta = TimeDelta::days(366);
 /// Most ids one `drawOrder` page returns.
-pub const MAX_DRAW_PAGE: i64 = 5000;
+pub const MAX_DRAW_PAGE: i64 = 1000;
 
 #[derive(Debug, Clone)]
 pub struct Sale {
@@ -39,32 +41,53 @@ pub struct Sale {
     pub prequeued: i64,
 }
 
-impl From<SaleRow> for Sale {
-    fn from(row: SaleRow) -> Self {
+impl Sale {
+    /// The sale a row describes, once it is scheduled.
+    fn scheduled(row: SaleRow) -> Option<Self> {
         let drawn = row.drawn_at.is_some();
-        Self {
+        Some(Self {
+            opens_at: utc(row.opens_at?),
             concert_id: row.concert_id,
             prequeue_opens_at: row.prequeue_opens_at.map(utc),
-            opens_at: utc(row.opens_at),
             seed_commitment: row.seed_commitment,
             seed: drawn.then_some(row.seed),
             drawn_at: row.drawn_at.map(utc),
             prequeued: row.prequeued,
-        }
+        })
+    }
+}
+
+/// A not-yet-scheduled sale for a concert an operator just made: its room refuses entries.
+pub(crate) fn unscheduled(
+    concert_id: &ConcertId,
+    operator: &UserId,
+    now: NaiveDateTime,
+) -> SaleRow {
+    let seed: [u8; 32] = rand::random();
+    SaleRow {
+        concert_id: concert_id.clone(),
+        prequeue_opens_at: None,
+        opens_at: None,
+        seed: hex(&seed),
+        seed_commitment: hex(&Sha256::digest(seed)),
+        prequeued: 0,
+        drawn_at: None,
+        scheduled_by: operator.clone(),
+        scheduled_at: now,
     }
 }
 
 /// What the front door does with a new entry, by the sale's state at `now`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Door {
-    /// No sale scheduled, or drawn: join the line.
+    /// No sale set up, or drawn: join the line.
     Open,
     /// Join the pre-queue; `prequeued` entered before.
     Prequeue { prequeued: i64 },
-    /// Not yet: refused with the opening times.
+    /// Not yet: refused with the opening times (none: not scheduled).
     Closed {
-        opens_at: NaiveDateTime,
-        sale_opens_at: NaiveDateTime,
+        opens_at: Option<NaiveDateTime>,
+        sale_opens_at: Option<NaiveDateTime>,
     },
 }
 
@@ -76,11 +99,17 @@ impl Door {
         if sale.drawn_at.is_some() {
             return Self::Open;
         }
-        let door_opens = sale.prequeue_opens_at.unwrap_or(sale.opens_at);
+        let Some(sale_opens_at) = sale.opens_at else {
+            return Self::Closed {
+                opens_at: None,
+                sale_opens_at: None,
+            };
+        };
+        let door_opens = sale.prequeue_opens_at.unwrap_or(sale_opens_at);
         if now < door_opens {
             Self::Closed {
-                opens_at: door_opens,
-                sale_opens_at: sale.opens_at,
+                opens_at: Some(door_opens),
+                sale_opens_at: Some(sale_opens_at),
             }
         } else {
             // Opening time may have come with the draw still due (within a tick): whoever comes
@@ -97,8 +126,8 @@ impl Door {
                 opens_at,
                 sale_opens_at,
             } => Some(Error::SaleNotOpen {
-                opens_at: utc(*opens_at),
-                sale_opens_at: utc(*sale_opens_at),
+                opens_at: opens_at.map(utc),
+                sale_opens_at: sale_opens_at.map(utc),
             }),
             _ => None,
         }
@@ -115,14 +144,14 @@ pub async fn schedule(
 ) -> Result<Sale> {
     let opens_at = opens_at.naive_utc();
     let prequeue_opens_at = prequeue_opens_at.map(|t| t.naive_utc());
-    if prequeue_opens_at.is_some_and(|p| p > opens_at) {
-        return Err(Error::bad_input(
-            "prequeueOpensAt must not be after opensAt",
-        ));
-    }
     let seed: [u8; 32] = rand::random();
     let sale = transaction!(services.db, async |conn: &mut Conn| {
         require_operator(conn, operator).await?;
+        if prequeue_opens_at.is_some_and(|p| p > opens_at) {
+            return Err(Error::bad_input(
+                "prequeueOpensAt must not be after opensAt",
+            ));
+        }
         let (room, now) = super::entry::lock_room(conn, concert_id).await?;
         if opens_at <= now || opens_at > now + MAX_AHEAD {
             return Err(Error::bad_input(
@@ -130,7 +159,10 @@ pub async fn schedule(
             ));
         }
         if let Some(existing) = sales::lock(conn, concert_id).await? {
-            let door_opened = existing.prequeue_opens_at.unwrap_or(existing.opens_at) <= now;
+            let door_opened = existing
+                .prequeue_opens_at
+                .or(existing.opens_at)
+                .is_some_and(|at| at <= now);
             if existing.drawn_at.is_some() || door_opened || existing.prequeued > 0 {
                 return Err(Error::bad_input(
                     "this sale's waiting room is already open; its schedule and seed are final",
@@ -139,14 +171,14 @@ pub async fn schedule(
         }
         if room.issued > 0 {
             return Err(Error::bad_input(
-                "people already entered this concert's waiting room; schedule a sale before \
-                 anyone enters",
+                "people already entered this concert's waiting room; a sale can only be \
+                 scheduled before anyone enters",
             ));
         }
         let row = SaleRow {
             concert_id: concert_id.clone(),
             prequeue_opens_at,
-            opens_at,
+            opens_at: Some(opens_at),
             seed: hex(&seed),
             seed_commitment: hex(&Sha256::digest(seed)),
             prequeued: 0,
@@ -155,7 +187,7 @@ pub async fn schedule(
             scheduled_at: now,
         };
         sales::upsert(conn, &row).await?;
-        Ok(Sale::from(row))
+        Sale::scheduled(row).ok_or_else(|| Error::corrupt("a sale scheduled without a time"))
     })
     .await?;
     tracing::info!(%concert_id, %operator, opens_at = %sale.opens_at, "sale scheduled");
@@ -166,7 +198,9 @@ pub async fn schedule(
 pub async fn sale(services: &Services, concert_id: &ConcertId) -> Result<Option<Sale>> {
     with_conn!(services.db, async |conn: &mut Conn| {
         catalog::ensure_concert(conn, concert_id).await?;
-        Ok(sales::find(conn, concert_id).await?.map(Sale::from))
+        Ok(sales::find(conn, concert_id)
+            .await?
+            .and_then(Sale::scheduled))
     })
     .await
 }
@@ -219,16 +253,23 @@ pub async fn draw_due(services: &Services) -> Result<usize> {
 }
 
 /// The draw of one sale, if due and not done: how many tickets it placed.
+///
+/// Its cost grows with the pre-queue (one locking read of the pre-queued tickets, one UPDATE
+/// per 1,000 of them; measured in the README). Entries to the room wait for it on the room lock;
+/// other instances skip the room meanwhile rather than queue behind it.
 async fn draw(services: &Services, concert_id: &ConcertId) -> Result<Option<usize>> {
     transaction!(services.db, async |conn: &mut Conn| {
-        // The room lock first, as every entry batch takes it: no entry lands mid-draw.
-        let Some((room, now)) = queue_rooms::lock_at_now(conn, concert_id).await? else {
+        // The room lock first, as every entry batch takes it: no entry lands mid-draw. Held by
+        // another transaction (another instance drawing, an entry batch): tried next tick.
+        let Some(room) = queue_rooms::try_lock(conn, concert_id).await? else {
             return Ok(None);
         };
         let Some(sale) = sales::lock(conn, concert_id).await? else {
             return Ok(None);
         };
-        if sale.drawn_at.is_some() || sale.opens_at > now {
+        // The clock read after the locks: the draw's writes are stamped when it runs.
+        let now = crate::db::now(conn).await?;
+        if sale.drawn_at.is_some() || sale.opens_at.is_none_or(|at| at > now) {
             return Ok(None);
         }
         let seed = unhex(&sale.seed).ok_or_else(|| Error::corrupt("sale seed"))?;
@@ -316,7 +357,7 @@ mod tests {
         let sale = SaleRow {
             concert_id: ConcertId::new(),
             prequeue_opens_at: Some(t(10)),
-            opens_at: t(20),
+            opens_at: Some(t(20)),
             seed: "00".repeat(32),
             seed_commitment: String::new(),
             prequeued: 3,
@@ -339,5 +380,18 @@ mod tests {
         };
         assert_eq!(Door::of(Some(&drawn), t(25)), Door::Open);
         assert_eq!(Door::of(None, t(0)), Door::Open);
+        let unscheduled = SaleRow {
+            opens_at: None,
+            prequeue_opens_at: None,
+            drawn_at: None,
+            ..drawn
+        };
+        assert_eq!(
+            Door::of(Some(&unscheduled), t(25)),
+            Door::Closed {
+                opens_at: None,
+                sale_opens_at: None
+            }
+        );
     }
 }

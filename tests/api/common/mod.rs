@@ -349,6 +349,38 @@ impl TestApp {
         fan
     }
 
+    /// Puts a concert an operator made on sale now: a sale scheduled a moment ahead, then its
+    /// (empty) pre-queue drawn as a ticker would.
+    pub async fn open_sale_now(&self, operator: &Fan, concert: &str) {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.conn().await;
+        let now: chrono::NaiveDateTime = diesel::select(diesel::dsl::sql::<
+            diesel::sql_types::Datetime,
+        >("UTC_TIMESTAMP(6)"))
+        .get_result(&mut conn)
+        .await
+        .expect("clock");
+        let opens = now + chrono::TimeDelta::milliseconds(300);
+        self.gql(
+            "mutation($c: ID!, $o: DateTime!) { scheduleSale(concertId: $c, opensAt: $o) { opensAt } }",
+            json!({ "c": concert, "o": opens.and_utc().to_rfc3339() }),
+            &operator.auth(),
+        )
+        .await
+        .ok();
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        eventually(Duration::from_secs(5), "the sale opens", || async {
+            let _ = encore::domain::queue::sale::draw_due(self.services()).await;
+            self.count(
+                "sales",
+                &format!("concert_id = '{concert}' AND drawn_at IS NOT NULL"),
+            )
+            .await
+                == 1
+        })
+        .await;
+    }
+
     /// An owned handle on the server's API, for tasks of their own.
     pub fn client(&self) -> Client {
         self.api.clone()
