@@ -2,7 +2,6 @@ ALTER TABLE wallet_transactions DROP CONSTRAINT wallet_transactions_kind;
 ALTER TABLE wallet_transactions ADD CONSTRAINT wallet_transactions_kind CHECK (kind IN ('CHARGE', 'PAYMENT'));
 ALTER TABLE reservations DROP CONSTRAINT reservations_status;
 ALTER TABLE reservations ADD CONSTRAINT reservations_status CHECK (status IN ('HELD', 'PAID', 'EXPIRED', 'CANCELLED'));
-DROP INDEX queue_tickets_activated ON queue_tickets;
 ALTER TABLE queue_tickets DROP CONSTRAINT queue_tickets_status;
 ALTER TABLE queue_tickets ADD CONSTRAINT queue_tickets_status CHECK (status IN ('WAITING', 'ACTIVE', 'EXPIRED', 'COMPLETED', 'ABANDONED'));
 DROP TABLE queue_control_changes;

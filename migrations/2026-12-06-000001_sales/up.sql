@@ -75,8 +75,6 @@ CREATE TABLE queue_control_changes (
 ALTER TABLE queue_tickets DROP CONSTRAINT queue_tickets_status;
 ALTER TABLE queue_tickets ADD CONSTRAINT queue_tickets_status
   CHECK (status IN ('PREQUEUED', 'WAITING', 'ACTIVE', 'EXPIRED', 'COMPLETED', 'ABANDONED'));
--- Admissions of the last minute, for the operator view.
-CREATE INDEX queue_tickets_activated ON queue_tickets (concert_id, activated_at);
 
 ALTER TABLE reservations DROP CONSTRAINT reservations_status;
 ALTER TABLE reservations ADD CONSTRAINT reservations_status

@@ -10,8 +10,8 @@ use diesel_async::RunQueryDsl;
 use super::cached::Cached;
 
 use super::ids::ConcertId;
-use super::models::{QueueRoomRow, RoomGaugeRow};
-use super::schema::queue_rooms;
+use super::models::{QueueRoomRow, RoomGaugeRow, SaleRow};
+use super::schema::{queue_rooms, sales};
 use super::{Conn, utc_now};
 
 pub async fn insert(conn: &mut Conn, concert: &ConcertId) -> Result<(), DieselError> {
@@ -39,6 +39,26 @@ pub async fn lock(
     queue_rooms::table
         .find(concert)
         .select(QueueRoomRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// [`lock_at_now`], with the concert's sale (if any) read, and locked, in the same statement:
+/// the entry batch's one read before it judges its entries.
+pub async fn lock_with_sale_at_now(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<Option<(QueueRoomRow, Option<SaleRow>, NaiveDateTime)>, DieselError> {
+    queue_rooms::table
+        .left_join(sales::table.on(sales::concert_id.eq(queue_rooms::concert_id)))
+        .filter(queue_rooms::concert_id.eq(concert))
+        .select((
+            QueueRoomRow::as_select(),
+            Option::<SaleRow>::as_select(),
+            utc_now(),
+        ))
         .for_update()
         .first(conn)
         .await

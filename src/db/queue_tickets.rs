@@ -177,15 +177,21 @@ pub async fn expire_lapsed(
         .await
 }
 
-/// Tickets of the room admitted at or after `since`.
-pub async fn admitted_since(
+/// Tickets of the room whose turn was given a deadline at or after `deadline` (ACTIVE, or
+/// ended: COMPLETED, EXPIRED), read through the `(concert_id, status, expires_at)` index.
+pub async fn turns_ending_after(
     conn: &mut Conn,
     concert: &ConcertId,
-    since: NaiveDateTime,
+    deadline: NaiveDateTime,
 ) -> Result<i64, DieselError> {
     queue_tickets::table
         .filter(queue_tickets::concert_id.eq(concert))
-        .filter(queue_tickets::activated_at.ge(since))
+        .filter(queue_tickets::status.eq_any([
+            TicketStatus::Active,
+            TicketStatus::Completed,
+            TicketStatus::Expired,
+        ]))
+        .filter(queue_tickets::expires_at.ge(deadline))
         .count()
         .get_result(conn)
         .await

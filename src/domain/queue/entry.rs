@@ -27,7 +27,7 @@ use super::challenge::{self, Answer};
 use super::sale::Door;
 use super::{QueueTicket, RoomGauge, TicketStatus, Trigger, advance, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
-use crate::db::models::{QueueRoomRow, QueueTicketRow};
+use crate::db::models::{QueueRoomRow, QueueTicketRow, SaleRow};
 use crate::db::{Conn, queue_challenges, queue_rooms, queue_tickets, sales};
 use crate::domain::Services;
 use crate::domain::catalog::ensure_concert;
@@ -202,8 +202,8 @@ pub async fn write_batch(
 ) -> Result<Vec<Result<QueueTicket>>> {
     let (outcomes, gauge, now, at_head) = transaction!(services.db, async |conn: &mut Conn| {
         // The room lock comes first: every read after it sees every batch committed before.
-        let (room, now) = lock_room(conn, concert).await?;
-        let door = Door::of(sales::find(conn, concert).await?.as_ref(), now);
+        let (room, sale, now) = lock_room_with_sale(conn, concert).await?;
+        let door = Door::of(sale.as_ref(), now);
         let mut verdicts = judge(conn, services, &room, concert, entries, now).await?;
         // A scheduled sale not open yet refuses new entries (a fan's live ticket is kept).
         if let Some(refusal) = door.refusal() {
@@ -311,6 +311,21 @@ pub async fn write_batch(
             })
         })
         .collect())
+}
+
+/// Locks the concert's room (making it for a concert that has none yet) with its sale, and reads
+/// the clock: one statement when the room exists.
+async fn lock_room_with_sale(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<(QueueRoomRow, Option<SaleRow>, NaiveDateTime)> {
+    if let Some(locked) = queue_rooms::lock_with_sale_at_now(conn, concert).await? {
+        return Ok(locked);
+    }
+    lock_room(conn, concert).await?;
+    queue_rooms::lock_with_sale_at_now(conn, concert)
+        .await?
+        .ok_or_else(|| Error::corrupt("room vanished"))
 }
 
 /// Locks the concert's room (making it for a concert that has none yet) and reads the clock.

@@ -6,7 +6,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 
 use super::super::accounts::require_operator;
 use super::super::error::Result;
-use super::super::{Services, catalog};
+use super::super::{Services, catalog, chrono_duration};
 use super::controls::{self, QueueControls};
 use crate::db::ids::{ConcertId, UserId};
 use crate::db::seats::Inventory;
@@ -94,10 +94,14 @@ pub(crate) async fn read(
         prequeued,
         active: queue_tickets::count_live_active(conn, concert_id, now).await?,
         admitted_total: room.admitted_total,
-        admitted_last_minute: queue_tickets::admitted_since(
+        // A turn admitted at t ends at t + QUEUE_ACTIVE_TTL (a payment ends it early but keeps
+        // the deadline), so turns admitted in the last minute are those whose deadline is at
+        // least a minute minus the turn length from now. No index on admission times needed
+        // (one would slow every entry).
+        admitted_last_minute: queue_tickets::turns_ending_after(
             conn,
             concert_id,
-            now - TimeDelta::minutes(1),
+            now - TimeDelta::minutes(1) + chrono_duration(rules.queue_active_ttl),
         )
         .await?,
         abandoned_total: room.abandoned_total,
