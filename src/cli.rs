@@ -54,6 +54,9 @@ pub enum Bench {
     /// The on-sale rush, one operation at a time: requests/s, p50/p95/p99, errors by code, and
     /// the invariants checked in SQL after every run.
     Rush(bench::RushBench),
+    /// A sale's opening draw: how long it takes for a pre-queue of N, and how long an entry
+    /// arriving meanwhile waits.
+    Draw(bench::DrawBench),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -83,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(Bench::Subscribers(args)) => bench::subscribers(args).await,
         Command::Bench(Bench::Rush(args)) => bench::rush(args).await,
+        Command::Bench(Bench::Draw(args)) => bench::draw(args).await,
         Command::PrintSchema => {
             print!("{}", graphql::sdl());
             Ok(())

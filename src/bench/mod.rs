@@ -1,16 +1,19 @@
 //! Benchmarks: commands that print figures (never timed tests).
 //!
 //! - [`subscribers`]: the cost of live updates with a crowd watching;
+//! - [`draw`]: a sale's opening draw against the size of its pre-queue;
 //! - [`rush`]: the on-sale rush, one operation at a time, with the invariants checked in SQL
 //!   after every run.
 //!
 //! Each starts this binary's own server as a child process on a fresh database of a private
 //! MariaDB and drops the database at the end; everything stays on loopback.
 
+mod draw;
 mod flow;
 mod rush;
 mod subscribers;
 
+pub use draw::{DrawBench, draw};
 pub use rush::{RushBench, rush};
 pub use subscribers::{SubscribersBench, subscribers};
 
