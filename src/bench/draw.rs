@@ -27,7 +27,10 @@ pub struct DrawBench {
 }
 
 pub async fn draw(args: DrawBench) -> anyhow::Result<()> {
-    println!("{:>10} {:>10} {:>14}", "prequeued", "draw ms", "entry wait ms");
+    println!(
+        "{:>10} {:>10} {:>14}",
+        "prequeued", "draw ms", "entry wait ms"
+    );
     for &n in &args.prequeued {
         super::on_fresh_database(&args.admin_url, "encore_draw", |url| async move {
             let (drawn, entry) = run(&url, n).await?;
@@ -103,7 +106,9 @@ async fn run(url: &str, n: usize) -> anyhow::Result<(Duration, Duration)> {
     };
     ensure!(ids.len() == n, "{} tickets, {n} expected", ids.len());
     ensure!(
-        ids.iter().enumerate().all(|(i, (_, seq))| *seq == i as i64 + 1),
+        ids.iter()
+            .enumerate()
+            .all(|(i, (_, seq))| *seq == i as i64 + 1),
         "places are not 1..N"
     );
     let drawn_order: Vec<TicketId> = ids
