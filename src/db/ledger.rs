@@ -46,6 +46,37 @@ pub async fn newest(
         .await
 }
 
+/// Up to `limit` of a user's entries, newest first, after the entry created at `after.0` with id
+/// `after.1` (from the newest without one).
+pub async fn page(
+    conn: &mut Conn,
+    user: &UserId,
+    after: Option<(chrono::NaiveDateTime, &str)>,
+    limit: i64,
+) -> Result<Vec<WalletTransactionRow>, DieselError> {
+    let mut query = wallet_transactions::table
+        .filter(wallet_transactions::user_id.eq(user))
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            wallet_transactions::created_at
+                .lt(at)
+                .or(wallet_transactions::created_at
+                    .eq(at)
+                    .and(wallet_transactions::id.lt(id.to_owned()))),
+        );
+    }
+    query
+        .order((
+            wallet_transactions::created_at.desc(),
+            wallet_transactions::id.desc(),
+        ))
+        .limit(limit)
+        .select(WalletTransactionRow::as_select())
+        .load(conn)
+        .await
+}
+
 pub async fn insert_payment(conn: &mut Conn, row: &PaymentRow) -> Result<(), DieselError> {
     Cached(diesel::insert_into(payments::table).values(row))
         .execute(conn)

@@ -58,6 +58,32 @@ pub async fn of_user(
         .await
 }
 
+/// Up to `limit` of a user's reservations with their effective statuses, newest first, after the
+/// one created at `after.0` with id `after.1`.
+pub async fn page_of_user(
+    conn: &mut Conn,
+    user: &UserId,
+    after: Option<(NaiveDateTime, &str)>,
+    limit: i64,
+) -> Result<Vec<(ReservationRow, ReservationStatus)>, DieselError> {
+    let mut query = reservations::table
+        .filter(reservations::user_id.eq(user))
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            reservations::created_at.lt(at).or(reservations::created_at
+                .eq(at)
+                .and(reservations::id.lt(id.to_owned()))),
+        );
+    }
+    query
+        .order((reservations::created_at.desc(), reservations::id.desc()))
+        .limit(limit)
+        .select((ReservationRow::as_select(), EffectiveStatus))
+        .load(conn)
+        .await
+}
+
 /// Locks the reservation row for the rest of the transaction.
 pub async fn lock(
     conn: &mut Conn,

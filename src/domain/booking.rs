@@ -12,6 +12,7 @@ use super::catalog::ensure_date;
 use super::error::{Error, Result};
 use super::inputs::SeatNumber;
 use super::money::Money;
+use super::paging::{Page, PageCursor, PageRequest};
 use super::{Services, chrono_duration, queue, utc};
 use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
 use crate::db::models::ReservationRow;
@@ -156,6 +157,30 @@ pub async fn my_reservations(services: &Services, user_id: &UserId) -> Result<Ve
             .into_iter()
             .map(|(row, status)| to_reservation(row, status))
             .collect())
+    })
+    .await
+}
+
+/// A page of the caller's reservations, newest first (see `paging`).
+pub async fn reservations_page(
+    services: &Services,
+    user_id: &UserId,
+    page: &PageRequest,
+) -> Result<Page<Reservation>> {
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let after = page.after.as_ref().map(|c| (c.at, c.id.as_str()));
+        let rows = reservations::page_of_user(conn, user_id, after, page.first + 1).await?;
+        let rows = rows
+            .into_iter()
+            .map(|(row, status)| {
+                let cursor = PageCursor {
+                    at: row.created_at,
+                    id: row.id.to_string(),
+                };
+                (cursor, to_reservation(row, status))
+            })
+            .collect();
+        Ok(Page::from_rows(rows, page.first))
     })
     .await
 }

@@ -30,6 +30,7 @@ mod inputs_properties;
 pub mod lineup;
 pub mod live;
 pub mod money;
+pub mod paging;
 pub mod passwords;
 pub mod payment;
 pub mod queue;

@@ -9,6 +9,7 @@ use super::error::{Error, Result};
 use super::idempotency;
 use super::inputs::IdempotencyKey;
 use super::money::{MAX_BALANCE, Money};
+use super::paging::{Page, PageCursor, PageRequest};
 use super::{Services, utc};
 use crate::db::ids::{LedgerEntryId, ReservationId, UserId};
 use crate::db::models::WalletTransactionRow;
@@ -76,6 +77,30 @@ pub async fn wallet(services: &Services, user_id: &UserId) -> Result<Wallet> {
             user_id: user_id.clone(),
             balance: Money::from_stored(balance),
         })
+    })
+    .await
+}
+
+/// A page of the ledger, newest first (see `paging`).
+pub async fn transactions_page(
+    services: &Services,
+    user_id: &UserId,
+    page: &PageRequest,
+) -> Result<Page<WalletTransaction>> {
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let after = page.after.as_ref().map(|c| (c.at, c.id.as_str()));
+        let rows = ledger::page(conn, user_id, after, page.first + 1).await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                let cursor = PageCursor {
+                    at: row.created_at,
+                    id: row.id.to_string(),
+                };
+                (cursor, to_transaction(row))
+            })
+            .collect();
+        Ok(Page::from_rows(rows, page.first))
     })
     .await
 }

@@ -7,6 +7,7 @@ pub mod error_codes;
 pub mod inputs;
 pub mod mutation;
 pub mod operation_span;
+pub mod paging;
 pub mod persisted_queries;
 pub mod query;
 pub mod query_limits;

@@ -6,12 +6,15 @@ use super::context::{
     admitted_concert, optional_viewer, parse_concert_id, required_queue_token, services, viewer,
 };
 use super::error::ApiResult;
+use super::paging::connection;
 use super::scalars::Date;
 use super::types::{
     Concert, QueueChallenge, QueueControlChange, QueueStats, QueueTicket, Reservation, Sale, Seat,
     User, Wallet,
 };
+use crate::domain::paging::PageRequest;
 use crate::domain::{accounts, booking, catalog, live, queue, wallet};
+use async_graphql::connection::Connection;
 
 pub struct Query;
 
@@ -113,6 +116,20 @@ impl Query {
         let concert_id = parse_concert_id(&concert_id)?;
         let changes = queue::controls::changes(services(ctx)?, operator, &concert_id).await?;
         Ok(changes.into_iter().map(Into::into).collect())
+    }
+
+    /// Your holds and purchases, newest first, a page at a time: `first` (1 to 100) `after` a
+    /// cursor from a previous page's `pageInfo.endCursor`. Needs `Authorization`.
+    async fn my_reservations_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, Reservation>> {
+        let user_id = viewer(ctx)?;
+        let request = PageRequest::parse(first, after.as_deref())?;
+        let page = booking::reservations_page(services(ctx)?, user_id, &request).await?;
+        Ok(connection(page, after.is_some(), Reservation::from))
     }
 
     /// Your holds and purchases, newest first. Needs `Authorization`.

@@ -5,8 +5,11 @@ use chrono::{DateTime, Utc};
 
 use super::context::services;
 use super::error::ApiResult;
+use super::paging::connection;
 use super::scalars::{Date, Decimal};
+use crate::domain::paging::PageRequest;
 use crate::domain::{accounts, booking, catalog, payment, queue, wallet};
+use async_graphql::connection::Connection;
 
 #[derive(SimpleObject)]
 pub struct AuthPayload {
@@ -265,7 +268,20 @@ impl Wallet {
         (&self.0.balance).into()
     }
 
-    /// Newest first; `first` from 1 to 100.
+    /// The ledger, newest first, a page at a time: `first` (1 to 100) entries `after` a cursor
+    /// from a previous page's `pageInfo.endCursor`.
+    async fn transactions_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, WalletTransaction>> {
+        let request = PageRequest::parse(first, after.as_deref())?;
+        let page = wallet::transactions_page(services(ctx)?, &self.0.user_id, &request).await?;
+        Ok(connection(page, after.is_some(), WalletTransaction::from))
+    }
+
+    /// Newest first; `first` from 1 to 100 (`transactionsConnection` pages further).
     async fn transactions(
         &self,
         ctx: &Context<'_>,

@@ -1,4 +1,5 @@
-//! The wallet: exact decimal charges, a ledger that always adds up, idempotency keys.
+//! The wallet: exact decimal charges, a ledger that always adds up, idempotency keys, and
+//! histories that page with cursors.
 
 use serde_json::json;
 
@@ -104,4 +105,91 @@ async fn the_ledger_page_size_is_bounded() {
             .await;
         assert_eq!(r.code(), "BAD_USER_INPUT");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_ledger_and_reservation_history_page_through_with_cursors() {
+    let app = TestApp::spawn().await;
+    let fan = app.fan().await;
+    for i in 1..=130 {
+        app.charge(&fan, &format!("{i}.00")).await.ok();
+    }
+    const PAGE: &str = "query($f: Int!, $a: String) { wallet { transactionsConnection(first: $f, after: $a) { edges { cursor node { amount } } pageInfo { hasNextPage hasPreviousPage endCursor } } } }";
+    let mut amounts = Vec::new();
+    let mut after = serde_json::Value::Null;
+    let mut pages = 0;
+    loop {
+        let r = app
+            .gql(PAGE, json!({ "f": 100, "a": after }), &fan.auth())
+            .await
+            .ok();
+        let conn = &r["wallet"]["transactionsConnection"];
+        pages += 1;
+        assert_eq!(conn["pageInfo"]["hasPreviousPage"], pages > 1);
+        for edge in conn["edges"].as_array().expect("edges") {
+            amounts.push(edge["node"]["amount"].as_str().expect("amount").to_owned());
+        }
+        if conn["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(pages, 2);
+    let expected: Vec<String> = (1..=130).rev().map(|i| format!("{i}.00")).collect();
+    assert_eq!(amounts, expected, "every entry once, newest first");
+    // The old list field still works, and bad paging input is refused.
+    let list = app
+        .gql(
+            "{ wallet { transactions(first: 3) { amount } } }",
+            json!({}),
+            &fan.auth(),
+        )
+        .await
+        .ok();
+    assert_eq!(list["wallet"]["transactions"][0]["amount"], "130.00");
+    for (first, after) in [
+        (0, json!(null)),
+        (101, json!(null)),
+        (10, json!("not-a-cursor")),
+    ] {
+        let r = app
+            .gql(PAGE, json!({ "f": first, "a": after }), &fan.auth())
+            .await;
+        assert_eq!(r.code(), "BAD_USER_INPUT", "{first} {after}");
+    }
+
+    // Reservations page the same way.
+    let (concert, dates) = app.concert("1.00", 1).await;
+    let holder = app.admitted_fan(&concert).await;
+    for seat in 1..=3 {
+        app.hold(&holder, &concert, dates[0], seat).await.ok();
+    }
+    const MINE: &str = "query($a: String) { myReservationsConnection(first: 2, after: $a) { edges { node { seatNumber } } pageInfo { hasNextPage endCursor } } }";
+    let first = app
+        .gql(MINE, json!({ "a": null }), &holder.auth())
+        .await
+        .ok();
+    let c = &first["myReservationsConnection"];
+    assert_eq!(c["edges"].as_array().map(Vec::len), Some(2));
+    assert_eq!(c["pageInfo"]["hasNextPage"], true);
+    let second = app
+        .gql(
+            MINE,
+            json!({ "a": c["pageInfo"]["endCursor"] }),
+            &holder.auth(),
+        )
+        .await
+        .ok();
+    let c2 = &second["myReservationsConnection"];
+    assert_eq!(c2["edges"].as_array().map(Vec::len), Some(1));
+    assert_eq!(c2["pageInfo"]["hasNextPage"], false);
+    let mut seats: Vec<i64> = c["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(c2["edges"].as_array().into_iter().flatten())
+        .map(|e| e["node"]["seatNumber"].as_i64().expect("seat"))
+        .collect();
+    seats.sort_unstable();
+    assert_eq!(seats, vec![1, 2, 3]);
 }
