@@ -99,6 +99,11 @@ pub struct ServerLimits {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub persisted_query_cache: u32,
 
+    /// Where the web assets are: `graphiql/` (GraphiQL's pinned builds, `npm ci` there) and
+    /// `app/dist/` (the reference web app, built). Relative to the working directory.
+    #[arg(long, env = "WEB_DIR", default_value = "web")]
+    pub web_dir: std::path::PathBuf,
+
     /// Production: no GraphiQL page and no introspection (the schema is published as
     /// `schema.graphql` instead). Off for development.
     #[arg(long, env = "PRODUCTION")]
@@ -198,6 +203,7 @@ impl Default for ServerLimits {
             persisted_queries: crate::graphql::persisted_queries::Mode::Apq,
             trusted_documents: None,
             persisted_query_cache: 1000,
+            web_dir: "web".into(),
             production: false,
             query: QueryLimits::default(),
         }

@@ -20,10 +20,9 @@
 //!
 //! Every refusal here is a GraphQL-shaped body with an `extensions.code`.
 
-use async_graphql::http::GraphiQLSource;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::client_address::ClientAddress;
@@ -185,7 +184,7 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
                 "a GET request needs a `query` parameter",
             );
         }
-        None => return graphiql(),
+        None => return super::graphiql::page(state.graphiql.is_some()),
     };
     let Some(media) = accepted_media(&parts.headers) else {
         return not_acceptable();
@@ -369,17 +368,6 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-}
-
-fn graphiql() -> Response {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Encore GraphiQL")
-            .finish(),
-    )
-    .into_response()
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {

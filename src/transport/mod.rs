@@ -25,6 +25,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 mod client_address;
+mod graphiql;
 mod graphql_http;
 mod health;
 pub mod server;
@@ -63,6 +64,8 @@ pub(crate) struct Shared {
     sessions: TaskTracker,
     /// One permit per open websocket (`WS_MAX_CONNECTIONS`).
     ws_slots: Arc<Semaphore>,
+    /// GraphiQL's assets, when installed (`graphiql`).
+    graphiql: Option<graphiql::Graphiql>,
 }
 
 /// What the router needs beyond the services.
@@ -85,6 +88,7 @@ pub fn router(services: Services, parts: RouterParts) -> Router {
         services,
         metrics: parts.metrics,
         ws_slots: Arc::new(Semaphore::new(parts.limits.ws_max_connections as usize)),
+        graphiql: graphiql::Graphiql::load(&parts.limits.web_dir.join("graphiql")),
         limits: Arc::new(parts.limits),
         shutdown: parts.shutdown,
         sessions: parts.sessions,
@@ -114,6 +118,7 @@ pub fn router(services: Services, parts: RouterParts) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/health/live", get(health::live))
         .route("/metrics", get(metrics_page))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_request_time,

@@ -259,6 +259,13 @@ async fn production_hides_graphiql_and_introspection() {
         .await
         .expect("request");
     assert_eq!(page.status(), 400);
+    let asset = app
+        .http
+        .get(format!("{}/graphiql/graphiql.js", app.server.url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(asset.status(), 404, "no GraphiQL assets in production");
     let r = app
         .gql("{ __schema { types { name } } }", json!({}), &Auth::none())
         .await;

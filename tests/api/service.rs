@@ -69,7 +69,41 @@ async fn graphiql_is_served_on_get_and_metrics_in_prometheus_format() {
         .await
         .expect("request");
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.expect("body").contains("graphiql"));
+    let html = page.text().await.expect("body");
+    // Self-hosted: every script and style from this server (scripts/test installs them with
+    // `npm ci` in web/graphiql), nothing from a CDN.
+    assert!(html.contains(r#"src="/graphiql/graphiql.js""#), "{html}");
+    assert!(
+        !html.contains("https://") && !html.contains("http://"),
+        "{html}"
+    );
+    for (asset, kind) in [
+        ("react.js", "text/javascript"),
+        ("react-dom.js", "text/javascript"),
+        ("graphql-ws.js", "text/javascript"),
+        ("graphiql.js", "text/javascript"),
+        ("graphiql.css", "text/css"),
+    ] {
+        let r = app
+            .http
+            .get(format!("{}/graphiql/{asset}", app.server.url()))
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(r.status(), 200, "{asset}");
+        assert_eq!(r.headers()["content-type"], kind, "{asset}");
+        assert!(r.bytes().await.expect("body").len() > 1000, "{asset}");
+    }
+    let unknown = app
+        .http
+        .get(format!(
+            "{}/graphiql/..%2F..%2FCargo.toml",
+            app.server.url()
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unknown.status(), 404);
 
     app.gql("{ concerts { id } }", json!({}), &Auth::none())
         .await
