@@ -144,9 +144,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     let grace = config.limits.shutdown_grace;
+    let app_built = config.limits.web_dir.join("app/dist/index.html").is_file();
     let running = spawn(listener, services, Background::ALL, config.limits)?;
     tracing::info!(database = %db::redact(url), "listening on {}", running.addr);
     println!("GraphiQL: {}/graphql", running.url());
+    if app_built {
+        println!("Web app: {}/app/", running.url());
+    } else {
+        println!(
+            "Web app: not built (npm ci && npm run build in web/app; scripts/run does it with Node.js)"
+        );
+    }
     stop_requested.await;
     tracing::info!(
         grace = %humantime::format_duration(grace),

@@ -77,7 +77,18 @@ pub struct RouterParts {
     pub sessions: TaskTracker,
 }
 
+/// The reference web app (`web/app`, built into `WEB_DIR/app/dist`): its files, and its
+/// `index.html` for any other path under `/app/` (the app routes in the browser).
+fn web_app(
+    web_dir: &std::path::Path,
+) -> tower_http::services::ServeDir<tower_http::services::ServeFile> {
+    let dist = web_dir.join("app").join("dist");
+    let index = tower_http::services::ServeFile::new(dist.join("index.html"));
+    tower_http::services::ServeDir::new(dist).fallback(index)
+}
+
 pub fn router(services: Services, parts: RouterParts) -> Router {
+    let parts_web_dir = parts.limits.web_dir.clone();
     let state = AppState(Arc::new(Shared {
         schema: graphql::schema(
             services.clone(),
@@ -119,6 +130,11 @@ pub fn router(services: Services, parts: RouterParts) -> Router {
         .route("/health/live", get(health::live))
         .route("/metrics", get(metrics_page))
         .route("/graphiql/{file}", get(graphiql::asset))
+        .route(
+            "/app",
+            get(|| async { axum::response::Redirect::permanent("/app/") }),
+        )
+        .nest_service("/app/", web_app(&parts_web_dir))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_request_time,

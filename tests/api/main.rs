@@ -9,6 +9,7 @@ mod common;
 mod abuse;
 mod accounts;
 mod apollo;
+mod browser;
 mod catalog;
 mod challenge;
 mod concurrency;

@@ -280,3 +280,41 @@ async fn mutations_take_one_checkout_per_transaction_and_do_not_read_back() {
     assert_eq!(release, 2);
     assert_eq!(pay, 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_app_is_served_under_app_with_its_routes() {
+    // scripts/test builds web/app into web/app/dist before the suite.
+    let app = TestApp::spawn().await;
+    let base = app.server.url();
+    for path in ["/app/", "/app/concert/anything"] {
+        let page = app
+            .http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(page.status(), 200, "{path}");
+        let html = page.text().await.expect("html");
+        assert!(html.contains(r#"<div id="root">"#), "{path}: {html}");
+        let script = html
+            .split(r#"src=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a script");
+        assert!(script.starts_with("/app/assets/"), "{script}");
+        let js = app
+            .http
+            .get(format!("{base}{script}"))
+            .send()
+            .await
+            .expect("script");
+        assert_eq!(js.status(), 200, "{script}");
+    }
+    let bare = app
+        .http
+        .get(format!("{base}/app"))
+        .send()
+        .await
+        .expect("redirected");
+    assert_eq!(bare.url().path(), "/app/");
+}

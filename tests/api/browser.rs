@@ -1,0 +1,86 @@
+//! The reference web app and GraphiQL in a real browser: `tests/e2e/browser.mjs` drives Debian's
+//! Chromium (headless, playwright-core) against a real server with every request off the machine
+//! refused. Screenshots of each step land in `target/browser-e2e/`. `scripts/test` installs
+//! Chromium (apt), the locked Node packages and builds the app.
+
+use std::time::Duration;
+
+use chrono::{Days, Utc};
+use encore::background::Background;
+use encore::config::Rules;
+use serde_json::json;
+
+use crate::common::{TestApp, test_rules};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fans_race_for_the_last_seats_and_an_operator_steers_in_a_real_browser() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "Chromium is missing: scripts/test installs Debian's chromium package"
+    );
+    let rules = Rules {
+        queue_tick: Duration::from_millis(200),
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::ALL).await;
+    let operator = app.operator().await;
+    let date = (Utc::now().date_naive() + Days::new(30)).to_string();
+    let created = app
+        .gql(
+            "mutation($i: CreateConcertInput!) { createConcert(input: $i) { id } }",
+            json!({ "i": { "title": "Last Seats", "venue": "Small Hall", "dates": [date], "seatsPerDate": 3, "priceTiers": [
+                { "name": "Front", "fromSeat": 1, "toSeat": 1, "price": "80.00" },
+                { "name": "Back", "fromSeat": 2, "toSeat": 3, "price": "40.00" }
+            ] } }),
+            &operator.auth(),
+        )
+        .await
+        .ok();
+    let concert = created["createConcert"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.open_sale_now(&operator, &concert).await;
+
+    let shots = format!("{root}/target/browser-e2e");
+    let output = tokio::process::Command::new("node")
+        .arg("browser.mjs")
+        .current_dir(format!("{root}/tests/e2e"))
+        .env("ENCORE_URL", app.server.url())
+        .env("CONCERT_ID", &concert)
+        .env("OPERATOR_EMAIL", &operator.email)
+        .env("OPERATOR_PASSWORD", "password-123")
+        .env("SHOTS", &shots)
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "browser e2e failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("'s hold appear live"), "{stdout}");
+    assert!(
+        stdout.contains("the winner paid and sees the ticket"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("GraphiQL ran { concerts { title } } offline"),
+        "{stdout}"
+    );
+    assert_eq!(app.count("payments", "1=1").await, 1);
+    for shot in [
+        "graphiql",
+        "seat-held-live",
+        "my-tickets",
+        "operator-dashboard",
+    ] {
+        assert!(
+            std::path::Path::new(&format!("{shots}/{shot}.png")).exists(),
+            "{shot}.png"
+        );
+    }
+}

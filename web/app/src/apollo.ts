@@ -1,0 +1,74 @@
+// Apollo Client as an SPA builds it: HTTP for queries and mutations, graphql-ws for
+// subscriptions, credentials from the session store on every request and connection.
+import { ApolloClient, HttpLink, InMemoryCache, split } from "@apollo/client";
+import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
+import { setContext } from "@apollo/client/link/context";
+import { getMainDefinition } from "@apollo/client/utilities";
+import { createClient, type Client } from "graphql-ws";
+
+import { activeQueueToken, session } from "./session";
+
+const http = new HttpLink({ uri: "/graphql" });
+const withCredentials = setContext((_, { headers }) => {
+  const token = session()?.token;
+  const queue = activeQueueToken();
+  return {
+    headers: {
+      ...headers,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(queue ? { "queue-token": queue } : {}),
+    },
+  };
+});
+
+let wsFailed = false;
+/** True once the websocket could not be opened: views fall back to polling. */
+export function websocketsFailed(): boolean {
+  return wsFailed;
+}
+
+function wsUrl(): string {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql/ws`;
+}
+
+/** A websocket client whose connection carries the credentials of the moment it opens. */
+function websocket(): Client {
+  return createClient({
+    url: wsUrl(),
+    lazy: true,
+    retryAttempts: 3,
+    connectionParams: () => ({
+      authorization: session() ? `Bearer ${session()?.token}` : undefined,
+      queueToken: activeQueueToken(),
+    }),
+    on: {
+      closed: (event) => {
+        const code = (event as CloseEvent | undefined)?.code;
+        if (code === 1006 || code === 4403) wsFailed = true;
+      },
+      connected: () => {
+        wsFailed = false;
+      },
+    },
+  });
+}
+
+// Lazy: the connection opens with the first subscription and closes after the last, so a new
+// queue token rides along on the next one.
+const wsLink = new GraphQLWsLink(websocket());
+
+export const client = new ApolloClient({
+  link: split(
+    ({ query }) => {
+      const d = getMainDefinition(query);
+      return d.kind === "OperationDefinition" && d.operation === "subscription";
+    },
+    wsLink,
+    withCredentials.concat(http),
+  ),
+  cache: new InMemoryCache(),
+  defaultOptions: {
+    watchQuery: { fetchPolicy: "cache-and-network" },
+    query: { fetchPolicy: "network-only" },
+  },
+});

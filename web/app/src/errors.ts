@@ -1,0 +1,47 @@
+// Every error code of the API (README "Errors") as a sentence a fan or operator can act on.
+import { ApolloError } from "@apollo/client";
+
+const MESSAGES: Record<string, string> = {
+  UNAUTHENTICATED: "Please sign in again.",
+  FORBIDDEN: "You are not allowed to do that.",
+  BAD_USER_INPUT: "Please check what you entered.",
+  NOT_FOUND: "That no longer exists.",
+  NOT_ADMITTED: "It is not your turn yet, or your turn has ended. Join the queue again.",
+  SEAT_UNAVAILABLE: "Someone else just took that seat. Pick another one.",
+  HOLD_EXPIRED: "Your hold ran out. Hold the seat again.",
+  INSUFFICIENT_BALANCE: "Your balance does not cover this. Top up first.",
+  HOLD_LIMIT_REACHED: "You are already holding as many seats as allowed for this date.",
+  SALE_NOT_OPEN: "The sale has not opened yet.",
+  REFUND_WINDOW_CLOSED: "Refunds for this ticket have closed. Ask the organiser.",
+  CHALLENGE_REQUIRED: "The waiting room asks your browser for a quick check first.",
+  CHALLENGE_FAILED: "The browser check did not pass. Try again.",
+  RATE_LIMITED: "Too many tries. Wait a moment.",
+  SERVICE_UNAVAILABLE: "We are very busy right now. Try again in a few seconds.",
+  TIMEOUT: "That took too long. Try again.",
+  GRAPHQL_VALIDATION_FAILED: "The app sent a request the server does not accept.",
+  GRAPHQL_PARSE_FAILED: "The app sent a malformed request.",
+  PERSISTED_QUERY_NOT_FOUND: "Please retry.",
+  PAYLOAD_TOO_LARGE: "That is too much to send at once.",
+  TOO_MANY_SUBSCRIPTIONS: "Too many live views are open. Close one.",
+  INTERNAL_SERVER_ERROR: "Something went wrong on our side.",
+};
+
+/** The code of the first GraphQL error, if any. */
+export function errorCode(error: unknown): string | undefined {
+  if (error instanceof ApolloError) {
+    const code = error.graphQLErrors[0]?.extensions?.code;
+    if (typeof code === "string") return code;
+    if (error.networkError) return "SERVICE_UNAVAILABLE";
+  }
+  return undefined;
+}
+
+/** A human message for any error the API or the network gave. */
+export function humanError(error: unknown): string {
+  const code = errorCode(error);
+  const base = (code && MESSAGES[code]) ?? "Something went wrong. Try again.";
+  if (error instanceof ApolloError && code === "BAD_USER_INPUT") {
+    return `${base} (${error.graphQLErrors[0]?.message})`;
+  }
+  return base;
+}

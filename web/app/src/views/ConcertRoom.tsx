@@ -1,0 +1,155 @@
+import { useCallback, useEffect, useState } from "react";
+import { useApolloClient, useMutation, useQuery, useSubscription } from "@apollo/client";
+
+import {
+  ConcertsDocument,
+  EnterQueueDocument,
+  PollTicketDocument,
+  QueueChallengeDocument,
+  WatchTicketDocument,
+  type TicketFieldsFragment,
+} from "../gql/graphql";
+import { errorCode, humanError } from "../errors";
+import { setActiveConcert, setQueueToken } from "../session";
+import { websocketsFailed } from "../apollo";
+import { SeatPicker } from "./SeatPicker";
+
+const FINAL = ["EXPIRED", "COMPLETED"];
+
+/** One concert's waiting room: join, watch your place live, then pick a seat when it is your turn. */
+export function ConcertRoom({ concertId }: { concertId: string }) {
+  const apollo = useApolloClient();
+  const concerts = useQuery(ConcertsDocument);
+  const concert = concerts.data?.concerts.find((c) => c.id === concertId);
+  const [ticket, setTicket] = useState<TicketFieldsFragment | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [solving, setSolving] = useState(false);
+  const [live, setLive] = useState(true);
+  const [enterQueue] = useMutation(EnterQueueDocument);
+
+  useEffect(() => {
+    setActiveConcert(concertId);
+    return () => setActiveConcert(null);
+  }, [concertId]);
+
+  const show = useCallback(
+    (t: TicketFieldsFragment) => {
+      setQueueToken(concertId, t.token);
+      setTicket(t);
+    },
+    [concertId],
+  );
+
+  const join = useCallback(async () => {
+    setError(null);
+    try {
+      const r = await enterQueue({ variables: { concertId } });
+      if (r.data) show(r.data.enterQueue);
+    } catch (e) {
+      if (errorCode(e) !== "CHALLENGE_REQUIRED") return setError(e);
+      // The room asks for a proof of work: solved in a web worker, then sent with the entry.
+      setSolving(true);
+      try {
+        const c = await apollo.query({ query: QueueChallengeDocument, variables: { concertId } });
+        const challenge = c.data.queueChallenge;
+        const solution = await solve(challenge.nonce, challenge.difficulty);
+        const r = await enterQueue({
+          variables: { concertId, challenge: { nonce: challenge.nonce, solution } },
+        });
+        if (r.data) show(r.data.enterQueue);
+      } catch (e2) {
+        setError(e2);
+      } finally {
+        setSolving(false);
+      }
+    }
+  }, [apollo, concertId, enterQueue, show]);
+
+  useEffect(() => {
+    void join();
+  }, [join]);
+
+  // Live over the websocket; polling every 2 s if websockets fail.
+  useSubscription(WatchTicketDocument, {
+    skip: !ticket || !live || FINAL.includes(ticket.status),
+    onData: ({ data }) => data.data && setTicket(data.data.queueTicket),
+    onError: () => setLive(false),
+  });
+  useEffect(() => {
+    if (!ticket || FINAL.includes(ticket.status) || (live && !websocketsFailed())) return;
+    const timer = setInterval(() => {
+      apollo
+        .query({ query: PollTicketDocument, fetchPolicy: "network-only" })
+        .then((r) => setTicket(r.data.queueTicket))
+        .catch(setError);
+    }, 2000);
+    return () => clearInterval(timer);
+  }, [apollo, live, ticket]);
+
+  return (
+    <section aria-labelledby="room-title">
+      <h1 id="room-title">{concert?.title ?? "Concert"}</h1>
+      {concert && <p>{concert.venue}</p>}
+      {error != null && (
+        <p role="alert" className="error">
+          {humanError(error)}{" "}
+          <button type="button" onClick={() => void join()}>Try again</button>
+        </p>
+      )}
+      {solving && <p>Checking your browser…</p>}
+      {ticket && <TicketStatus ticket={ticket} onRejoin={() => void join()} />}
+      {ticket?.status === "ACTIVE" && concert && (
+        <SeatPicker concertId={concertId} dates={concert.dates} turnEndsAt={ticket.expiresAt ?? null} />
+      )}
+    </section>
+  );
+}
+
+function TicketStatus({ ticket, onRejoin }: { ticket: TicketFieldsFragment; onRejoin: () => void }) {
+  const minutes = Math.floor(ticket.estimatedWaitSeconds / 60);
+  const seconds = ticket.estimatedWaitSeconds % 60;
+  return (
+    <div className="status" role="status" aria-live="polite" data-status={ticket.status}>
+      {ticket.status === "PREQUEUED" && <p>You are in the pre-queue. Your place is drawn when the sale opens.</p>}
+      {ticket.status === "WAITING" && (
+        <p>
+          <strong>{ticket.position}</strong> {ticket.position === 1 ? "person" : "people"} ahead of you · about{" "}
+          {minutes > 0 ? `${minutes} min ` : ""}
+          {seconds} s
+          {ticket.paused && " · the sale is paused for a moment, your place is kept"}
+        </p>
+      )}
+      {ticket.status === "SOLD_OUT" && <p>Every seat is sold. Stay in line: seats can come back.</p>}
+      {ticket.status === "ACTIVE" && <p>It is your turn! Pick your seat.</p>}
+      {ticket.status === "COMPLETED" && (
+        <>
+          <h2>Your ticket is booked</h2>
+          <p>
+            Thank you for your purchase. <a href="#/tickets">See my tickets</a>
+          </p>
+        </>
+      )}
+      {ticket.status === "EXPIRED" && (
+        <p>
+          Your turn has ended. <button type="button" onClick={onRejoin}>Join the line again</button>
+        </p>
+      )}
+    </div>
+  );
+}
+
+function solve(nonce: string, difficulty: number): Promise<string> {
+  if (difficulty === 0) return Promise.resolve("0");
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("../pow.worker.ts", import.meta.url), { type: "module" });
+    worker.onmessage = (e: MessageEvent<{ solution: string }>) => {
+      worker.terminate();
+      resolve(e.data.solution);
+    };
+    worker.onerror = (e) => {
+      worker.terminate();
+      reject(e);
+    };
+    worker.postMessage({ nonce, difficulty });
+  });
+}

@@ -1,0 +1,36 @@
+import { useQuery } from "@apollo/client";
+
+import { ConcertsDocument } from "../gql/graphql";
+import { humanError } from "../errors";
+
+export function Concerts() {
+  const { data, error, loading } = useQuery(ConcertsDocument);
+  if (error) return <p role="alert" className="error">{humanError(error)}</p>;
+  if (loading && !data) return <p>Loading concerts…</p>;
+  return (
+    <section aria-labelledby="concerts-title">
+      <h1 id="concerts-title">Concerts</h1>
+      <ul className="cards">
+        {data?.concerts.map((c) => (
+          <li key={c.id} className="card">
+            <h2>{c.title}</h2>
+            <p>{c.venue}</p>
+            <p>From {c.price} · {c.dates.length} dates</p>
+            {c.soldOut ? (
+              <p className="badge">Sold out</p>
+            ) : c.onSale ? (
+              <a className="button" href={`#/concert/${c.id}`} aria-label={`Get tickets for ${c.title}`}>Get tickets</a>
+            ) : c.saleOpensAt ? (
+              <p>
+                Sale opens {new Date(c.saleOpensAt).toLocaleString()}{" "}
+                <a href={`#/concert/${c.id}`}>Wait in line</a>
+              </p>
+            ) : (
+              <p>Not on sale yet</p>
+            )}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}

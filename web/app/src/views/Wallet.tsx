@@ -1,0 +1,62 @@
+import { useState, type FormEvent } from "react";
+import { useMutation, useQuery } from "@apollo/client";
+
+import { ChargeDocument, WalletHistoryDocument } from "../gql/graphql";
+import { humanError } from "../errors";
+
+/** The balance, a top-up, and the ledger a page at a time. */
+export function Wallet() {
+  const { data, error, fetchMore, refetch, loading } = useQuery(WalletHistoryDocument, {
+    fetchPolicy: "network-only",
+    notifyOnNetworkStatusChange: true,
+  });
+  const [amount, setAmount] = useState("100.00");
+  const [charge, charging] = useMutation(ChargeDocument);
+  const page = data?.wallet.transactionsConnection;
+  const topUp = async (e: FormEvent) => {
+    e.preventDefault();
+    await charge({ variables: { amount, key: crypto.randomUUID() } });
+    await refetch();
+  };
+  const more = () =>
+    fetchMore({
+      variables: { after: page?.pageInfo.endCursor },
+      updateQuery: (prev, { fetchMoreResult }) => ({
+        wallet: {
+          ...fetchMoreResult.wallet,
+          transactionsConnection: {
+            ...fetchMoreResult.wallet.transactionsConnection,
+            edges: [...prev.wallet.transactionsConnection.edges, ...fetchMoreResult.wallet.transactionsConnection.edges],
+          },
+        },
+      }),
+    });
+  return (
+    <section aria-labelledby="wallet-title">
+      <h1 id="wallet-title">Wallet</h1>
+      <p>Balance <strong data-testid="balance">{data?.wallet.balance ?? "…"}</strong></p>
+      <form onSubmit={(e) => void topUp(e).catch(() => {})} className="inline">
+        <label>
+          Amount <input value={amount} inputMode="decimal" onChange={(e) => setAmount(e.target.value)} />
+        </label>
+        <button type="submit" disabled={charging.loading}>Top up</button>
+      </form>
+      {(error ?? charging.error) && <p role="alert" className="error">{humanError(error ?? charging.error)}</p>}
+      <table>
+        <thead>
+          <tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Amount</th><th scope="col">Balance after</th></tr>
+        </thead>
+        <tbody>
+          {page?.edges.map(({ node }) => (
+            <tr key={node.id}>
+              <td>{new Date(node.createdAt).toLocaleString()}</td><td>{node.kind}</td><td>{node.amount}</td><td>{node.balanceAfter}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {page?.pageInfo.hasNextPage && (
+        <button type="button" disabled={loading} onClick={() => void more()}>Show older</button>
+      )}
+    </section>
+  );
+}
