@@ -42,6 +42,17 @@ async fn fans_race_for_the_last_seats_and_an_operator_steers_in_a_real_browser()
         .expect("id")
         .to_owned();
     app.open_sale_now(&operator, &concert).await;
+    // The room asks entrants for a proof of work: the app solves it in a web worker.
+    {
+        use diesel_async::SimpleAsyncConnection;
+        app.conn()
+            .await
+            .batch_execute(&format!(
+                "UPDATE queue_rooms SET pow_difficulty = 10 WHERE concert_id = '{concert}'"
+            ))
+            .await
+            .expect("ask for proof of work");
+    }
 
     let shots = format!("{root}/target/browser-e2e");
     let output = tokio::process::Command::new("node")
@@ -72,6 +83,8 @@ async fn fans_race_for_the_last_seats_and_an_operator_steers_in_a_real_browser()
         "{stdout}"
     );
     assert_eq!(app.count("payments", "1=1").await, 1);
+    // Both fans entered with a solved proof of work.
+    assert_eq!(app.count("queue_challenges_used", "1=1").await, 2);
     for shot in [
         "graphiql",
         "seat-held-live",
