@@ -212,17 +212,19 @@ pub async fn lock(conn: &mut Conn, seat: SeatKey<'_>) -> Result<(), DieselError>
         .map(drop)
 }
 
-/// Makes the seat AVAILABLE again, only if `reservation` still holds it.
-pub async fn release(
+/// Makes the seat AVAILABLE again, only if it is `from` (HELD: a hold released; SOLD: a ticket
+/// refunded) for `reservation`; true when it did.
+pub async fn make_available(
     conn: &mut Conn,
     seat: SeatKey<'_>,
     reservation: &ReservationId,
+    from: SeatStatus,
     now: NaiveDateTime,
-) -> Result<(), DieselError> {
-    Cached(
+) -> Result<bool, DieselError> {
+    let freed = Cached(
         diesel::update(seats::table.find(seat))
             .filter(seats::reservation_id.eq(reservation))
-            .filter(seats::status.eq(SeatStatus::Held))
+            .filter(seats::status.eq(from))
             .set((
                 seats::status.eq(SeatStatus::Available),
                 seats::held_by.eq(None::<UserId>),
@@ -232,8 +234,8 @@ pub async fn release(
             )),
     )
     .execute(conn)
-    .await
-    .map(drop)
+    .await?;
+    Ok(freed == 1)
 }
 
 /// Marks the seat SOLD, only if `reservation` holds it; true when it did.
@@ -256,28 +258,6 @@ pub async fn sell(
     .execute(conn)
     .await?;
     Ok(sold == 1)
-}
-
-/// Puts a SOLD seat back on sale, only if it was sold to `reservation`; true when it did.
-pub async fn return_sold(
-    conn: &mut Conn,
-    seat: SeatKey<'_>,
-    reservation: &ReservationId,
-    now: NaiveDateTime,
-) -> Result<bool, DieselError> {
-    let returned = diesel::update(seats::table.find(seat))
-        .filter(seats::reservation_id.eq(reservation))
-        .filter(seats::status.eq(SeatStatus::Sold))
-        .set((
-            seats::status.eq(SeatStatus::Available),
-            seats::held_by.eq(None::<UserId>),
-            seats::held_until.eq(None::<NaiveDateTime>),
-            seats::reservation_id.eq(None::<ReservationId>),
-            seats::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(returned == 1)
 }
 
 /// Writes up to `batch` lapsed holds back to AVAILABLE; how many it wrote.

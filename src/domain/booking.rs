@@ -17,6 +17,7 @@ use super::{Services, chrono_duration, queue, utc};
 use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
 use crate::db::models::ReservationRow;
 use crate::db::reservations::effective_status;
+use crate::db::states::SeatStatus;
 use crate::db::{self, Conn, reservations, seats};
 
 pub use crate::db::states::ReservationStatus;
@@ -137,7 +138,7 @@ pub async fn release_seat(
             }
         }
         let seat = (&row.concert_id, row.date, row.seat_number);
-        seats::release(conn, seat, &row.id, now).await?;
+        seats::make_available(conn, seat, &row.id, SeatStatus::Held, now).await?;
         reservations::set_status(conn, reservation_id, ReservationStatus::Cancelled, now).await?;
         let row = ReservationRow {
             status: ReservationStatus::Cancelled,

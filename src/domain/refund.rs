@@ -20,6 +20,7 @@ use super::{Services, chrono_duration, utc};
 use crate::db::ids::{ReservationId, UserId};
 use crate::db::models::ReservationRow;
 use crate::db::reservations::effective_status;
+use crate::db::states::SeatStatus;
 use crate::db::{self, Conn, queue_rooms, reservations, seats, users};
 
 pub async fn refund(
@@ -92,7 +93,7 @@ pub async fn refund(
         )
         .await?;
         let seat = (&row.concert_id, row.date, row.seat_number);
-        if !seats::return_sold(conn, seat, reservation_id, now).await? {
+        if !seats::make_available(conn, seat, reservation_id, SeatStatus::Sold, now).await? {
             return Err(Error::corrupt(format!(
                 "seat of paid reservation {reservation_id} is not sold to it"
             )));

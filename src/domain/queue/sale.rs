@@ -63,11 +63,22 @@ pub(crate) fn unscheduled(
     operator: &UserId,
     now: NaiveDateTime,
 ) -> SaleRow {
+    new_sale(concert_id, operator, now, None, None)
+}
+
+/// A sale row with a fresh random seed and its commitment.
+fn new_sale(
+    concert_id: &ConcertId,
+    operator: &UserId,
+    now: NaiveDateTime,
+    opens_at: Option<NaiveDateTime>,
+    prequeue_opens_at: Option<NaiveDateTime>,
+) -> SaleRow {
     let seed: [u8; 32] = rand::random();
     SaleRow {
         concert_id: concert_id.clone(),
-        prequeue_opens_at: None,
-        opens_at: None,
+        prequeue_opens_at,
+        opens_at,
         seed: hex(&seed),
         seed_commitment: hex(&Sha256::digest(seed)),
         prequeued: 0,
@@ -144,7 +155,6 @@ pub async fn schedule(
 ) -> Result<Sale> {
     let opens_at = opens_at.naive_utc();
     let prequeue_opens_at = prequeue_opens_at.map(|t| t.naive_utc());
-    let seed: [u8; 32] = rand::random();
     let sale = transaction!(services.db, async |conn: &mut Conn| {
         require_operator(conn, operator).await?;
         if prequeue_opens_at.is_some_and(|p| p > opens_at) {
@@ -175,17 +185,7 @@ pub async fn schedule(
                  scheduled before anyone enters",
             ));
         }
-        let row = SaleRow {
-            concert_id: concert_id.clone(),
-            prequeue_opens_at,
-            opens_at: Some(opens_at),
-            seed: hex(&seed),
-            seed_commitment: hex(&Sha256::digest(seed)),
-            prequeued: 0,
-            drawn_at: None,
-            scheduled_by: operator.clone(),
-            scheduled_at: now,
-        };
+        let row = new_sale(concert_id, operator, now, Some(opens_at), prequeue_opens_at);
         sales::upsert(conn, &row).await?;
         Sale::scheduled(row).ok_or_else(|| Error::corrupt("a sale scheduled without a time"))
     })
