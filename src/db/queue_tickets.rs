@@ -270,51 +270,35 @@ pub async fn changed_since(
         .await
 }
 
-/// The room's pre-queued tickets, locked.
-pub async fn lock_prequeued(
+/// The draw in the database: the room's pre-queued tickets become WAITING with places
+/// `after + 1, after + 2, ...` in ascending SHA-256(seed bytes ‖ id) order (ties by id), present
+/// from `now`. One statement over the room's pre-queue (`sale::shuffle` is the same order in
+/// Rust); returns how many it placed.
+pub async fn draw_in_place(
     conn: &mut Conn,
     concert: &ConcertId,
-) -> Result<Vec<TicketId>, DieselError> {
-    queue_tickets::table
-        .filter(queue_tickets::concert_id.eq(concert))
-        .filter(queue_tickets::status.eq(TicketStatus::Prequeued))
-        .select(queue_tickets::id)
-        .for_update()
-        .load(conn)
-        .await
-}
-
-/// Tickets placed per statement by [`place_drawn`].
-const PLACE_CHUNK: usize = 1000;
-
-/// Gives each drawn ticket its place: WAITING with sequence number `seq`, present from `now`.
-pub async fn place_drawn(
-    conn: &mut Conn,
-    places: &[(TicketId, i64)],
+    seed_hex: &str,
+    after: i64,
     now: NaiveDateTime,
-) -> Result<(), DieselError> {
+) -> Result<usize, DieselError> {
     use diesel::sql_types::{BigInt, Datetime, Text};
-    for chunk in places.chunks(PLACE_CHUNK) {
-        let cases = " WHEN ? THEN ?".repeat(chunk.len());
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let sql = format!(
-            "UPDATE queue_tickets SET seq = CASE id{cases} END, status = ?, \
-             last_seen_at = ?, updated_at = ? WHERE id IN ({marks})"
-        );
-        let mut query = diesel::sql_query(sql).into_boxed::<diesel::mysql::Mysql>();
-        for (id, seq) in chunk {
-            query = query.bind::<Text, _>(id.clone()).bind::<BigInt, _>(*seq);
-        }
-        query = query
-            .bind::<Text, _>(TicketStatus::Waiting)
-            .bind::<Datetime, _>(now)
-            .bind::<Datetime, _>(now);
-        for (id, _) in chunk {
-            query = query.bind::<Text, _>(id.clone());
-        }
-        query.execute(conn).await?;
-    }
-    Ok(())
+    diesel::sql_query("SET @place := ?")
+        .bind::<BigInt, _>(after)
+        .execute(conn)
+        .await?;
+    diesel::sql_query(
+        "UPDATE queue_tickets SET seq = (@place := @place + 1), status = ?, last_seen_at = ?, \
+         updated_at = ? WHERE concert_id = ? AND status = ? \
+         ORDER BY SHA2(CONCAT(UNHEX(?), id), 256), id",
+    )
+    .bind::<Text, _>(TicketStatus::Waiting)
+    .bind::<Datetime, _>(now)
+    .bind::<Datetime, _>(now)
+    .bind::<Text, _>(concert)
+    .bind::<Text, _>(TicketStatus::Prequeued)
+    .bind::<Text, _>(seed_hex)
+    .execute(conn)
+    .await
 }
 
 /// Drawn tickets by place: the ids of places `after + 1 ..= after + limit`.

@@ -50,9 +50,15 @@ async fn a_scheduled_sale_opens_with_a_draw_anyone_can_recompute() {
     let app = TestApp::spawn_with(rules, Background::ALL).await;
     let (concert, _) = app.concert("10.00", 1).await;
     let operator = app.operator().await;
+    // Accounts first (hashing passwords is slow on a busy machine), then a schedule whose
+    // pre-queue opens in 2 s and the sale 4 s later.
+    let mut crowd = Vec::new();
+    for _ in 0..8 {
+        crowd.push(app.fan().await);
+    }
     let now = db_now(&app).await;
     let prequeue_at = now + TimeDelta::seconds(2);
-    let opens_at = now + TimeDelta::seconds(4);
+    let opens_at = now + TimeDelta::seconds(6);
     let scheduled = app
         .gql(
             SCHEDULE,
@@ -92,8 +98,7 @@ async fn a_scheduled_sale_opens_with_a_draw_anyone_can_recompute() {
     )
     .await;
     let mut fans = Vec::new();
-    for _ in 0..8 {
-        let mut fan = app.fan().await;
+    for mut fan in crowd {
         let ticket = enter(&app, &mut fan, &concert).await.ok()["enterQueue"].clone();
         assert_eq!(ticket["status"], "PREQUEUED", "{ticket}");
         assert_eq!(ticket["position"], 0);

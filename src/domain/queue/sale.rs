@@ -254,8 +254,8 @@ pub async fn draw_due(services: &Services) -> Result<usize> {
 
 /// The draw of one sale, if due and not done: how many tickets it placed.
 ///
-/// Its cost grows with the pre-queue (one locking read of the pre-queued tickets, one UPDATE
-/// per 1,000 of them; measured in the README). Entries to the room wait for it on the room lock;
+/// Its cost grows with the pre-queue (one UPDATE over it, ordered by the draw's key; measured
+/// in the README). Entries to the room wait for it on the room lock;
 /// other instances skip the room meanwhile rather than queue behind it.
 async fn draw(services: &Services, concert_id: &ConcertId) -> Result<Option<usize>> {
     transaction!(services.db, async |conn: &mut Conn| {
@@ -272,20 +272,17 @@ async fn draw(services: &Services, concert_id: &ConcertId) -> Result<Option<usiz
         if sale.drawn_at.is_some() || sale.opens_at.is_none_or(|at| at > now) {
             return Ok(None);
         }
-        let seed = unhex(&sale.seed).ok_or_else(|| Error::corrupt("sale seed"))?;
-        let entrants = queue_tickets::lock_prequeued(conn, concert_id).await?;
-        let order = shuffle(&seed, entrants);
-        let places: Vec<(TicketId, i64)> = order
-            .into_iter()
-            .enumerate()
-            .map(|(i, id)| (id, room.issued + 1 + i as i64))
-            .collect();
-        queue_tickets::place_drawn(conn, &places, now).await?;
-        if let Some((_, last)) = places.last() {
-            queue_rooms::set_issued(conn, concert_id, *last).await?;
+        if unhex(&sale.seed).is_none_or(|seed| seed.len() != 32) {
+            return Err(Error::corrupt("sale seed"));
+        }
+        // One statement orders and places the whole pre-queue (the order `shuffle` gives).
+        let placed =
+            queue_tickets::draw_in_place(conn, concert_id, &sale.seed, room.issued, now).await?;
+        if placed > 0 {
+            queue_rooms::set_issued(conn, concert_id, room.issued + placed as i64).await?;
         }
         sales::mark_drawn(conn, concert_id, now).await?;
-        Ok(Some(places.len()))
+        Ok(Some(placed))
     })
     .await
 }
