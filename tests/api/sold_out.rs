@@ -53,11 +53,12 @@ async fn buy(app: &TestApp, fan: &Fan, concert: &str, date: NaiveDate, seat: i32
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_room_stops_when_no_seat_is_free_closes_when_all_are_sold_and_reopens() {
-    // Holds last 3 s: long enough to pay at once, short enough to watch one lapse.
+    // Holds last 5 s: long enough to pay at once and to see that nobody is let in meanwhile,
+    // short enough to watch one lapse.
     let rules = Rules {
         queue_active_limit: 2,
         queue_tick: Duration::from_millis(200),
-        hold_ttl: Duration::from_secs(3),
+        hold_ttl: Duration::from_secs(5),
         ..test_rules()
     };
     let app = TestApp::spawn_with(rules, Background::ALL).await;
