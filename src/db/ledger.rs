@@ -28,24 +28,6 @@ pub async fn balance_after(conn: &mut Conn, id: &LedgerEntryId) -> Result<BigDec
         .await
 }
 
-/// A user's newest `limit` entries.
-pub async fn newest(
-    conn: &mut Conn,
-    user: &UserId,
-    limit: i64,
-) -> Result<Vec<WalletTransactionRow>, DieselError> {
-    wallet_transactions::table
-        .filter(wallet_transactions::user_id.eq(user))
-        .order((
-            wallet_transactions::created_at.desc(),
-            wallet_transactions::id.desc(),
-        ))
-        .limit(limit)
-        .select(WalletTransactionRow::as_select())
-        .load(conn)
-        .await
-}
-
 /// Up to `limit` of a user's entries, newest first, after the entry created at `after.0` with id
 /// `after.1` (from the newest without one).
 pub async fn page(

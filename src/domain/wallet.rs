@@ -34,8 +34,6 @@ pub struct Wallet {
     pub balance: Money,
 }
 
-const MAX_PAGE: i32 = 100;
-
 /// Adds `amount` to the caller's balance.
 pub async fn charge(
     services: &Services,
@@ -105,27 +103,19 @@ pub async fn transactions_page(
     .await
 }
 
-/// The newest `first` ledger entries (1..=100).
+/// The newest `first` ledger entries (1..=100): the first page.
 pub async fn transactions(
     services: &Services,
     user_id: &UserId,
     first: i32,
 ) -> Result<Vec<WalletTransaction>> {
-    if !(1..=MAX_PAGE).contains(&first) {
-        return Err(Error::bad_input(format!(
-            "first must be between 1 and {MAX_PAGE}"
-        )));
-    }
-    with_conn!(services.db, async |conn: &mut Conn| {
-        let rows = ledger::newest(conn, user_id, first.into()).await?;
-        Ok(rows.into_iter().map(to_transaction).collect())
-    })
-    .await
+    let page = transactions_page(services, user_id, &PageRequest::parse(first, None)?).await?;
+    Ok(page.items.into_iter().map(|(_, entry)| entry).collect())
 }
 
 /// Inside a transaction holding the user's row lock: changes the balance by `amount` (added for a
-/// charge or a refund, taken for a payment) and writes the ledger row. A payment the balance cannot cover,
-/// or a charge past the column's range, changes nothing.
+/// charge or a refund, taken for a payment) and writes the ledger row. A payment the balance
+/// cannot cover, or a charge past the column's range, changes nothing.
 pub(crate) async fn apply(
     conn: &mut Conn,
     user_id: &UserId,

@@ -26,22 +26,15 @@ async fn fans_race_for_the_last_seats_and_an_operator_steers_in_a_real_browser()
     let app = TestApp::spawn_with(rules, Background::ALL).await;
     let operator = app.operator().await;
     let date = (Utc::now().date_naive() + Days::new(30)).to_string();
-    let created = app
-        .gql(
-            "mutation($i: CreateConcertInput!) { createConcert(input: $i) { id } }",
-            json!({ "i": { "title": "Last Seats", "venue": "Small Hall", "dates": [date], "seatsPerDate": 3, "priceTiers": [
+    let concert = app
+        .concert_on_sale(
+            &operator,
+            json!({ "title": "Last Seats", "venue": "Small Hall", "dates": [date], "seatsPerDate": 3, "priceTiers": [
                 { "name": "Front", "fromSeat": 1, "toSeat": 1, "price": "80.00" },
                 { "name": "Back", "fromSeat": 2, "toSeat": 3, "price": "40.00" }
-            ] } }),
-            &operator.auth(),
+            ] }),
         )
-        .await
-        .ok();
-    let concert = created["createConcert"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    app.open_sale_now(&operator, &concert).await;
+        .await;
     // The room asks entrants for a proof of work: the app solves it in a web worker.
     {
         use diesel_async::SimpleAsyncConnection;

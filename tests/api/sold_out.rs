@@ -64,19 +64,12 @@ async fn the_room_stops_when_no_seat_is_free_closes_when_all_are_sold_and_reopen
     let app = TestApp::spawn_with(rules, Background::ALL).await;
     let operator = app.operator().await;
     let date = Utc::now().date_naive() + Days::new(30);
-    let created = app
-        .gql(
-            "mutation($i: CreateConcertInput!) { createConcert(input: $i) { id } }",
-            json!({ "i": { "title": "Two Seats", "venue": "Tiny Room", "dates": [date.to_string()], "seatsPerDate": 2, "price": "50.00" } }),
-            &operator.auth(),
+    let concert = app
+        .concert_on_sale(
+            &operator,
+            json!({ "title": "Two Seats", "venue": "Tiny Room", "dates": [date.to_string()], "seatsPerDate": 2, "price": "50.00" }),
         )
-        .await
-        .ok();
-    let concert = created["createConcert"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    app.open_sale_now(&operator, &concert).await;
+        .await;
 
     let a = app.admitted_fan(&concert).await;
     let b = app.admitted_fan(&concert).await;

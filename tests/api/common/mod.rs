@@ -349,6 +349,24 @@ impl TestApp {
         fan
     }
 
+    /// A concert `operator` makes through the API (`createConcert` with `input`), put on sale now.
+    pub async fn concert_on_sale(&self, operator: &Fan, input: Value) -> String {
+        let created = self
+            .gql(
+                "mutation($i: CreateConcertInput!) { createConcert(input: $i) { id } }",
+                json!({ "i": input }),
+                &operator.auth(),
+            )
+            .await
+            .ok();
+        let concert = created["createConcert"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        self.open_sale_now(operator, &concert).await;
+        concert
+    }
+
     /// Puts a concert an operator made on sale now: a sale scheduled a moment ahead, then its
     /// (empty) pre-queue drawn as a ticker would.
     pub async fn open_sale_now(&self, operator: &Fan, concert: &str) {
