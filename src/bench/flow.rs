@@ -61,7 +61,8 @@ struct Fan {
     started: Instant,
     seen: Arc<Mutex<Seen>>,
     /// Set by the first fan who finds every date full: those still waiting then leave, as they
-    /// do when a sale is announced sold out (the queue itself does not close yet).
+    /// do when a sale is announced sold out (and they leave when their ticket reads SOLD_OUT,
+    /// once the room closes).
     sold_out: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -319,6 +320,8 @@ async fn wait_polling(fan: &Fan, queue_token: &str) -> Result<bool, String> {
         let data = fan.ask("poll", Some(queue_token), poll, json!({})).await?;
         match data["queueTicket"]["status"].as_str() {
             Some("ACTIVE") => return Ok(true),
+            // The room closed: every seat is sold.
+            Some("SOLD_OUT") => return Ok(false),
             Some("WAITING") => {}
             other => return Err(format!("TICKET_{}", other.unwrap_or("MISSING"))),
         }
@@ -351,6 +354,10 @@ async fn wait_on_websocket(fan: &Fan, url: &str, queue_token: &str) -> Result<bo
                 Some("ACTIVE") => {
                     let _ = ws.close(None).await;
                     return Ok(true);
+                }
+                Some("SOLD_OUT") => {
+                    let _ = ws.close(None).await;
+                    return Ok(false);
                 }
                 Some("WAITING") => {}
                 other => return Err(format!("TICKET_{}", other.unwrap_or("MISSING"))),
