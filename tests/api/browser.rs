@@ -76,8 +76,12 @@ async fn fans_race_for_the_last_seats_and_an_operator_steers_in_a_real_browser()
         "{stdout}"
     );
     assert_eq!(app.count("payments", "1=1").await, 1);
-    // Both fans entered with a solved proof of work.
-    assert_eq!(app.count("queue_challenges_used", "1=1").await, 2);
+    // The three fans entered with a solved proof of work.
+    assert_eq!(app.count("queue_challenges_used", "1=1").await, 3);
+    assert!(
+        stdout.contains("a fan without websockets waited through the pause by polling"),
+        "{stdout}"
+    );
     for shot in [
         "graphiql",
         "seat-held-live",

@@ -5,7 +5,8 @@
 //
 // Two fans race for the last seats: both click the same seat at once, one gets it and the other
 // sees the hold appear on the live seat map without a reload; the winner pays and sees the ticket; the operator watches the dashboard (seats sold moves), pauses and
-// resumes; GraphiQL runs `{ concerts { title } }` offline.
+// resumes while a fan without websockets waits by polling and is admitted; GraphiQL runs
+// `{ concerts { title } }` offline.
 
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -140,8 +141,17 @@ try {
   await op.getByRole("button", { name: "Pause" }).click();
   await op.locator('[data-stat="state"]:text-is("paused")').waitFor({ timeout: 10_000 });
   await shot(op, "operator-dashboard");
+  // A fan whose websockets are refused joins the paused line: the app falls back to polling
+  // and still sees the turn come once the operator resumes.
+  const c = await person();
+  await c.routeWebSocket(/\/graphql\/ws/, (ws) => ws.close({ code: 1011, reason: "refused by the test" }));
+  await signUp(c, `fan_c_${Date.now()}`);
+  await c.goto(`${base}/app/#/concert/${concertId}`);
+  await c.getByText(/ahead of you/).waitFor();
   await op.getByRole("button", { name: "Resume" }).click();
   await op.locator('[data-stat="state"]:text-is("admitting")').waitFor({ timeout: 10_000 });
+  await c.getByText("It is your turn! Pick your seat.").waitFor({ timeout: 30_000 });
+  log("a fan without websockets waited through the pause by polling and was admitted");
   log(`operator saw seats sold go ${soldBefore} -> ${soldBefore + 1}, paused and resumed`);
 
   const outside = refused.filter((u) => !u.startsWith("data:"));
