@@ -3,7 +3,7 @@
 import { ApolloClient, HttpLink, InMemoryCache, split } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { setContext } from "@apollo/client/link/context";
-import { getMainDefinition } from "@apollo/client/utilities";
+import { getMainDefinition, relayStylePagination } from "@apollo/client/utilities";
 import { createClient, type Client } from "graphql-ws";
 
 import { activeQueueToken, session } from "./session";
@@ -66,7 +66,13 @@ export const client = new ApolloClient({
     wsLink,
     withCredentials.concat(http),
   ),
-  cache: new InMemoryCache(),
+  // Paged lists: each "Show older" page is appended to the cached connection.
+  cache: new InMemoryCache({
+    typePolicies: {
+      Query: { fields: { myReservationsConnection: relayStylePagination() } },
+      Wallet: { fields: { transactionsConnection: relayStylePagination() } },
+    },
+  }),
   defaultOptions: {
     watchQuery: { fetchPolicy: "cache-and-network" },
     query: { fetchPolicy: "network-only" },

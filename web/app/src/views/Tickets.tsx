@@ -6,20 +6,12 @@ import { humanError } from "../errors";
 /** My holds and purchases, newest first, a page at a time. */
 export function Tickets() {
   const { data, error, fetchMore, loading } = useQuery(MyTicketsDocument, {
-    fetchPolicy: "network-only",
+    fetchPolicy: "cache-and-network",
     notifyOnNetworkStatusChange: true,
   });
   const page = data?.myReservationsConnection;
-  const more = () =>
-    fetchMore({
-      variables: { after: page?.pageInfo.endCursor },
-      updateQuery: (prev, { fetchMoreResult }) => ({
-        myReservationsConnection: {
-          ...fetchMoreResult.myReservationsConnection,
-          edges: [...prev.myReservationsConnection.edges, ...fetchMoreResult.myReservationsConnection.edges],
-        },
-      }),
-    });
+  // The cache appends the page (relayStylePagination in apollo.ts).
+  const more = () => fetchMore({ variables: { after: page?.pageInfo.endCursor } });
   return (
     <section aria-labelledby="tickets-title">
       <h1 id="tickets-title">My tickets</h1>

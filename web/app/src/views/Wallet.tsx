@@ -7,7 +7,7 @@ import { humanError } from "../errors";
 /** The balance, a top-up, and the ledger a page at a time. */
 export function Wallet() {
   const { data, error, fetchMore, refetch, loading } = useQuery(WalletHistoryDocument, {
-    fetchPolicy: "network-only",
+    fetchPolicy: "cache-and-network",
     notifyOnNetworkStatusChange: true,
   });
   const [amount, setAmount] = useState("100.00");
@@ -18,19 +18,8 @@ export function Wallet() {
     await charge({ variables: { amount, key: crypto.randomUUID() } });
     await refetch();
   };
-  const more = () =>
-    fetchMore({
-      variables: { after: page?.pageInfo.endCursor },
-      updateQuery: (prev, { fetchMoreResult }) => ({
-        wallet: {
-          ...fetchMoreResult.wallet,
-          transactionsConnection: {
-            ...fetchMoreResult.wallet.transactionsConnection,
-            edges: [...prev.wallet.transactionsConnection.edges, ...fetchMoreResult.wallet.transactionsConnection.edges],
-          },
-        },
-      }),
-    });
+  // The cache appends the page (relayStylePagination in apollo.ts).
+  const more = () => fetchMore({ variables: { after: page?.pageInfo.endCursor } });
   return (
     <section aria-labelledby="wallet-title">
       <h1 id="wallet-title">Wallet</h1>
