@@ -123,6 +123,20 @@ pub struct QueryLimits {
           value_parser = clap::value_parser!(u32).range(1024..))]
     pub max_body_bytes: u32,
 
+    /// Deepest nesting of brackets (`{`, `[`, `(`) in a document, outside strings and comments,
+    /// measured before the document is parsed (`graphql::document_guard`): deeper documents are
+    /// refused with GRAPHQL_VALIDATION_FAILED before any recursive code sees them. Keep it above
+    /// QUERY_MAX_DEPTH plus the nesting of argument values.
+    #[arg(long, env = "QUERY_MAX_NESTING", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub max_nesting: u32,
+
+    /// Most tokens in a document (names, punctuation, strings, numbers), counted before it is
+    /// parsed; longer ones are refused with GRAPHQL_VALIDATION_FAILED.
+    #[arg(long, env = "QUERY_MAX_TOKENS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: u32,
+
     /// Most fields an operation may select, counted after expanding every fragment spread (the
     /// same fragment spread twice counts twice).
     #[arg(long, env = "QUERY_MAX_FIELDS", default_value_t = 2000,
@@ -168,7 +182,7 @@ impl ServerLimits {
                 })?;
                 let manifest = std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-                Store::allowlist(&manifest)?
+                Store::allowlist(&manifest, &self.query)?
             }
         })
     }
@@ -178,6 +192,8 @@ impl Default for QueryLimits {
     fn default() -> Self {
         Self {
             max_body_bytes: 64 * 1024,
+            max_nesting: 32,
+            max_tokens: 10_000,
             max_fields: 2000,
             max_aliases: 100,
             max_depth: 16,

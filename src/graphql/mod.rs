@@ -2,6 +2,7 @@
 //! delegate to the domain; they hold no business rules.
 
 pub mod context;
+pub mod document_guard;
 pub mod error;
 pub mod error_codes;
 pub mod inputs;
@@ -39,11 +40,15 @@ pub fn builder_with(
     limits: &QueryLimits,
     introspection: bool,
 ) -> SchemaBuilder<Query, Mutation, Subscription> {
+    let limits = Arc::new(limits.clone());
     Schema::build(Query, Mutation, Subscription)
-        .extension(persisted_queries::PersistedQueries(persisted))
+        .extension(persisted_queries::PersistedQueries {
+            store: persisted,
+            limits: Arc::clone(&limits),
+        })
         .extension(error_codes::ErrorCodes)
         .extension(query_limits::Limits {
-            limits: Arc::new(limits.clone()),
+            limits: Arc::clone(&limits),
             introspection,
         })
         .extension(operation_span::OperationSpan)
@@ -53,7 +58,9 @@ pub fn builder_with(
         .limit_directives(limits.max_directives as usize)
 }
 
-/// The served schema, with its persisted queries. In production, introspection is off.
+/// The served schema, with its persisted queries. In production, introspection is off and
+/// validation errors suggest no names ("Did you mean …?" would hand out the schema that
+/// introspection hides).
 pub fn schema(
     services: Services,
     limits: &QueryLimits,
@@ -62,7 +69,10 @@ pub fn schema(
 ) -> AppSchema {
     let builder = builder_with(persisted, limits, !production).data(services);
     if production {
-        builder.disable_introspection().finish()
+        builder
+            .disable_introspection()
+            .disable_suggestions()
+            .finish()
     } else {
         builder.finish()
     }

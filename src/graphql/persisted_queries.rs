@@ -23,6 +23,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::error::{BAD_USER_INPUT, GRAPHQL_VALIDATION_FAILED};
+use crate::config::QueryLimits;
 
 pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
 pub const PERSISTED_QUERY_NOT_IN_LIST: &str = "PERSISTED_QUERY_NOT_IN_LIST";
@@ -53,8 +54,9 @@ impl Store {
 
     /// The trusted documents in an Apollo persisted-query manifest:
     /// `{"format":"apollo-persisted-query-manifest","version":1,"operations":[{"id":sha256,"body":query,...}]}`.
-    /// Each id must be the SHA-256 of its body.
-    pub fn allowlist(manifest: &str) -> anyhow::Result<Self> {
+    /// Each id must be the SHA-256 of its body, and each body within the lexical limits
+    /// (`document_guard`): a trusted document that could never run stops the start.
+    pub fn allowlist(manifest: &str, limits: &QueryLimits) -> anyhow::Result<Self> {
         #[derive(Deserialize)]
         struct Manifest {
             operations: Vec<Operation>,
@@ -73,17 +75,28 @@ impl Store {
                 "trusted document {} is not the SHA-256 of its body ({hash})",
                 operation.id
             );
+            if let Err(refused) = super::document_guard::check(&operation.body, limits) {
+                anyhow::bail!("trusted document {hash}: {}", refused.message);
+            }
             documents.insert(hash, Arc::from(operation.body));
         }
         Ok(Self::Allowlist(documents))
     }
 }
 
-pub struct PersistedQueries(pub Arc<Store>);
+pub struct PersistedQueries {
+    pub store: Arc<Store>,
+    /// A document registered by hash is measured first (`document_guard`): one that could never
+    /// run does not take a place in the cache.
+    pub limits: Arc<QueryLimits>,
+}
 
 impl ExtensionFactory for PersistedQueries {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PersistedQueries(Arc::clone(&self.0)))
+        Arc::new(PersistedQueries {
+            store: Arc::clone(&self.store),
+            limits: Arc::clone(&self.limits),
+        })
     }
 }
 
@@ -123,7 +136,7 @@ impl Extension for PersistedQueries {
                 Some(persisted.sha256_hash.to_ascii_lowercase())
             }
         };
-        match (self.0.as_ref(), persisted) {
+        match (self.store.as_ref(), persisted) {
             (Store::Off, None) => {}
             (Store::Off, Some(_)) => {
                 return Err(coded(
@@ -139,6 +152,7 @@ impl Extension for PersistedQueries {
                     })?;
                     request.query = query.to_string();
                 } else if sha256(&request.query) == hash {
+                    super::document_guard::check(&request.query, &self.limits)?;
                     cache.put(hash, Arc::from(request.query.as_str()));
                 } else {
                     return Err(coded(
@@ -237,7 +251,7 @@ mod tests {
             "operations": [{ "id": hash, "name": "T", "type": "query", "body": QUERY }],
         })
         .to_string();
-        let list = || Store::allowlist(&manifest).expect("manifest");
+        let list = || Store::allowlist(&manifest, &QueryLimits::default()).expect("manifest");
         assert_eq!(code(list(), with_hash("", &hash)).await, None);
         assert_eq!(code(list(), Request::new(QUERY)).await, None);
         assert_eq!(
@@ -247,6 +261,6 @@ mod tests {
             Some(PERSISTED_QUERY_NOT_IN_LIST)
         );
         let forged = serde_json::json!({ "operations": [{ "id": "0".repeat(64), "body": QUERY }] });
-        assert!(Store::allowlist(&forged.to_string()).is_err());
+        assert!(Store::allowlist(&forged.to_string(), &QueryLimits::default()).is_err());
     }
 }

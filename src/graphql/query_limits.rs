@@ -56,6 +56,8 @@ impl Extension for Limits {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let read_only = request.extensions.remove(READ_ONLY).is_some();
+        // Before anything recursive sees the document.
+        super::document_guard::check(&request.query, &self.limits)?;
         let operation_name = request.operation_name.clone();
         let document = request
             .parsed_query()

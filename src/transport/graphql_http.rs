@@ -221,10 +221,14 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
     request
         .extensions
         .insert(READ_ONLY.to_owned(), async_graphql::Value::Boolean(true));
-    // Queries only: a GET must never change anything. A document that does not parse is left
-    // to execution, which reports it like any other.
+    // Queries only: a GET must never change anything. A document that does not parse, or that
+    // the lexical guard refuses (it must not reach the parser), is left to execution, which
+    // reports it like any other; execution refuses mutations over GET again (`READ_ONLY`).
     let operation_name = request.operation_name.clone();
-    if let Ok(document) = request.parsed_query()
+    let measured =
+        crate::graphql::document_guard::check(&request.query, &state.limits.query).is_ok();
+    if measured
+        && let Ok(document) = request.parsed_query()
         && selects_mutation(document, operation_name.as_deref())
     {
         let mut response = refuse(

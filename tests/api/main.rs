@@ -17,6 +17,7 @@ mod controls;
 mod eta;
 mod fuzz;
 mod holds;
+mod hostile;
 mod http_audit;
 mod live;
 mod operator;
