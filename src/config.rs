@@ -69,6 +69,12 @@ pub struct ServerLimits {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub ws_max_subscriptions: u32,
 
+    /// Operations one websocket may have refused by the request budget
+    /// (RATE_LIMIT_REQUESTS_PER_SEC) within 10 s; one more closes the socket with 4429.
+    #[arg(long, env = "WS_MAX_RATE_LIMITED", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_rate_limited: u32,
+
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish before the process
     /// exits anyway.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = positive_duration)]
@@ -213,6 +219,7 @@ impl Default for ServerLimits {
             ws_init_timeout: Duration::from_secs(10),
             ws_max_connections: 20_000,
             ws_max_subscriptions: 20,
+            ws_max_rate_limited: 20,
             shutdown_grace: Duration::from_secs(10),
             client_address_header: None,
             trusted_proxies: Vec::new(),

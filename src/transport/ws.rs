@@ -13,7 +13,9 @@
 //! - keep idle connections alive through proxies with ping frames (and the legacy protocol's
 //!   `ka` message);
 //! - bound open sockets per instance (`WS_MAX_CONNECTIONS`): past it the upgrade is refused with
-//!   HTTP 503 and a GraphQL error body with code `SERVICE_UNAVAILABLE`.
+//!   HTTP 503 and a GraphQL error body with code `SERVICE_UNAVAILABLE`;
+//! - hand `ws_protocol` the client address's request budget, so operations over a socket cost
+//!   what they cost over HTTP, on both subprotocols.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,7 @@ use tokio_util::sync::{CancellationToken, PollSender};
 use super::client_address::ClientAddress;
 use super::{AppState, ws_protocol};
 use crate::domain::auth::Viewer;
+use crate::domain::throttle::Action;
 use crate::domain::{Error, Services, queue};
 use crate::graphql::error::code;
 
@@ -112,13 +115,31 @@ async fn serve(
     let (mut socket_sink, socket_stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     // graphql-transport-ws is checked to the letter (`ws_protocol`); the legacy protocol is
-    // passed through as async-graphql speaks it.
-    let guard = (!legacy).then(|| {
-        Arc::new(ws_protocol::Guard::new(
-            state.limits.ws_max_subscriptions as usize,
-        ))
+    // passed through as async-graphql speaks it. Both are bounded alike: operations draw from
+    // the address's request budget, and at most so many run at once.
+    let throttle = Arc::clone(&state.services.throttle);
+    let budget: ws_protocol::Budget = Box::new(move || {
+        throttle
+            .check(Action::Request, address)
+            .map_err(|refused| match refused {
+                Error::RateLimited { retry_after, .. } => retry_after,
+                _ => Duration::from_secs(1),
+            })
     });
-    let socket_stream = guarded(socket_stream, guard.clone(), tx.clone());
+    let protocol_kind = if legacy {
+        ws_protocol::Protocol::Legacy
+    } else {
+        ws_protocol::Protocol::TransportWs
+    };
+    let guard = Arc::new(ws_protocol::Guard::new(
+        protocol_kind,
+        ws_protocol::Bounds {
+            max_subscriptions: state.limits.ws_max_subscriptions as usize,
+            max_rate_limited: state.limits.ws_max_rate_limited,
+            budget: Some(budget),
+        },
+    ));
+    let socket_stream = guarded(socket_stream, Arc::clone(&guard), tx.clone());
     let services = state.services.clone();
     let (initialised_tx, initialised) = oneshot::channel::<()>();
     // async-graphql closes a refused `connection_init` with 1002 whatever the reason; the close
@@ -182,17 +203,12 @@ async fn serve(
                 _ = keepalive.tick() => Step::Keepalive,
             };
             let sent = match step {
-                Step::Send(Message::Text(text)) => {
-                    match guard
-                        .as_ref()
-                        .map_or_else(|| Some(text.to_string()), |g| g.outbound(&text))
-                    {
-                        Some(text) => {
-                            send(&mut socket_sink, Message::Text(text.into()), &shutdown).await
-                        }
-                        None => true,
+                Step::Send(Message::Text(text)) => match guard.outbound(&text) {
+                    Some(text) => {
+                        send(&mut socket_sink, Message::Text(text.into()), &shutdown).await
                     }
-                }
+                    None => true,
+                },
                 Step::Send(message) => send(&mut socket_sink, message, &shutdown).await,
                 Step::Keepalive => {
                     let ka = Message::Text(r#"{"type":"ka"}"#.into());
@@ -222,11 +238,11 @@ async fn serve(
     metrics::gauge!("websocket_connections").decrement(1.0);
 }
 
-/// The client's messages as async-graphql sees them: each checked by `guard` (when the protocol
-/// has one) and passed on, answered here, or ending the connection with a close code.
+/// The client's messages as async-graphql sees them: each checked by `guard` and passed on,
+/// answered here, or ending the connection with a close code.
 fn guarded(
     stream: futures_util::stream::SplitStream<WebSocket>,
-    guard: Option<Arc<ws_protocol::Guard>>,
+    guard: Arc<ws_protocol::Guard>,
     out: mpsc::Sender<Message>,
 ) -> impl futures_util::Stream<Item = Result<Message, axum::Error>> + Send + 'static {
     futures_util::stream::unfold(Some(stream), move |stream| {
@@ -235,7 +251,7 @@ fn guarded(
             let mut stream = stream?;
             loop {
                 let message = stream.next().await?;
-                let (Some(guard), Ok(Message::Text(text))) = (&guard, &message) else {
+                let Ok(Message::Text(text)) = &message else {
                     return Some((message, Some(stream)));
                 };
                 match guard.inbound(text) {

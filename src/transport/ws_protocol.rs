@@ -1,6 +1,8 @@
-//! `graphql-transport-ws` to the letter, in front of async-graphql, which runs the protocol but
-//! deviates from it at its edges. Every client message is checked here before async-graphql sees
-//! it, and every server message on its way out:
+//! The websocket subprotocols, checked in front of async-graphql, which runs them but deviates
+//! from them at their edges and bounds nothing. Every client message is checked here before
+//! async-graphql sees it, and every server message on its way out.
+//!
+//! `graphql-transport-ws` is checked to the letter:
 //!
 //! | what the client does | what the protocol says | here |
 //! |---|---|---|
@@ -11,12 +13,24 @@
 //! | an operation that fails validation | one `error` message | `error` (async-graphql: `next` + `complete`) |
 //! | `complete` from the client | no answer | no answer (async-graphql: echoes `complete`) |
 //!
-//! and, beyond the protocol, at most `WS_MAX_SUBSCRIPTIONS` subscriptions per connection: one
-//! more gets an `error` message with code `TOO_MANY_SUBSCRIPTIONS`, the others keep running.
+//! The legacy `graphql-ws` subprotocol (subscriptions-transport-ws) is passed through as
+//! async-graphql speaks it, except for what both protocols share here, beyond either spec,
+//! because a socket must cost no more than the same work over HTTP:
+//! - **the request budget**: every operation a client starts (`subscribe`, or `start` in the
+//!   legacy protocol; queries and mutations over a socket are operations too) takes one request
+//!   from the client address's budget (`RATE_LIMIT_REQUESTS_PER_SEC`), the same bucket its HTTP
+//!   requests and upgrades draw from. Past it the operation gets an `error` message with code
+//!   `RATE_LIMITED` and `retryAfter`, and does not run; a socket with more than
+//!   `WS_MAX_RATE_LIMITED` such refusals within [`REFUSAL_WINDOW`] is closed with 4429;
+//! - **the subscription cap**: at most `WS_MAX_SUBSCRIPTIONS` operations running at once on one
+//!   connection; one more gets an `error` message with code `TOO_MANY_SUBSCRIPTIONS`, the others
+//!   keep running.
+//!
 //! (4403 and 4408 are set in `ws`, where `connection_init` is answered and timed.)
 
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -25,6 +39,33 @@ pub const CLOSE_BAD_REQUEST: u16 = 4400;
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 pub const CLOSE_SUBSCRIBER_EXISTS: u16 = 4409;
 pub const CLOSE_TOO_MANY_INITS: u16 = 4429;
+/// The same code, for a socket that keeps going over its request budget.
+pub const CLOSE_TOO_MANY_REQUESTS: u16 = 4429;
+
+/// Refusals by the request budget are counted in windows of this length.
+pub const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
+
+/// Which subprotocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `graphql-transport-ws`, checked to the letter.
+    TransportWs,
+    /// The legacy `graphql-ws` (subscriptions-transport-ws): bounded, otherwise passed through.
+    Legacy,
+}
+
+/// Takes one request from the caller's budget: `Err(retry_after)` when it is spent.
+pub type Budget = Box<dyn Fn() -> Result<(), Duration> + Send + Sync>;
+
+/// What bounds one connection.
+pub struct Bounds {
+    /// Operations running at once.
+    pub max_subscriptions: usize,
+    /// Refused operations within [`REFUSAL_WINDOW`] before the socket is closed.
+    pub max_rate_limited: u32,
+    /// The request budget every operation draws from (none: unlimited).
+    pub budget: Option<Budget>,
+}
 
 /// What to do with one message from the client.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,7 +80,8 @@ pub enum Inbound {
 
 /// The protocol state of one connection, shared by its reading and writing halves.
 pub struct Guard {
-    max_subscriptions: usize,
+    protocol: Protocol,
+    bounds: Bounds,
     state: Mutex<State>,
 }
 
@@ -54,12 +96,16 @@ struct State {
     /// Subscriptions whose `complete` from the server must not be sent: the client completed
     /// them, or they ended with an `error` message.
     silent: HashSet<String>,
+    /// Operations the budget refused in the current window, and when that window began.
+    refused: u32,
+    window_start: Option<Instant>,
 }
 
 impl Guard {
-    pub fn new(max_subscriptions: usize) -> Self {
+    pub fn new(protocol: Protocol, bounds: Bounds) -> Self {
         Self {
-            max_subscriptions,
+            protocol,
+            bounds,
             state: Mutex::new(State::default()),
         }
     }
@@ -72,6 +118,83 @@ impl Guard {
 
     /// Checks one text message from the client.
     pub fn inbound(&self, text: &str) -> Inbound {
+        match self.protocol {
+            Protocol::TransportWs => self.inbound_transport_ws(text),
+            Protocol::Legacy => self.inbound_legacy(text),
+        }
+    }
+
+    /// The legacy protocol: operations are bounded, everything else passes as it came.
+    fn inbound_legacy(&self, text: &str) -> Inbound {
+        let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
+            return Inbound::Forward;
+        };
+        let Some(id) = message.get("id").and_then(Value::as_str) else {
+            return Inbound::Forward;
+        };
+        let mut state = self.state();
+        // async-graphql takes either protocol's names in both.
+        match message.get("type").and_then(Value::as_str) {
+            Some("start" | "subscribe") => {
+                if let Some(refusal) = self.admit(&mut state, id) {
+                    return refusal;
+                }
+                state.running.insert(id.to_owned());
+                Inbound::Forward
+            }
+            Some("stop" | "complete") => {
+                state.running.remove(id);
+                Inbound::Forward
+            }
+            _ => Inbound::Forward,
+        }
+    }
+
+    /// Whether one more operation `id` may start: None, or the answer refusing it (over the
+    /// request budget, or the subscription cap) or the close that ends a socket which keeps
+    /// going over its budget.
+    fn admit(&self, state: &mut State, id: &str) -> Option<Inbound> {
+        if let Some(budget) = &self.bounds.budget
+            && let Err(retry_after) = budget()
+        {
+            let now = Instant::now();
+            let window_open = state
+                .window_start
+                .is_some_and(|start| now.duration_since(start) < REFUSAL_WINDOW);
+            if !window_open {
+                state.window_start = Some(now);
+                state.refused = 0;
+            }
+            state.refused += 1;
+            if state.refused > self.bounds.max_rate_limited {
+                metrics::counter!("websocket_rate_limit_closes_total").increment(1);
+                return Some(Inbound::Close(
+                    CLOSE_TOO_MANY_REQUESTS,
+                    "Too many requests".into(),
+                ));
+            }
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            return Some(Inbound::Answer(error_message(
+                id,
+                "too many requests from this address; slow down",
+                json!({ "code": "RATE_LIMITED", "retryAfter": seconds.max(1) }),
+            )));
+        }
+        if state.running.len() >= self.bounds.max_subscriptions {
+            metrics::counter!("websocket_subscriptions_refused_total").increment(1);
+            return Some(Inbound::Answer(error_message(
+                id,
+                &format!(
+                    "at most {} subscriptions per connection",
+                    self.bounds.max_subscriptions
+                ),
+                json!({ "code": "TOO_MANY_SUBSCRIPTIONS" }),
+            )));
+        }
+        None
+    }
+
+    fn inbound_transport_ws(&self, text: &str) -> Inbound {
         let bad = |reason: &str| Inbound::Close(CLOSE_BAD_REQUEST, reason.to_owned());
         let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
             return bad("Invalid message received");
@@ -110,20 +233,8 @@ impl Guard {
                         format!("Subscriber for {} already exists", short(id)),
                     );
                 }
-                if state.running.len() >= self.max_subscriptions {
-                    metrics::counter!("websocket_subscriptions_refused_total").increment(1);
-                    let error = json!({
-                        "id": id,
-                        "type": "error",
-                        "payload": [{
-                            "message": format!(
-                                "at most {} subscriptions per connection",
-                                self.max_subscriptions
-                            ),
-                            "extensions": { "code": "TOO_MANY_SUBSCRIPTIONS" },
-                        }],
-                    });
-                    return Inbound::Answer(error.to_string());
+                if let Some(refusal) = self.admit(&mut state, id) {
+                    return refusal;
                 }
                 state.running.insert(id.to_owned());
                 state.started.remove(id);
@@ -151,6 +262,15 @@ impl Guard {
         };
         let id = message.get("id").and_then(Value::as_str).map(str::to_owned);
         let mut state = self.state();
+        if self.protocol == Protocol::Legacy {
+            // An operation that ended no longer counts against the cap.
+            if let (Some("complete" | "error"), Some(id)) =
+                (message.get("type").and_then(Value::as_str), id)
+            {
+                state.running.remove(&id);
+            }
+            return Some(text.to_owned());
+        }
         match (message.get("type").and_then(Value::as_str), id) {
             (Some("connection_ack"), _) => {
                 state.acknowledged = true;
@@ -191,6 +311,17 @@ impl Guard {
     }
 }
 
+/// An `error` message for operation `id`: one GraphQL error, as an array (what both protocols'
+/// clients read).
+fn error_message(id: &str, message: &str, extensions: Value) -> String {
+    json!({
+        "id": id,
+        "type": "error",
+        "payload": [{ "message": message, "extensions": extensions }],
+    })
+    .to_string()
+}
+
 /// A result with errors and no data, none of them on a field: the operation never ran.
 fn is_request_error(payload: &Value) -> bool {
     let no_data = payload.get("data").is_none_or(Value::is_null);
@@ -210,8 +341,16 @@ fn short(id: &str) -> String {
 mod tests {
     use super::*;
 
+    fn bounds(max_subscriptions: usize) -> Bounds {
+        Bounds {
+            max_subscriptions,
+            max_rate_limited: 3,
+            budget: None,
+        }
+    }
+
     fn acked(max: usize) -> Guard {
-        let guard = Guard::new(max);
+        let guard = Guard::new(Protocol::TransportWs, bounds(max));
         assert_eq!(
             guard.inbound(r#"{"type":"connection_init"}"#),
             Inbound::Forward
@@ -224,7 +363,7 @@ mod tests {
 
     #[test]
     fn the_close_codes_of_the_protocol() {
-        let guard = Guard::new(10);
+        let guard = Guard::new(Protocol::TransportWs, bounds(10));
         assert!(matches!(guard.inbound("not json"), Inbound::Close(4400, _)));
         assert!(matches!(
             guard.inbound(r#"{"type":"hello"}"#),
@@ -277,6 +416,77 @@ mod tests {
         match guard.inbound(&third) {
             Inbound::Answer(text) => assert!(text.contains("TOO_MANY_SUBSCRIPTIONS")),
             other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_legacy_protocol_has_the_same_cap_and_frees_a_place_when_an_operation_ends() {
+        let guard = Guard::new(Protocol::Legacy, bounds(2));
+        let start = |id: &str| {
+            format!(
+                r#"{{"id":"{id}","type":"start","payload":{{"query":"subscription {{ x }}"}}}}"#
+            )
+        };
+        assert_eq!(guard.inbound(&start("a")), Inbound::Forward);
+        assert_eq!(guard.inbound(&start("b")), Inbound::Forward);
+        match guard.inbound(&start("c")) {
+            Inbound::Answer(text) => assert!(text.contains("TOO_MANY_SUBSCRIPTIONS")),
+            other => panic!("expected an answer, got {other:?}"),
+        }
+        // The aliases async-graphql also accepts count the same.
+        let subscribe = start("d").replace("start", "subscribe");
+        assert!(matches!(guard.inbound(&subscribe), Inbound::Answer(_)));
+        guard.inbound(r#"{"id":"a","type":"stop"}"#);
+        assert_eq!(guard.inbound(&start("c")), Inbound::Forward);
+        guard.outbound(r#"{"id":"b","type":"complete"}"#);
+        assert_eq!(guard.inbound(&start("e")), Inbound::Forward);
+        // Everything else passes as it came.
+        assert_eq!(guard.inbound("not json"), Inbound::Forward);
+    }
+
+    #[test]
+    fn over_the_request_budget_an_operation_is_refused_and_a_persistent_socket_closed() {
+        for protocol in [Protocol::TransportWs, Protocol::Legacy] {
+            let left = std::sync::atomic::AtomicU32::new(2);
+            let budget: Budget = Box::new(move || {
+                let n = left.load(std::sync::atomic::Ordering::Relaxed);
+                if n == 0 {
+                    return Err(Duration::from_millis(300));
+                }
+                left.store(n - 1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            });
+            let guard = Guard::new(
+                protocol,
+                Bounds {
+                    max_subscriptions: 100,
+                    max_rate_limited: 3,
+                    budget: Some(budget),
+                },
+            );
+            if protocol == Protocol::TransportWs {
+                guard.inbound(r#"{"type":"connection_init"}"#);
+                guard.outbound(r#"{"type":"connection_ack"}"#);
+            }
+            let sub = |id: usize| SUB.replace("\"1\"", &format!("\"{id}\""));
+            assert_eq!(guard.inbound(&sub(1)), Inbound::Forward);
+            assert_eq!(guard.inbound(&sub(2)), Inbound::Forward);
+            for id in 3..6 {
+                match guard.inbound(&sub(id)) {
+                    Inbound::Answer(text) => {
+                        let sent: Value = serde_json::from_str(&text).expect("json");
+                        assert_eq!(sent["type"], "error");
+                        assert_eq!(sent["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+                        assert_eq!(sent["payload"][0]["extensions"]["retryAfter"], 1);
+                    }
+                    other => panic!("{protocol:?}: expected RATE_LIMITED, got {other:?}"),
+                }
+            }
+            assert_eq!(
+                guard.inbound(&sub(6)),
+                Inbound::Close(4429, "Too many requests".into()),
+                "{protocol:?}"
+            );
         }
     }
 }

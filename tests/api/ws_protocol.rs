@@ -1,12 +1,13 @@
-//! graphql-transport-ws to the letter: each close code the protocol defines, one test each, plus
-//! the per-connection subscription cap. (4403 and 4408 are in `live` and `resilience`.)
+//! graphql-transport-ws to the letter: each close code the protocol defines, one test each; and
+//! on both subprotocols, the per-connection subscription cap and the request budget operations
+//! share with HTTP. (4403 and 4408 are in `live` and `resilience`.)
 
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::TestApp;
-use crate::common::ws::{MODERN, WsClient};
+use crate::common::ws::{LEGACY, MODERN, WsClient};
+use crate::common::{TestApp, test_pool, test_rules};
 
 const WAIT: Duration = Duration::from_secs(5);
 const QUEUE: &str = "subscription { queueTicket { status } }";
@@ -39,13 +40,17 @@ async fn subscribing_before_the_ack_closes_with_4401() {
 
 /// A connection of an admitted fan, whose `queueTicket` subscriptions stay open.
 async fn admitted(app: &TestApp) -> WsClient {
+    admitted_over(app, MODERN).await
+}
+
+async fn admitted_over(app: &TestApp, protocol: &str) -> WsClient {
     let (concert, _) = app.concert("10.00", 1).await;
     let fan = app.admitted_fan(&concert).await;
     let payload = json!({
         "authorization": format!("Bearer {}", fan.token),
         "queueToken": fan.queue_token,
     });
-    WsClient::connect(&app.server.url(), MODERN, payload)
+    WsClient::connect(&app.server.url(), protocol, payload)
         .await
         .unwrap_or_else(|_| panic!("connection_ack"))
 }
@@ -85,36 +90,116 @@ async fn an_operation_that_fails_validation_is_one_error_message() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn past_the_cap_a_subscription_is_refused_and_the_others_run_on() {
+async fn past_the_cap_a_subscription_is_refused_and_the_others_run_on_in_both_protocols() {
     let limits = encore::config::ServerLimits {
         ws_max_subscriptions: 2,
         ..Default::default()
     };
     let app = TestApp::spawn_custom(
-        crate::common::test_rules(),
+        test_rules(),
         encore::background::Background::NONE,
-        &crate::common::test_pool(4),
+        &test_pool(4),
         limits,
     )
     .await;
-    let mut ws = admitted(&app).await;
-    for id in ["1", "2"] {
-        ws.subscribe(id, QUEUE, json!({})).await;
-        ws.next_data(id, WAIT).await.expect("the ticket");
-    }
-    ws.subscribe("3", QUEUE, json!({})).await;
-    let refused = ws.next(WAIT).await.expect("an answer");
-    assert_eq!(
-        (refused["id"].as_str(), refused["type"].as_str()),
-        (Some("3"), Some("error"))
-    );
-    assert_eq!(
-        refused["payload"][0]["extensions"]["code"],
-        "TOO_MANY_SUBSCRIPTIONS"
-    );
+    for protocol in [MODERN, LEGACY] {
+        let mut ws = admitted_over(&app, protocol).await;
+        for id in ["1", "2"] {
+            ws.subscribe(id, QUEUE, json!({})).await;
+            ws.next_data(id, WAIT).await.expect("the ticket");
+        }
+        for id in ["3", "4", "5"] {
+            ws.subscribe(id, QUEUE, json!({})).await;
+            let refused = ws.next(WAIT).await.expect("an answer");
+            assert_eq!(
+                (refused["id"].as_str(), refused["type"].as_str()),
+                (Some(id), Some("error")),
+                "{protocol}: {refused}"
+            );
+            assert_eq!(
+                refused["payload"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS",
+                "{protocol}"
+            );
+        }
 
-    // Completing one frees its place; the connection never closed.
-    ws.send_text(r#"{"id":"1","type":"complete"}"#).await;
-    ws.subscribe("4", QUEUE, json!({})).await;
-    assert!(ws.next_data("4", WAIT).await.is_some());
+        // Completing one frees its place; the connection never closed.
+        let stop = if protocol == LEGACY {
+            "stop"
+        } else {
+            "complete"
+        };
+        ws.send_text(&format!(r#"{{"id":"1","type":"{stop}"}}"#))
+            .await;
+        ws.subscribe("6", QUEUE, json!({})).await;
+        assert!(ws.next_data("6", WAIT).await.is_some(), "{protocol}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operations_over_a_socket_draw_from_the_http_budget_and_a_persistent_socket_is_closed() {
+    let rules = encore::config::Rules {
+        quotas: encore::domain::throttle::Quotas {
+            requests_per_sec: 10,
+            ..encore::domain::throttle::Quotas::unlimited()
+        },
+        ..test_rules()
+    };
+    let limits = encore::config::ServerLimits {
+        ws_max_rate_limited: 5,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_custom(
+        rules,
+        encore::background::Background::NONE,
+        &test_pool(4),
+        limits,
+    )
+    .await;
+    for protocol in [MODERN, LEGACY] {
+        // A fresh budget: 10 a second, all usable at once.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let mut ws = WsClient::connect(&app.server.url(), protocol, json!({}))
+            .await
+            .unwrap_or_else(|_| panic!("connection_ack"));
+        let mut answered = 0;
+        let mut limited = 0;
+        let mut closed = None;
+        for n in 0..40 {
+            ws.subscribe(&n.to_string(), "{ __typename }", json!({}))
+                .await;
+            // One answer per operation: its data (then a complete), or a refusal.
+            loop {
+                match ws.next(WAIT).await {
+                    Some(m) if m["type"] == "complete" => continue,
+                    Some(m) if m["type"] == "error" => {
+                        let extensions = &m["payload"][0]["extensions"];
+                        assert_eq!(extensions["code"], "RATE_LIMITED", "{protocol}: {m}");
+                        assert!(extensions["retryAfter"].as_u64() >= Some(1), "{m}");
+                        limited += 1;
+                    }
+                    Some(_) => answered += 1,
+                    None => closed = Some(n),
+                }
+                break;
+            }
+            if closed.is_some() {
+                break;
+            }
+        }
+        // The upgrade took one request; at most nine operations (plus what refilled meanwhile)
+        // ran, five were refused, the sixth refusal closed the socket.
+        assert!(
+            (8..=12).contains(&answered),
+            "{protocol}: {answered} answered"
+        );
+        assert_eq!(limited, 5, "{protocol}");
+        assert!(closed.is_some(), "{protocol}: never closed");
+        assert_eq!(ws.closed_with, Some(4429), "{protocol}");
+        // The same bucket as HTTP: a request from this address right now is refused too.
+        let (status, _) = app
+            .send("{ __typename }", json!({}), &crate::common::Auth::none())
+            .await
+            .expect("an answer");
+        assert_eq!(status, 429, "{protocol}");
+    }
 }

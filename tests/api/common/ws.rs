@@ -16,6 +16,8 @@ pub const LEGACY: &str = "graphql-ws";
 pub struct WsClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     legacy: bool,
+    /// The close code the server sent, once [`WsClient::next`] met its close frame.
+    pub closed_with: Option<u16>,
 }
 
 /// How a connection attempt ended when it was not acknowledged.
@@ -75,6 +77,7 @@ impl WsClient {
         Self {
             socket,
             legacy: protocol == LEGACY,
+            closed_with: None,
         }
     }
 
@@ -123,6 +126,9 @@ impl WsClient {
                 .await
                 .ok()??
                 .ok()?;
+            if let Message::Close(frame) = &msg {
+                self.closed_with = Some(frame.as_ref().map_or(1005, |f| f.code.into()));
+            }
             let Message::Text(text) = msg else { continue };
             let msg: Value = serde_json::from_str(&text).expect("json");
             match msg["type"].as_str() {
