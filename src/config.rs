@@ -110,6 +110,13 @@ pub struct ServerLimits {
     #[arg(long, env = "WEB_DIR", default_value = "web")]
     pub web_dir: std::path::PathBuf,
 
+    /// Where `/metrics` (Prometheus text) is served: its own listener, apart from the service
+    /// port, loopback by default so only the machine (or a scraper an operator points at it)
+    /// reads it. `off` serves no metrics. If the address cannot be bound the service still
+    /// starts, without metrics, and says so in its log.
+    #[arg(long, env = "METRICS_BIND", default_value = "127.0.0.1:9464")]
+    pub metrics_bind: MetricsBind,
+
     /// Production: no GraphiQL page and no introspection (the schema is published as
     /// `schema.graphql` instead). Off for development.
     #[arg(long, env = "PRODUCTION")]
@@ -227,6 +234,7 @@ impl Default for ServerLimits {
             trusted_documents: None,
             persisted_query_cache: 1000,
             web_dir: "web".into(),
+            metrics_bind: MetricsBind(Some(SocketAddr::from(([127, 0, 0, 1], 9464)))),
             production: false,
             query: QueryLimits::default(),
         }
@@ -255,6 +263,23 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub limits: ServerLimits,
+}
+
+/// `METRICS_BIND`: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsBind(pub Option<SocketAddr>);
+
+impl std::str::FromStr for MetricsBind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        s.parse::<SocketAddr>()
+            .map(|addr| Self(Some(addr)))
+            .map_err(|e| format!("{e}: give host:port, or off"))
+    }
 }
 
 /// A secret string: parsed with a minimum length and never printed.

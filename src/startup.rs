@@ -30,6 +30,8 @@ const BACKGROUND_STOP_LIMIT: Duration = Duration::from_secs(5);
 /// A running server with its background tasks. Dropping it stops them without waiting.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (`METRICS_BIND`), when it is.
+    pub metrics_addr: Option<SocketAddr>,
     pub services: Services,
     shutdown: CancellationToken,
     grace: Duration,
@@ -37,11 +39,19 @@ pub struct Running {
     connections: TaskTracker,
     sessions: TaskTracker,
     background: Tasks,
+    /// The metrics listener's task; it stops with the shutdown token.
+    metrics: Option<JoinHandle<()>>,
 }
 
 impl Running {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://host:port/metrics`, when metrics are served.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_addr
+            .map(|addr| format!("http://{addr}/metrics"))
     }
 
     /// Graceful shutdown. Returns false when connections were still open at the end of the grace
@@ -57,6 +67,9 @@ impl Running {
         })
         .await
         .is_ok();
+        if let Some(metrics) = self.metrics.take() {
+            let _ = tokio::time::timeout(BACKGROUND_STOP_LIMIT, metrics).await;
+        }
         self.services.entries.drain(BACKGROUND_STOP_LIMIT).await;
         self.background.stop(BACKGROUND_STOP_LIMIT).await;
         self.services.db.close();
@@ -85,10 +98,13 @@ pub fn spawn(
     let grace = limits.shutdown_grace;
     let header_timeout = limits.header_timeout;
     let persisted = std::sync::Arc::new(limits.persisted_store()?);
+    let (metrics_addr, metrics) = match serve_metrics(&limits, &services, &shutdown) {
+        Some((addr, task)) => (Some(addr), Some(task)),
+        None => (None, None),
+    };
     let app = transport::router(
         services.clone(),
         RouterParts {
-            metrics: telemetry::metrics(),
             persisted,
             limits,
             shutdown: shutdown.clone(),
@@ -104,6 +120,8 @@ pub fn spawn(
     ));
     Ok(Running {
         addr,
+        metrics_addr,
+        metrics,
         services,
         shutdown,
         grace,
@@ -112,6 +130,39 @@ pub fn spawn(
         sessions,
         background,
     })
+}
+
+/// Starts the metrics listener (`METRICS_BIND`), unless it is off. An address that cannot be
+/// bound leaves the instance without metrics, said in the log: the service matters more than
+/// its counters.
+fn serve_metrics(
+    limits: &ServerLimits,
+    services: &Services,
+    shutdown: &CancellationToken,
+) -> Option<(SocketAddr, JoinHandle<()>)> {
+    let addr = limits.metrics_bind.0?;
+    let bound = std::net::TcpListener::bind(addr)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .and_then(TcpListener::from_std);
+    let listener = match bound {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "metrics not served: cannot bind METRICS_BIND");
+            return None;
+        }
+    };
+    let addr = listener.local_addr().ok()?;
+    let router = transport::metrics_router(services.clone(), telemetry::metrics());
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "metrics listener stopped");
+        }
+    });
+    Some((addr, task))
 }
 
 /// `encore serve`: migrate, optionally seed, serve until SIGINT/SIGTERM, then shut down
@@ -147,6 +198,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let app_built = config.limits.web_dir.join("app/dist/index.html").is_file();
     let running = spawn(listener, services, Background::ALL, config.limits)?;
     tracing::info!(database = %db::redact(url), "listening on {}", running.addr);
+    if let Some(metrics) = running.metrics_url() {
+        tracing::info!("metrics at {metrics} (METRICS_BIND; keep it off the public network)");
+    }
     println!("GraphiQL: {}/graphql", running.url());
     if app_built {
         println!("Web app: {}/app/", running.url());

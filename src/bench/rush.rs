@@ -301,6 +301,7 @@ impl Server {
             .arg("serve")
             .env("DATABASE_URL", url)
             .env("BIND", format!("127.0.0.1:{port}"))
+            .env("METRICS_BIND", "127.0.0.1:0")
             .env("JWT_SECRET", SECRET)
             .env("DATABASE_POOL_SIZE", POOL_SIZE.to_string())
             .env("MAX_CHARGE", "1000.00")

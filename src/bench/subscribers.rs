@@ -5,7 +5,7 @@
 //! websocket per fan subscribed to `queueTicket`, then releases admission and measures, for every
 //! fan, the delay from admission (`activated_at`, database clock) to the ACTIVE push arriving.
 //! Prints connections held, the server's RSS, p50/p99/max push delay and the live ticker's
-//! statements per tick (from the server's `/metrics`). Runs on loopback only.
+//! statements per tick (from the server's `/metrics`, on its METRICS_BIND). Runs on loopback only.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -56,11 +56,17 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.local_addr()?.port()
     };
+    let metrics_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?.port()
+    };
     let base = format!("http://127.0.0.1:{port}");
+    let metrics_base = format!("http://127.0.0.1:{metrics_port}");
     let mut server = tokio::process::Command::new(std::env::current_exe()?)
         .arg("serve")
         .env("DATABASE_URL", url)
         .env("BIND", format!("127.0.0.1:{port}"))
+        .env("METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
         .env("JWT_SECRET", SECRET)
         .env("QUEUE_ACTIVE_LIMIT", n.to_string())
         .env("QUEUE_ADMIT_PER_SEC", args.admit_per_sec.to_string())
@@ -134,7 +140,7 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_connected = rss_kib(server_pid)?;
-    let metrics_before = scrape(&base).await?;
+    let metrics_before = scrape(&metrics_base).await?;
 
     // Release admission: the blockers' turns end now.
     diesel::sql_query(
@@ -152,7 +158,7 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
             Err(_) => continue,
         }
     }
-    let metrics_after = scrape(&base).await?;
+    let metrics_after = scrape(&metrics_base).await?;
     let rss_end = rss_kib(server_pid)?;
 
     // Delay per fan: push received (client clock) minus activated_at (database clock; both are

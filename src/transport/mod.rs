@@ -1,5 +1,7 @@
 //! HTTP transport: the axum router. `/graphql` (GraphQL over HTTP, see `graphql_http`),
-//! `/graphql/ws` (subscriptions), `/health`, `/health/ready`, `/health/live` and `/metrics`.
+//! `/graphql/ws` (subscriptions), `/health`, `/health/ready`, `/health/live`; and apart from it,
+//! on its own listener (`METRICS_BIND`), `/metrics` ([`metrics_router`]): what an instance
+//! counts is for its operators, not for whoever reaches the service port.
 //! Credentials are read from headers and resolved into a `Viewer` once per request, here.
 //!
 //! Every request gets an `x-request-id` (the client's, or a new UUID), echoed on the response and
@@ -55,7 +57,6 @@ impl std::ops::Deref for AppState {
 pub(crate) struct Shared {
     schema: AppSchema,
     services: Services,
-    metrics: PrometheusHandle,
     limits: Arc<ServerLimits>,
     /// Cancelled when the instance starts shutting down: readiness turns 503, websockets close
     /// with 1001.
@@ -70,7 +71,6 @@ pub(crate) struct Shared {
 
 /// What the router needs beyond the services.
 pub struct RouterParts {
-    pub metrics: PrometheusHandle,
     pub persisted: Arc<crate::graphql::persisted_queries::Store>,
     pub limits: ServerLimits,
     pub shutdown: CancellationToken,
@@ -97,7 +97,6 @@ pub fn router(services: Services, parts: RouterParts) -> Router {
             parts.limits.production,
         ),
         services,
-        metrics: parts.metrics,
         ws_slots: Arc::new(Semaphore::new(parts.limits.ws_max_connections as usize)),
         graphiql: graphiql::Graphiql::load(&parts.limits.web_dir.join("graphiql")),
         limits: Arc::new(parts.limits),
@@ -128,7 +127,6 @@ pub fn router(services: Services, parts: RouterParts) -> Router {
         .route("/health", get(health::health))
         .route("/health/ready", get(health::ready))
         .route("/health/live", get(health::live))
-        .route("/metrics", get(metrics_page))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route(
             "/app",
@@ -157,7 +155,20 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
 }
 
-async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
+/// `/metrics` alone, for the metrics listener.
+pub fn metrics_router(services: Services, metrics: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .with_state(MetricsState { services, metrics })
+}
+
+#[derive(Clone)]
+struct MetricsState {
+    services: Services,
+    metrics: PrometheusHandle,
+}
+
+async fn metrics_page(State(state): State<MetricsState>) -> impl IntoResponse {
     let pool = state.services.db.status();
     metrics::gauge!("db_pool_size").set(pool.size as f64);
     metrics::gauge!("db_pool_max").set(pool.max as f64);

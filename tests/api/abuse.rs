@@ -277,6 +277,26 @@ async fn production_hides_graphiql_and_introspection() {
     app.gql("{ concerts { id } }", json!({}), &Auth::none())
         .await
         .ok();
+    // A misspelt name is refused without naming the ones that exist: suggestions would hand out
+    // the schema introspection hides.
+    let misspelt = app
+        .gql("{ concrts { id } }", json!({}), &Auth::none())
+        .await;
+    assert_eq!(misspelt.code(), "GRAPHQL_VALIDATION_FAILED");
+    assert!(
+        !misspelt.body.to_string().contains("Did you mean"),
+        "{}",
+        misspelt.body
+    );
+    let development = TestApp::spawn().await;
+    let suggested = development
+        .gql("{ concrts { id } }", json!({}), &Auth::none())
+        .await;
+    assert!(
+        suggested.body.to_string().contains("Did you mean"),
+        "{}",
+        suggested.body
+    );
 }
 
 /// Resident memory of this process, in MiB.

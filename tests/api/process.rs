@@ -75,6 +75,7 @@ impl ServerProcess {
             .env("DATABASE_URL", database_url)
             .env("JWT_SECRET", secret)
             .env("BIND", "127.0.0.1:0")
+            .env("METRICS_BIND", "127.0.0.1:0")
             // Bursts from one address are the point of these tests, not rate limits.
             .env("RATE_LIMIT_REQUESTS_PER_SEC", "0")
             .env("RATE_LIMIT_SIGN_UPS_PER_HOUR", "0")

@@ -314,7 +314,7 @@ async fn a_storm_of_aborted_requests_never_hands_one_fan_another_fans_data() {
 async fn metric(app: &TestApp, name: &str) -> f64 {
     let text = app
         .http
-        .get(format!("{}/metrics", app.server.url()))
+        .get(app.server.metrics_url().expect("metrics served"))
         .send()
         .await
         .expect("metrics")
@@ -779,7 +779,10 @@ async fn health_liveness_readiness_and_request_ids() {
 
     // Errors are counted by code in /metrics.
     app.gql("{ me { id } }", json!({}), &Auth::none()).await;
-    let metrics = get("/metrics")
+    let metrics = app
+        .http
+        .get(app.server.metrics_url().expect("metrics served"))
+        .send()
         .await
         .expect("metrics")
         .text()

@@ -110,12 +110,20 @@ async fn graphiql_is_served_on_get_and_metrics_in_prometheus_format() {
         .ok();
     let metrics = app
         .http
-        .get(format!("{}/metrics", app.server.url()))
+        .get(app.server.metrics_url().expect("metrics served"))
         .send()
         .await
         .expect("request");
     let text = metrics.text().await.expect("body");
     assert!(text.contains("http_requests_total"), "{text}");
+    // Only there: the service port does not hand what an instance counts to whoever asks.
+    let public = app
+        .http
+        .get(format!("{}/metrics", app.server.url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(public.status(), 404);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -197,6 +197,14 @@ pub fn test_rules() -> Rules {
     }
 }
 
+/// `limits` with metrics on a port of the instance's own: many instances run at once here.
+fn own_metrics_port(limits: ServerLimits) -> ServerLimits {
+    ServerLimits {
+        metrics_bind: encore::config::MetricsBind(Some(([127, 0, 0, 1], 0).into())),
+        ..limits
+    }
+}
+
 pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
 /// One server on a database of its own, and the client that talks to it: every request helper
@@ -254,7 +262,7 @@ impl TestApp {
             listener,
             services,
             Background::NONE,
-            ServerLimits::default(),
+            own_metrics_port(ServerLimits::default()),
         )
         .expect("spawn server")
     }
@@ -284,7 +292,8 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        startup::spawn(listener, services, background, limits).expect("spawn server")
+        startup::spawn(listener, services, background, own_metrics_port(limits))
+            .expect("spawn server")
     }
 
     pub fn services(&self) -> &Services {
