@@ -40,6 +40,13 @@ pub async fn find_by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRo
         .optional()
 }
 
+/// Whether the user exists.
+pub async fn exists(conn: &mut Conn, id: &UserId) -> Result<bool, DieselError> {
+    diesel::select(diesel::dsl::exists(users::table.find(id)))
+        .get_result(conn)
+        .await
+}
+
 /// The user's role, if the user exists.
 pub async fn role(conn: &mut Conn, id: &UserId) -> Result<Option<Role>, DieselError> {
     users::table

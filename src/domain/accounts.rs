@@ -173,6 +173,15 @@ pub async fn user(services: &Services, user_id: &UserId) -> Result<User> {
     .await
 }
 
+/// Whether `user_id` names an account (a valid token may outlive its user).
+pub(crate) async fn exists(services: &Services, user_id: &UserId) -> Result<bool> {
+    with_conn!(services.db, async |conn: &mut Conn| Ok(users::exists(
+        conn, user_id
+    )
+    .await?))
+    .await
+}
+
 pub(crate) async fn find_user(conn: &mut Conn, user_id: &UserId) -> Result<User> {
     users::find(conn, user_id)
         .await?

@@ -6,6 +6,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::Services;
 use super::error::{Error, Result};
 use crate::db::ids::{QueueToken, UserId};
 
@@ -74,6 +75,10 @@ pub struct Viewer {
     /// The client's address as the transport resolved it (through a trusted proxy when
     /// configured); what per-address rate limits count by.
     address: Option<std::net::IpAddr>,
+    /// Whether the token's user still exists, asked once per viewer (a request, or a websocket
+    /// connection, which asks at `connection_init`): a token outlives an account deleted after
+    /// it was signed.
+    exists: std::sync::Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl Viewer {
@@ -118,6 +123,7 @@ impl Viewer {
                 .filter(|t| !t.is_empty())
                 .map(QueueToken::parse),
             address: None,
+            exists: Default::default(),
         }
     }
 
@@ -130,7 +136,42 @@ impl Viewer {
         self.address
     }
 
-    /// The signed-in user; `UNAUTHENTICATED` without a valid credential.
+    /// The signed-in user, whose account still exists; `UNAUTHENTICATED` without a valid
+    /// credential or when its account is gone. The database is asked once per viewer.
+    pub async fn existing_user_id(&self, services: &Services) -> Result<&UserId> {
+        let user_id = self.user_id()?;
+        self.check_exists(services, user_id).await?;
+        Ok(user_id)
+    }
+
+    /// [`Viewer::existing_user_id`] when a credential was sent; None without one.
+    pub async fn existing_optional_user_id(&self, services: &Services) -> Result<Option<&UserId>> {
+        match self.optional_user_id()? {
+            Some(user_id) => {
+                self.check_exists(services, user_id).await?;
+                Ok(Some(user_id))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn check_exists(&self, services: &Services, user_id: &UserId) -> Result<()> {
+        let exists = self
+            .exists
+            .get_or_try_init(|| super::accounts::exists(services, user_id))
+            .await?;
+        if *exists {
+            Ok(())
+        } else {
+            Err(Error::Unauthenticated(
+                "this account no longer exists; sign in again".into(),
+            ))
+        }
+    }
+
+    /// The user the credential names, not yet checked against the accounts: for use cases that
+    /// lock or read the user's row in their own unit of work (and answer `UNAUTHENTICATED` when
+    /// it is gone), so asking first would cost a round trip for nothing.
     pub fn user_id(&self) -> Result<&UserId> {
         self.optional_user_id()?.ok_or_else(|| {
             Error::Unauthenticated("sign in: send Authorization: Bearer <token>".into())

@@ -3,6 +3,7 @@
 //! `users.balance` with a guarded update, so balance = sum of the ledger at every commit.
 
 use bigdecimal::BigDecimal;
+use diesel::OptionalExtension;
 
 use super::accounts::lock_user;
 use super::error::{Error, Result};
@@ -70,7 +71,11 @@ pub async fn charge(
 
 pub async fn wallet(services: &Services, user_id: &UserId) -> Result<Wallet> {
     with_conn!(services.db, async |conn: &mut Conn| {
-        let balance = users::balance(conn, user_id).await?;
+        let balance = users::balance(conn, user_id)
+            .await
+            .optional()?
+            // A valid token whose account was deleted since.
+            .ok_or_else(|| Error::Unauthenticated("unknown user".into()))?;
         Ok(Wallet {
             user_id: user_id.clone(),
             balance: Money::from_stored(balance),

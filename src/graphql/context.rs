@@ -22,14 +22,25 @@ fn caller<'a>(ctx: &Context<'a>) -> &'a Viewer {
         .unwrap_or_else(|| ANONYMOUS.get_or_init(Viewer::default))
 }
 
-/// The signed-in user's id; `UNAUTHENTICATED` without a valid bearer token.
-pub fn viewer<'a>(ctx: &Context<'a>) -> Result<&'a UserId, ApiError> {
-    Ok(caller(ctx).user_id()?)
+/// The signed-in user's id, whose account exists; `UNAUTHENTICATED` without a valid bearer
+/// token, or when the token's account is gone.
+pub async fn viewer<'a>(ctx: &Context<'a>) -> Result<&'a UserId, ApiError> {
+    Ok(caller(ctx).existing_user_id(services(ctx)?).await?)
 }
 
-/// The signed-in user's id when a credential was sent (and must then be valid).
+/// The signed-in user's id when a credential was sent (it must then be valid), for the fields
+/// a queue token opens (polls, seat maps and their feeds), where the id only has to match the
+/// ticket's. Those are answered from memory, so the account is not asked for: the queue token
+/// is the credential there.
 pub fn optional_viewer<'a>(ctx: &Context<'a>) -> Result<Option<&'a UserId>, ApiError> {
     Ok(caller(ctx).optional_user_id()?)
+}
+
+/// The id a valid token names, not checked against the accounts: only for use cases that lock
+/// or read the user's row themselves and answer `UNAUTHENTICATED` when it is gone (holds,
+/// payments, top-ups, entries, refunds, operator work, `me`); see `Viewer::user_id`.
+pub fn claimed_viewer<'a>(ctx: &Context<'a>) -> Result<&'a UserId, ApiError> {
+    Ok(caller(ctx).user_id()?)
 }
 
 /// The client's address, for per-address rate limits (none for in-process callers).

@@ -5,8 +5,8 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::context::{
-    client_address, parse_concert_id, parse_reservation_id, queue_token, required_queue_token,
-    services, viewer,
+    claimed_viewer, client_address, parse_concert_id, parse_reservation_id, queue_token,
+    required_queue_token, services,
 };
 use super::error::ApiResult;
 use super::inputs::{CreateConcertInput, QueueControlsInput};
@@ -63,7 +63,8 @@ impl Mutation {
         concert_id: ID,
         challenge: Option<QueueChallengeAnswer>,
     ) -> ApiResult<QueueTicket> {
-        let user_id = viewer(ctx)?;
+        // The use case locks or reads the user's row: UNAUTHENTICATED when it is gone.
+        let user_id = claimed_viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
         let answer = challenge
             .map(|c| Answer::parse(c.nonce, c.solution))
@@ -89,7 +90,8 @@ impl Mutation {
         seat_number: i32,
     ) -> ApiResult<Reservation> {
         let services = services(ctx)?;
-        let user_id = viewer(ctx)?;
+        // The use case locks or reads the user's row: UNAUTHENTICATED when it is gone.
+        let user_id = claimed_viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
         let seat = SeatNumber::parse(seat_number)?;
         // An early, cheap check for a clear error; hold_seat checks again under lock.
@@ -105,7 +107,8 @@ impl Mutation {
 
     /// Cancels your own hold; the seat is free again at once.
     async fn release_seat(&self, ctx: &Context<'_>, reservation_id: ID) -> ApiResult<Reservation> {
-        let user_id = viewer(ctx)?;
+        // The use case locks the user's row: UNAUTHENTICATED when it is gone.
+        let user_id = claimed_viewer(ctx)?;
         let reservation_id = parse_reservation_id(&reservation_id)?;
         Ok(
             booking::release_seat(services(ctx)?, user_id, &reservation_id)
@@ -121,7 +124,8 @@ impl Mutation {
         amount: Decimal,
         idempotency_key: Option<String>,
     ) -> ApiResult<Wallet> {
-        let user_id = viewer(ctx)?;
+        // The use case locks or reads the user's row: UNAUTHENTICATED when it is gone.
+        let user_id = claimed_viewer(ctx)?;
         let key = IdempotencyKey::parse(idempotency_key)?;
         Ok(Wallet(
             wallet::charge(services(ctx)?, user_id, &amount.0, key).await?,
@@ -135,7 +139,8 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateConcertInput,
     ) -> ApiResult<Concert> {
-        let operator = viewer(ctx)?;
+        // The operator's role is read in the use case's own unit of work.
+        let operator = claimed_viewer(ctx)?;
         Ok(
             lineup::create_concert(services(ctx)?, operator, input.into())
                 .await?
@@ -150,7 +155,8 @@ impl Mutation {
         concert_id: ID,
         dates: Vec<Date>,
     ) -> ApiResult<Concert> {
-        let operator = viewer(ctx)?;
+        // The operator's role is read in the use case's own unit of work.
+        let operator = claimed_viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
         let dates: Vec<_> = dates.into_iter().map(|d| d.0).collect();
         Ok(
@@ -169,7 +175,8 @@ impl Mutation {
         concert_id: ID,
         input: QueueControlsInput,
     ) -> ApiResult<QueueControls> {
-        let operator = viewer(ctx)?;
+        // The operator's role is read in the use case's own unit of work.
+        let operator = claimed_viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
         let change = ControlsChange {
             paused: input.paused,
@@ -194,7 +201,8 @@ impl Mutation {
         opens_at: DateTime<Utc>,
         prequeue_opens_at: Option<DateTime<Utc>>,
     ) -> ApiResult<Sale> {
-        let operator = viewer(ctx)?;
+        // The operator's role is read in the use case's own unit of work.
+        let operator = claimed_viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
         let sale = queue::sale::schedule(
             services(ctx)?,
@@ -217,7 +225,8 @@ impl Mutation {
         reservation_id: ID,
         idempotency_key: Option<String>,
     ) -> ApiResult<Reservation> {
-        let caller = viewer(ctx)?;
+        // The refund locks the caller's row.
+        let caller = claimed_viewer(ctx)?;
         let reservation_id = parse_reservation_id(&reservation_id)?;
         let key = IdempotencyKey::parse(idempotency_key)?;
         Ok(refund::refund(services(ctx)?, caller, &reservation_id, key)
@@ -233,7 +242,8 @@ impl Mutation {
         reservation_id: ID,
         idempotency_key: Option<String>,
     ) -> ApiResult<Payment> {
-        let user_id = viewer(ctx)?;
+        // The use case locks or reads the user's row: UNAUTHENTICATED when it is gone.
+        let user_id = claimed_viewer(ctx)?;
         let reservation_id = parse_reservation_id(&reservation_id)?;
         let key = IdempotencyKey::parse(idempotency_key)?;
         let token = required_queue_token(ctx, "a Queue-Token header is required to pay")?;

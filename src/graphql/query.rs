@@ -3,7 +3,8 @@
 use async_graphql::{Context, ID, Object};
 
 use super::context::{
-    admitted_concert, optional_viewer, parse_concert_id, required_queue_token, services, viewer,
+    admitted_concert, claimed_viewer, optional_viewer, parse_concert_id, required_queue_token,
+    services, viewer,
 };
 use super::error::ApiResult;
 use super::paging::connection;
@@ -22,7 +23,8 @@ pub struct Query;
 impl Query {
     /// The signed-in user. Needs `Authorization`.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<User> {
-        let user_id = viewer(ctx)?;
+        // Reads the account, UNAUTHENTICATED when it is gone.
+        let user_id = claimed_viewer(ctx)?;
         Ok(accounts::user(services(ctx)?, user_id).await?.into())
     }
 
@@ -79,7 +81,7 @@ impl Query {
         ctx: &Context<'_>,
         concert_id: ID,
     ) -> ApiResult<QueueChallenge> {
-        let user_id = viewer(ctx)?;
+        let user_id = viewer(ctx).await?;
         let concert_id = parse_concert_id(&concert_id)?;
         Ok(
             queue::challenge::issue(services(ctx)?, user_id, &concert_id)
@@ -100,7 +102,8 @@ impl Query {
     /// OPERATOR. The concert's waiting room now: the line, the turns, admissions, the seats, the
     /// controls. `subscription { queueStats }` pushes it every tick.
     async fn queue_stats(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<QueueStats> {
-        let operator = viewer(ctx)?;
+        // The operator's role is read in the use case's own unit of work.
+        let operator = claimed_viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
         let stats = queue::stats::queue_stats(services(ctx)?, operator, &concert_id).await?;
         Ok((&stats).into())
@@ -112,7 +115,8 @@ impl Query {
         ctx: &Context<'_>,
         concert_id: ID,
     ) -> ApiResult<Vec<QueueControlChange>> {
-        let operator = viewer(ctx)?;
+        // The operator's role is read in the use case's own unit of work.
+        let operator = claimed_viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
         let changes = queue::controls::changes(services(ctx)?, operator, &concert_id).await?;
         Ok(changes.into_iter().map(Into::into).collect())
@@ -126,7 +130,7 @@ impl Query {
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> ApiResult<Connection<String, Reservation>> {
-        let user_id = viewer(ctx)?;
+        let user_id = viewer(ctx).await?;
         let request = PageRequest::parse(first, after.as_deref())?;
         let page = booking::reservations_page(services(ctx)?, user_id, &request).await?;
         Ok(connection(page, after.is_some(), Reservation::from))
@@ -134,7 +138,7 @@ impl Query {
 
     /// Your holds and purchases, newest first. Needs `Authorization`.
     async fn my_reservations(&self, ctx: &Context<'_>) -> ApiResult<Vec<Reservation>> {
-        let user_id = viewer(ctx)?;
+        let user_id = viewer(ctx).await?;
         Ok(booking::my_reservations(services(ctx)?, user_id)
             .await?
             .into_iter()
@@ -144,7 +148,7 @@ impl Query {
 
     /// Your balance and ledger. Needs `Authorization`.
     async fn wallet(&self, ctx: &Context<'_>) -> ApiResult<Wallet> {
-        let user_id = viewer(ctx)?;
+        let user_id = viewer(ctx).await?;
         Ok(Wallet(wallet::wallet(services(ctx)?, user_id).await?))
     }
 }

@@ -6,7 +6,8 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use super::context::{
-    admitted_concert, optional_viewer, parse_concert_id, required_queue_token, services, viewer,
+    admitted_concert, claimed_viewer, optional_viewer, parse_concert_id, required_queue_token,
+    services,
 };
 use super::error::ApiResult;
 use super::scalars::Date;
@@ -61,7 +62,8 @@ async fn stats_stream(
     ctx: &Context<'_>,
     concert_id: ID,
 ) -> ApiResult<BoxStream<'static, QueueStats>> {
-    let operator = viewer(ctx)?;
+    // The operator's role is read in the use case's own unit of work.
+    let operator = claimed_viewer(ctx)?;
     let concert_id = parse_concert_id(&concert_id)?;
     let stream = live::watch_stats(services(ctx)?, operator, &concert_id).await?;
     Ok(stream.map(|s| QueueStats::from(s.as_ref())).boxed())

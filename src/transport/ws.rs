@@ -345,8 +345,12 @@ async fn connection_init(
         queue_token.as_deref(),
     )
     .from_address(address);
-    // Credentials that are present must be valid: refused at init rather than per subscription.
-    let user_id = viewer.optional_user_id().map_err(reject)?;
+    // Credentials that are present must be valid: refused at init rather than per subscription,
+    // and so must their account, asked once for the connection.
+    let user_id = viewer
+        .existing_optional_user_id(&services)
+        .await
+        .map_err(reject)?;
     if let Some(token) = viewer.queue_token().map_err(reject)? {
         queue::check_token(&services, token, user_id)
             .await

@@ -174,3 +174,77 @@ async fn a_fan_made_an_operator_sees_the_new_role_and_unknown_emails_are_refused
     assert!(matches!(unknown, Err(encore::domain::Error::NotFound(_))));
     assert_eq!(app.count("users", "role = 'OPERATOR'").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_token_of_a_deleted_account_is_unauthenticated_everywhere() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    let (concert, dates) = app.concert("10.00", 1).await;
+    let fan = app.admitted_fan(&concert).await;
+    app.charge(&fan, "50.00").await.ok();
+    let held = app.hold(&fan, &concert, dates[0], 1).await.ok();
+    let reservation = held["holdSeat"]["id"].as_str().expect("id").to_owned();
+    let mut conn = app.conn().await;
+    diesel::sql_query(format!("DELETE FROM users WHERE id = '{}'", fan.user_id))
+        .execute(&mut conn)
+        .await
+        .expect("delete the account");
+
+    let date = dates[0].to_string();
+    let calls = [
+        ("{ me { id } }", json!({})),
+        ("{ wallet { balance } }", json!({})),
+        ("{ myReservations { id } }", json!({})),
+        (
+            "{ myReservationsConnection { edges { cursor } } }",
+            json!({}),
+        ),
+        (
+            "query($c: ID!) { queueChallenge(concertId: $c) { difficulty } }",
+            json!({ "c": concert }),
+        ),
+        (
+            "mutation($c: ID!) { enterQueue(concertId: $c) { status } }",
+            json!({ "c": concert }),
+        ),
+        (
+            "mutation($c: ID!, $d: Date!) { holdSeat(concertId: $c, date: $d, seatNumber: 2) { id } }",
+            json!({ "c": concert, "d": date }),
+        ),
+        (
+            "mutation($r: ID!) { releaseSeat(reservationId: $r) { id } }",
+            json!({ "r": reservation }),
+        ),
+        (
+            "mutation { charge(amount: \"1.00\", idempotencyKey: \"gone-1\") { balance } }",
+            json!({}),
+        ),
+        (
+            "mutation($r: ID!) { pay(reservationId: $r, idempotencyKey: \"gone-2\") { id } }",
+            json!({ "r": reservation }),
+        ),
+    ];
+    // (Fields a queue token opens answer from memory and only match the token's id against
+    // the ticket's: there the queue token is the credential.)
+    for (query, variables) in calls {
+        let answer = app.gql(query, variables, &fan.auth()).await;
+        assert_eq!(answer.code(), "UNAUTHENTICATED", "{query}: {}", answer.body);
+    }
+    // A websocket presenting the token is refused at connection_init.
+    let payload = json!({ "authorization": format!("Bearer {}", fan.token) });
+    for protocol in [crate::common::ws::MODERN, crate::common::ws::LEGACY] {
+        let refused =
+            crate::common::ws::WsClient::connect(&app.server.url(), protocol, payload.clone())
+                .await;
+        match refused {
+            Err(crate::common::ws::Refused::Closed(code, reason)) => {
+                assert_eq!(code, 4403, "{reason}");
+                assert!(reason.starts_with("UNAUTHENTICATED"), "{reason}");
+            }
+            Err(crate::common::ws::Refused::ConnectionError(payload)) => {
+                assert!(payload.to_string().contains("UNAUTHENTICATED"), "{payload}");
+            }
+            Ok(_) => panic!("{protocol}: a deleted account's token was acknowledged"),
+        }
+    }
+}
