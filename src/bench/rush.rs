@@ -601,8 +601,8 @@ fn request(
             ))
         }
         Mode::Charge => Some((
-            "mutation { charge(amount: \"1.00\") { balance } }",
-            json!({}),
+            "mutation($k: String!) { charge(amount: \"1.00\", idempotencyKey: $k) { balance } }",
+            json!({ "k": format!("rush-{worker}-{n}-{}", uuid::Uuid::new_v4()) }),
             fan(stage.waiting)?,
             None,
         )),

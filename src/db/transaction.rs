@@ -20,6 +20,18 @@ pub const MAX_RETRIES: u32 = 8;
 /// An error that may say "run the transaction again".
 pub trait Retryable {
     fn is_retryable(&self) -> bool;
+
+    /// The error met by `COMMIT` itself, after the body succeeded. A connection lost there
+    /// leaves the outcome unknown: the server may have committed before the link went. The
+    /// error type says so, so the client learns to retry with its idempotency key rather than
+    /// guess. (Errors the server reports at commit, such as a cluster's certification conflict,
+    /// are definite rollbacks.)
+    fn at_commit(self) -> Self
+    where
+        Self: Sized,
+    {
+        self
+    }
 }
 
 /// Runs `$body`, an async closure taking `&mut Conn`, as one unit of database work on a leased
@@ -45,9 +57,28 @@ macro_rules! retrying_transaction {
             let mut attempt = 0u32;
             loop {
                 let mut lease = $db.lease().await?;
+                // Set when the body returned Ok: an error after that came from COMMIT.
+                let committing = ::std::sync::atomic::AtomicBool::new(false);
+                let body = $body;
                 let result: ::std::result::Result<_, $err> =
-                    ::diesel_async::AsyncConnection::transaction(&mut *lease, $body).await;
+                    ::diesel_async::AsyncConnection::transaction(
+                        &mut *lease,
+                        async |conn: &mut $crate::db::Conn| {
+                            let result: ::std::result::Result<_, $err> = body(conn).await;
+                            if result.is_ok() {
+                                committing.store(true, ::std::sync::atomic::Ordering::Relaxed);
+                            }
+                            result
+                        },
+                    )
+                    .await;
                 lease.finish();
+                let result = match result {
+                    Err(e) if committing.load(::std::sync::atomic::Ordering::Relaxed) => {
+                        Err($crate::db::transaction::Retryable::at_commit(e))
+                    }
+                    other => other,
+                };
                 match result {
                     Err(e)
                         if $crate::db::transaction::Retryable::is_retryable(&e)

@@ -67,6 +67,10 @@ pub enum Error {
     /// One failure met by several callers at once (a batch of queue entries): each gets it.
     #[error("{0}")]
     Shared(std::sync::Arc<Error>),
+    /// The connection was lost while the transaction committed: the change may or may not have
+    /// been made. Answered SERVICE_UNAVAILABLE with `extensions.outcome: "UNKNOWN"`.
+    #[error("the outcome of the commit is unknown")]
+    OutcomeUnknown(Box<Error>),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -90,10 +94,16 @@ impl Error {
         Self::Internal(anyhow::anyhow!("unexpected stored value: {what}"))
     }
 
+    /// True when the change the error answers may have been committed all the same.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self.unshared(), Self::OutcomeUnknown(_))
+    }
+
     /// True when the error hides a cause that must be logged rather than shown.
     pub fn is_internal(&self) -> bool {
         match self {
             Self::Shared(inner) => inner.is_internal(),
+            Self::OutcomeUnknown(inner) => inner.is_internal(),
             _ => matches!(self, Self::Database(_) | Self::Pool(_) | Self::Internal(_)),
         }
     }
@@ -112,7 +122,7 @@ impl Error {
     /// work. (A write cut off this way committed whole or not at all, never in part.)
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Pool(_) | Self::Overloaded { .. } => true,
+            Self::Pool(_) | Self::Overloaded { .. } | Self::OutcomeUnknown(_) => true,
             Self::Database(err) => db::is_connection_error(err),
             Self::Shared(inner) => inner.is_unavailable(),
             _ => false,
@@ -140,5 +150,17 @@ impl db::Retryable for Error {
             Self::Database(err) => db::is_retryable(err),
             _ => false,
         }
+    }
+
+    /// An error met by `COMMIT` (see `Retryable::at_commit`). A conflict the server reports
+    /// (deadlock, a cluster's certification failure) is a definite rollback and is retried;
+    /// anything else there (the connection lost or killed, possibly after the server committed,
+    /// the rollback after it failing too) leaves the outcome unknown.
+    fn at_commit(self) -> Self {
+        if db::Retryable::is_retryable(&self) {
+            return self;
+        }
+        metrics::counter!("commit_outcome_unknown_total").increment(1);
+        Self::OutcomeUnknown(Box::new(self))
     }
 }

@@ -134,6 +134,11 @@ impl IdempotencyKey {
         }
     }
 
+    /// A key the operation cannot go without (money that a blind retry would move twice).
+    pub fn required(input: String) -> Result<Self> {
+        Self::parse(Some(input))?.ok_or_else(|| Error::bad_input("idempotencyKey is required"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

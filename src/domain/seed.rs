@@ -38,7 +38,7 @@ pub async fn seed_if_empty(services: &Services) -> Result<bool> {
     )
     .await?;
     // Through the ledger, like any top-up, so balance = sum of transactions holds for the demo too.
-    let key = IdempotencyKey::parse(Some("demo-seed".into()))?;
+    let key = IdempotencyKey::required("demo-seed".into())?;
     wallet::charge(services, &user.id, "500000.00", key).await?;
     create_user(
         services,

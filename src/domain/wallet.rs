@@ -35,20 +35,20 @@ pub struct Wallet {
     pub balance: Money,
 }
 
-/// Adds `amount` to the caller's balance.
+/// Adds `amount` to the caller's balance, once per `key`: a repeat of the key returns the
+/// balance right after the first (and a key reused for another amount is refused).
 pub async fn charge(
     services: &Services,
     user_id: &UserId,
     amount: &str,
-    key: Option<IdempotencyKey>,
+    key: IdempotencyKey,
 ) -> Result<Wallet> {
     let amount = Money::parse_positive(amount, &services.rules.max_charge)?;
     let fingerprint = amount.to_string();
     let balance = transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
-        if let Some(key) = &key
-            && let Some(tx_id) =
-                idempotency::replay(conn, user_id, key, "charge", &fingerprint).await?
+        if let Some(tx_id) =
+            idempotency::replay(conn, user_id, &key, "charge", &fingerprint).await?
         {
             let tx_id = LedgerEntryId::parse(&tx_id)
                 .ok_or_else(|| Error::corrupt(format!("idempotency result {tx_id:?}")))?;
@@ -56,9 +56,7 @@ pub async fn charge(
             return Ok(Money::from_stored(after));
         }
         let tx = apply(conn, user_id, TransactionKind::Charge, &amount, None).await?;
-        if let Some(key) = &key {
-            idempotency::record(conn, user_id, key, "charge", &fingerprint, tx.id.as_str()).await?;
-        }
+        idempotency::record(conn, user_id, &key, "charge", &fingerprint, tx.id.as_str()).await?;
         Ok(tx.balance_after)
     })
     .await?;

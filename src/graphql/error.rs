@@ -45,9 +45,11 @@ pub fn code(error: &Error) -> &'static str {
         Error::ChallengeFailed(_) => "CHALLENGE_FAILED",
         Error::Overloaded { .. } => SERVICE_UNAVAILABLE,
         _ if error.is_unavailable() || error.is_contended() => SERVICE_UNAVAILABLE,
-        Error::Database(_) | Error::Pool(_) | Error::Internal(_) | Error::Shared(_) => {
-            "INTERNAL_SERVER_ERROR"
-        }
+        Error::Database(_)
+        | Error::Pool(_)
+        | Error::Internal(_)
+        | Error::Shared(_)
+        | Error::OutcomeUnknown(_) => "INTERNAL_SERVER_ERROR",
     }
 }
 
@@ -114,6 +116,19 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
         )
         .extend_with(|_, e| {
             e.set("code", code);
+            e.set("retryAfter", 1);
+        });
+    }
+    if error.outcome_unknown() {
+        tracing::warn!(cause = %cause_chain(error), "connection lost during COMMIT");
+        return async_graphql::Error::new(
+            "the connection to the database was lost while this change was being committed: it \
+             may or may not have been made; send the same request again with the same \
+             idempotencyKey, which returns the first result if there was one",
+        )
+        .extend_with(|_, e| {
+            e.set("code", code);
+            e.set("outcome", "UNKNOWN");
             e.set("retryAfter", 1);
         });
     }

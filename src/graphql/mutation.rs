@@ -117,16 +117,19 @@ impl Mutation {
         )
     }
 
-    /// Tops up your wallet. With an `idempotencyKey`, a repeat returns the first result.
+    /// Tops up your wallet. The `idempotencyKey` (1 to 128 characters, yours to choose, e.g. a
+    /// UUID per top-up) makes a retry safe: a repeat returns the first result. Send the same key
+    /// again after any error whose outcome is unknown (`extensions.outcome: "UNKNOWN"`, or no
+    /// answer at all).
     async fn charge(
         &self,
         ctx: &Context<'_>,
         amount: Decimal,
-        idempotency_key: Option<String>,
+        idempotency_key: String,
     ) -> ApiResult<Wallet> {
         // The use case locks or reads the user's row: UNAUTHENTICATED when it is gone.
         let user_id = claimed_viewer(ctx)?;
-        let key = IdempotencyKey::parse(idempotency_key)?;
+        let key = IdempotencyKey::required(idempotency_key)?;
         Ok(Wallet(
             wallet::charge(services(ctx)?, user_id, &amount.0, key).await?,
         ))

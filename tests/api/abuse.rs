@@ -125,7 +125,8 @@ async fn malformed_bodies_batches_and_simple_requests_get_coded_refusals() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
 
     // What a cross-site form could send without a preflight.
-    let query = r#"{"query":"mutation { charge(amount: \"1.00\") { balance } }"}"#;
+    let query =
+        r#"{"query":"mutation { charge(amount: \"1.00\", idempotencyKey: \"k\") { balance } }"}"#;
     let (status, body) = post_raw(&app, query, &[("Content-Type", "text/plain")]).await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["extensions"]["code"], "CSRF_PREVENTED");
@@ -175,7 +176,10 @@ async fn queries_run_over_get_and_mutations_do_not() {
 
     let (status, _, body) = get(
         &app,
-        &[("query", "mutation { charge(amount: \"1.00\") { balance } }")],
+        &[(
+            "query",
+            "mutation { charge(amount: \"1.00\", idempotencyKey: \"k\") { balance } }",
+        )],
         &preflight,
     )
     .await;
@@ -593,7 +597,7 @@ async fn automatic_persisted_queries_register_once_then_run_by_hash_even_over_ge
     assert!(body["data"]["concerts"].is_array(), "{body}");
 
     // A mutation registered by POST does not run by hash over GET.
-    let mutation = "mutation { charge(amount: \"1.00\") { balance } }";
+    let mutation = "mutation { charge(amount: \"1.00\", idempotencyKey: \"k\") { balance } }";
     let m = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256(mutation) } });
     post_raw(
         &app,

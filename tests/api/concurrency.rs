@@ -56,8 +56,8 @@ async fn fifty_concurrent_charges_by_one_fan_add_up_exactly() {
     let auth = fan.auth();
     let results = join_all((1..=50).map(|n| {
         client.gql(
-            "mutation($a: Decimal!) { charge(amount: $a) { balance } }",
-            json!({ "a": format!("{n}.01") }),
+            "mutation($a: Decimal!, $k: String!) { charge(amount: $a, idempotencyKey: $k) { balance } }",
+            json!({ "a": format!("{n}.01"), "k": format!("charge-{n}") }),
             &auth,
         )
     }))

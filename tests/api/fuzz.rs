@@ -120,7 +120,7 @@ async fn no_argument_value_breaks_a_mutation_or_changes_a_row_when_refused() {
             "charge(amount: $a, idempotencyKey: $b) { balance }",
             vec![
                 ("a", "Decimal!", json!("1.00")),
-                ("b", "String", json!(null)),
+                ("b", "String!", json!("fuzz-top-up")),
             ],
         ),
         (

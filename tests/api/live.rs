@@ -205,7 +205,7 @@ async fn three_instances_on_one_database_agree_on_the_queue_and_the_seat_map() {
     );
     c_client
         .gql(
-            "mutation { charge(amount: \"100.00\") { balance } }",
+            "mutation { charge(amount: \"100.00\", idempotencyKey: \"live-top-up\") { balance } }",
             json!({}),
             &buyer.auth(),
         )

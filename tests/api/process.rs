@@ -331,7 +331,7 @@ async fn count(database_url: &str, sql: &str) -> i64 {
 }
 
 const CHARGE: &str =
-    "mutation($a: Decimal!, $k: String) { charge(amount: $a, idempotencyKey: $k) { balance } }";
+    "mutation($a: Decimal!, $k: String!) { charge(amount: $a, idempotencyKey: $k) { balance } }";
 const HOLD: &str = "mutation($c: ID!, $d: Date!, $s: Int!) { holdSeat(concertId: $c, date: $d, seatNumber: $s) { id } }";
 const PAY: &str =
     "mutation($r: ID!, $k: String) { pay(reservationId: $r, idempotencyKey: $k) { id amount } }";

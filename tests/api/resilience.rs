@@ -82,7 +82,7 @@ fn attacks(fan: &Fan, concert: &str, date: &str, seat: i32, reservation: &str) -
                 "variables": { "c": concert, "d": date } }),
         json!({ "query": "query($c: ID!) { availableDates(concertId: $c) }", "variables": { "c": concert } }),
         json!({ "query": "{ concerts { id title dates } }" }),
-        json!({ "query": "mutation($k: String) { charge(amount: \"1.00\", idempotencyKey: $k) { balance } }",
+        json!({ "query": "mutation($k: String!) { charge(amount: \"1.00\", idempotencyKey: $k) { balance } }",
                 "variables": { "k": uuid::Uuid::new_v4().to_string() } }),
         json!({ "query": "mutation($c: ID!, $d: Date!, $s: Int!) { holdSeat(concertId: $c, date: $d, seatNumber: $s) { id } }",
                 "variables": { "c": concert, "d": date, "s": seat } }),
@@ -474,10 +474,10 @@ async fn an_exhausted_pool_answers_service_unavailable_within_the_wait_and_healt
     let stuck = {
         let (client, auth) = (app.client(), fan.auth());
         tokio::spawn(async move {
-            let charge = "mutation($a: Decimal!) { charge(amount: $a) { balance } }";
+            let charge = "mutation($a: Decimal!, $k: String!) { charge(amount: $a, idempotencyKey: $k) { balance } }";
             let (a, b) = tokio::join!(
-                client.gql(charge, json!({ "a": "1.00" }), &auth),
-                client.gql(charge, json!({ "a": "2.00" }), &auth)
+                client.gql(charge, json!({ "a": "1.00", "k": "stuck-1" }), &auth),
+                client.gql(charge, json!({ "a": "2.00", "k": "stuck-2" }), &auth)
             );
             (a.body, b.body)
         })
@@ -564,7 +564,7 @@ async fn a_request_past_its_deadline_gets_timeout_and_its_transaction_rolls_back
         .http
         .post(format!("{}/graphql", app.server.url()))
         .header("Authorization", format!("Bearer {}", fan.token))
-        .json(&json!({ "query": "mutation { charge(amount: \"5.00\") { balance } }" }))
+        .json(&json!({ "query": "mutation { charge(amount: \"5.00\", idempotencyKey: \"timeout-1\") { balance } }" }))
         .send()
         .await
         .expect("request");
@@ -819,4 +819,124 @@ async fn shutdown_does_not_wait_for_a_connection_with_no_request_in_flight() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
     drop((db, api, half));
+}
+
+/// Connections of this test's database killed at random moments while fans top up over and
+/// over, some of them while `COMMIT` is on the wire: every answer is right about what happened.
+/// One without `outcome: UNKNOWN` is exact (the key's row exists if and only if it answered
+/// OK); one with it is settled by sending the same key again, which tops up at most once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_top_up_cut_off_at_commit_says_its_outcome_is_unknown_and_its_key_settles_it() {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Thread {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    const CHARGE: &str =
+        "mutation($k: String!) { charge(amount: \"1.00\", idempotencyKey: $k) { balance } }";
+
+    let app = TestApp::spawn().await;
+    let fans: Vec<Fan> = join_all((0..8).map(|_| app.fan())).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let (url, stop) = (app.db.url.clone(), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut conn = encore::db::Conn::establish(&url).await.expect("connect");
+            let mut kills = 0u32;
+            while !std::sync::atomic::AtomicBool::load(&stop, Ordering::Relaxed) {
+                let threads: Vec<Thread> = diesel::sql_query(
+                    "SELECT CAST(id AS SIGNED) AS id FROM information_schema.processlist \
+                     WHERE db = DATABASE() AND id <> CONNECTION_ID()",
+                )
+                .load(&mut conn)
+                .await
+                .expect("processlist");
+                if let Some(thread) = threads.get(kills as usize % threads.len().max(1)) {
+                    // A thread may have gone meanwhile.
+                    let _ = diesel::sql_query(format!("KILL CONNECTION {}", thread.id))
+                        .execute(&mut conn)
+                        .await;
+                    kills += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(rand_ms(1, 6))).await;
+            }
+            kills
+        })
+    };
+    let answers = join_all(fans.iter().enumerate().map(|(f, fan)| {
+        let (client, auth, stop) = (app.client(), fan.auth(), Arc::clone(&stop));
+        async move {
+            let mut answers = Vec::new();
+            let started = Instant::now();
+            let mut n = 0;
+            while started.elapsed() < Duration::from_secs(3) {
+                let key = format!("fan{f}-{n}");
+                let (status, body) = client
+                    .send(CHARGE, json!({ "k": key }), &auth)
+                    .await
+                    .expect("an answer");
+                answers.push((key, status, body));
+                n += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+            answers
+        }
+    }))
+    .await;
+    let kills = killer.await.expect("killer");
+
+    let mut conn = app.conn().await;
+    let (mut ok, mut failed, mut unknown) = (0, 0, 0);
+    for (fan, answers) in fans.iter().zip(&answers) {
+        for (key, status, body) in answers {
+            let committed = async |conn: &mut encore::db::Conn| -> i64 {
+                #[derive(diesel::QueryableByName)]
+                struct N {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                diesel::sql_query(format!(
+                    "SELECT COUNT(*) AS n FROM idempotency_keys WHERE user_id = '{}' AND idem_key = '{key}'",
+                    fan.user_id
+                ))
+                .get_result::<N>(conn)
+                .await
+                .expect("count")
+                .n
+            };
+            let error = &body["errors"][0]["extensions"];
+            if body.get("errors").is_none() {
+                ok += 1;
+                assert_eq!(committed(&mut conn).await, 1, "{key} answered OK");
+            } else if error["outcome"] == "UNKNOWN" {
+                unknown += 1;
+                assert_eq!(error["code"], "SERVICE_UNAVAILABLE", "{body}");
+                // The same key again: done now, or the first result replayed; never twice.
+                let again = app.gql(CHARGE, json!({ "k": key }), &fan.auth()).await;
+                assert!(again.is_ok(), "{key}: {}", again.body);
+                assert_eq!(committed(&mut conn).await, 1, "{key} after the retry");
+            } else {
+                failed += 1;
+                assert!(*status >= 400 || error["code"].is_string(), "{body}");
+                assert_eq!(
+                    committed(&mut conn).await,
+                    0,
+                    "{key} answered {body} without outcome UNKNOWN, but it committed"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "{kills} connections killed during {} top-ups: {ok} OK, {failed} failed (nothing \
+         committed), {unknown} with an unknown outcome (settled by their keys)",
+        ok + failed + unknown
+    );
+    assert!(failed + unknown > 0, "the killer interrupted nothing");
+    app.assert_ledgers_balance().await;
+    assert_invariants(&app.db.url).await;
+}
+
+fn rand_ms(low: u64, high: u64) -> u64 {
+    low + u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (high - low)
 }

@@ -130,9 +130,13 @@ async fn a_database_restart_is_reported_then_healed_without_a_restart_of_the_ser
     let mut buyer = client.sign_up(&unique_name()).await;
     let mut holder = client.sign_up(&unique_name()).await;
     let mut waiter = client.sign_up(&unique_name()).await;
-    let charge = "mutation($a: Decimal!) { charge(amount: $a) { balance } }";
+    let charge = "mutation($a: Decimal!, $k: String!) { charge(amount: $a, idempotencyKey: $k) { balance } }";
     client
-        .gql(charge, json!({ "a": "100.00" }), &buyer.auth())
+        .gql(
+            charge,
+            json!({ "a": "100.00", "k": "restart-top-up" }),
+            &buyer.auth(),
+        )
         .await
         .ok();
     let ticket = client.enter_queue(&mut buyer, &concert).await;
@@ -175,7 +179,12 @@ async fn a_database_restart_is_reported_then_healed_without_a_restart_of_the_ser
     let outage_requests: [(&str, &str, Value, Auth); 3] = [
         ("concerts", "{ concerts { id } }", json!({}), Auth::none()),
         ("me", "{ me { id } }", json!({}), buyer.auth()),
-        ("charge", charge, json!({ "a": "5.00" }), buyer.auth()),
+        (
+            "charge",
+            charge,
+            json!({ "a": "5.00", "k": "restart-outage" }),
+            buyer.auth(),
+        ),
     ];
     let mut slowest = Duration::ZERO;
     // Twice over: the first round meets the pool's connections to the dead server, the second

@@ -135,7 +135,7 @@ async fn malformed_operations_get_a_code_too() {
     assert_eq!(syntax.code(), "GRAPHQL_PARSE_FAILED");
     let wrong_type = app
         .gql(
-            "mutation { charge(amount: 10.5) { balance } }",
+            "mutation { charge(amount: 10.5, idempotencyKey: \"k\") { balance } }",
             json!({}),
             &Auth::none(),
         )
@@ -247,7 +247,7 @@ async fn mutations_take_one_checkout_per_transaction_and_do_not_read_back() {
     app.enter_queue(&mut third, &concert).await;
     let charge = checkouts(
         &app,
-        "mutation { charge(amount: \"50.00\") { balance } }",
+        "mutation { charge(amount: \"50.00\", idempotencyKey: \"checkouts\") { balance } }",
         json!({}),
         &first.auth(),
     )

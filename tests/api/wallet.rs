@@ -38,7 +38,7 @@ async fn bad_amounts_are_refused_and_change_nothing() {
     }
     let number = app
         .gql(
-            "mutation { charge(amount: 10) { balance } }",
+            "mutation { charge(amount: 10, idempotencyKey: \"number\") { balance } }",
             json!({}),
             &fan.auth(),
         )

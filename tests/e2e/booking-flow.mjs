@@ -146,7 +146,7 @@ try {
   log("seatUpdates showed the seat HELD");
 
   await client.mutate({
-    mutation: gql`mutation ($a: Decimal!, $k: String) { charge(amount: $a, idempotencyKey: $k) { balance } }`,
+    mutation: gql`mutation ($a: Decimal!, $k: String!) { charge(amount: $a, idempotencyKey: $k) { balance } }`,
     variables: { a: held.holdSeat.price, k: `${name}-top-up` },
   });
   const { data: paid } = await client.mutate({

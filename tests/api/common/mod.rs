@@ -588,8 +588,8 @@ impl Client {
 
     pub async fn charge(&self, fan: &Fan, amount: &str) -> Gql {
         self.gql(
-            "mutation($a: Decimal!) { charge(amount: $a) { balance } }",
-            json!({ "a": amount }),
+            "mutation($a: Decimal!, $k: String!) { charge(amount: $a, idempotencyKey: $k) { balance } }",
+            json!({ "a": amount, "k": uuid::Uuid::new_v4().to_string() }),
             &fan.auth(),
         )
         .await
@@ -597,7 +597,7 @@ impl Client {
 
     pub async fn charge_with_key(&self, fan: &Fan, amount: &str, key: &str) -> Gql {
         self.gql(
-            "mutation($a: Decimal!, $k: String) { charge(amount: $a, idempotencyKey: $k) { balance } }",
+            "mutation($a: Decimal!, $k: String!) { charge(amount: $a, idempotencyKey: $k) { balance } }",
             json!({ "a": amount, "k": key }),
             &fan.auth(),
         )

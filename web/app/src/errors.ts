@@ -51,5 +51,9 @@ export function humanError(error: unknown): string {
   if (error instanceof ApolloError && code === "BAD_USER_INPUT") {
     return `${base} (${error.graphQLErrors[0]?.message})`;
   }
+  // The connection dropped while the change was being saved: it may have gone through.
+  if (error instanceof ApolloError && error.graphQLErrors[0]?.extensions?.outcome === "UNKNOWN") {
+    return "We could not confirm whether that went through. Press the same button again: it will not be done twice.";
+  }
   return base;
 }

@@ -11,11 +11,15 @@ export function Wallet() {
     notifyOnNetworkStatusChange: true,
   });
   const [amount, setAmount] = useState("100.00");
+  // One key per top-up: kept across retries after an error (the server then does it at most
+  // once), a new one once it went through or the amount changed.
+  const [key, setKey] = useState(() => crypto.randomUUID());
   const [charge, charging] = useMutation(ChargeDocument);
   const page = data?.wallet.transactionsConnection;
   const topUp = async (e: FormEvent) => {
     e.preventDefault();
-    await charge({ variables: { amount, key: crypto.randomUUID() } });
+    await charge({ variables: { amount, key } });
+    setKey(crypto.randomUUID());
     await refetch();
   };
   // The cache appends the page (relayStylePagination in apollo.ts).
@@ -26,7 +30,10 @@ export function Wallet() {
       <p>Balance <strong data-testid="balance">{data?.wallet.balance ?? "…"}</strong></p>
       <form onSubmit={(e) => void topUp(e).catch(() => {})} className="inline">
         <label>
-          Amount <input value={amount} inputMode="decimal" onChange={(e) => setAmount(e.target.value)} />
+          Amount <input value={amount} inputMode="decimal" onChange={(e) => {
+              setAmount(e.target.value);
+              setKey(crypto.randomUUID());
+            }} />
         </label>
         <button type="submit" disabled={charging.loading}>Top up</button>
       </form>
