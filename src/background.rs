@@ -6,8 +6,8 @@
 //!   subscriptions ([`live::publish_changes`]). In that order, admissions this instance makes
 //!   reach its subscribers in the same tick rather than one tick later;
 //! - **the hold sweeper**, every `HOLD_SWEEP_INTERVAL`: writes lapsed holds back to AVAILABLE /
-//!   EXPIRED (reads are right without it; it keeps the tables tidy), and forgets spent queue
-//!   challenges that have expired;
+//!   EXPIRED (reads are right without it; it keeps the tables tidy), forgets spent queue
+//!   challenges that have expired, and runs of failed sign-ins untouched for a day;
 //! - **the rate-limit tidier**, every minute: drops rate-limit buckets that are full again, so
 //!   their memory follows current callers (always on: it touches no database).
 //!
@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{Services, booking, live, queue};
+use crate::domain::{Services, accounts, booking, live, queue};
 
 /// Which loops an instance runs (tests switch them off to drive the steps by hand).
 #[derive(Debug, Clone, Copy)]
@@ -123,7 +123,8 @@ async fn hold_sweeper(services: Services, shutdown: CancellationToken) {
     {
         let sweep = async {
             booking::sweep_expired_holds(&services, 1000).await?;
-            queue::challenge::forget_spent(&services).await
+            queue::challenge::forget_spent(&services).await?;
+            accounts::forget_idle_sign_in_failures(&services).await
         };
         match shutdown.run_until_cancelled(sweep).await {
             None => break,

@@ -62,7 +62,7 @@ pub enum Bench {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => startup::serve(*config).await,
-        Command::Migrate(database) => db::migrate(&database.database_url).await,
+        Command::Migrate(database) => startup::migrate(&database.database_url).await,
         Command::Operator(Operator::Grant { email, database }) => {
             let services = offline_services(&database).await?;
             let user = accounts::grant_operator(&services, &email).await?;
@@ -97,7 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Services for a one-off command: migrated database, two connections, no tokens issued (the
 /// signer just needs some key).
 async fn offline_services(database: &DatabaseConfig) -> anyhow::Result<Services> {
-    db::migrate(&database.database_url).await?;
+    startup::migrate(&database.database_url).await?;
     let pool = db::Database::connect(&database.database_url, &db::PoolConfig::with_size(2))?;
     Ok(Services::new(
         pool,

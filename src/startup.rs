@@ -165,13 +165,49 @@ fn serve_metrics(
     Some((addr, task))
 }
 
+/// The migration that made e-mails binary-compared identities; the rows stored before it are
+/// normalised right after it runs.
+const EMAIL_IDENTITY_MIGRATION: &str = "20261206000002";
+
+/// Applies pending migrations, and what the application does for them: after the e-mail
+/// identity migration, rewrites stored e-mails in their normalised form, reporting (and leaving
+/// alone) any that would collide with another account or cannot be normalised. Never merges
+/// accounts.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    use diesel_async::AsyncConnection;
+    let applied = db::migrate(url).await.context("running migrations")?;
+    if applied.iter().any(|v| v == EMAIL_IDENTITY_MIGRATION) {
+        let mut conn = db::Conn::establish(url)
+            .await
+            .context("connecting to normalise e-mails")?;
+        let report = crate::domain::accounts::normalise_stored_emails(&mut conn)
+            .await
+            .map_err(|e| anyhow::anyhow!("normalising stored e-mails: {e:?}"))?;
+        tracing::info!(
+            normalised = report.normalised,
+            collisions = report.collisions.len(),
+            invalid = report.invalid.len(),
+            "stored e-mails normalised"
+        );
+        for id in report.collisions.iter().chain(&report.invalid) {
+            tracing::warn!(
+                user = %id,
+                "this account's e-mail was left as stored: normalised it collides with another \
+                 account's, or it cannot be normalised; it cannot sign in until an operator \
+                 changes one of them"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `encore serve`: migrate, optionally seed, serve until SIGINT/SIGTERM, then shut down
 /// gracefully.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let stop_requested = shutdown_signal()?;
     server::raise_fd_limit();
     let url = &config.database.database_url;
-    db::migrate(url).await.context("running migrations")?;
+    migrate(url).await?;
     let database = Database::connect(url, &config.database.pool())?;
     let services = Services::new(
         database,

@@ -36,6 +36,7 @@ pub mod queue_tickets;
 pub mod reservations;
 pub mod sales;
 pub mod seats;
+pub mod sign_in_failures;
 pub mod users;
 
 use chrono::NaiveDateTime;
@@ -51,7 +52,7 @@ pub type Conn = AsyncMysqlConnection;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Applies pending embedded migrations to the database at `url`.
-pub async fn migrate(url: &str) -> anyhow::Result<()> {
+pub async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
     let conn = Conn::establish(url).await?;
     let url_for_log = redact(url);
     // The harness drives the sync migration API with `block_in_place`; it needs the multi-thread
@@ -60,10 +61,11 @@ pub async fn migrate(url: &str) -> anyhow::Result<()> {
     let applied = harness
         .run_pending_migrations(MIGRATIONS)
         .map_err(|e| anyhow::anyhow!("migrating {url_for_log}: {e}"))?;
-    for version in applied {
+    let applied: Vec<String> = applied.into_iter().map(|v| v.to_string()).collect();
+    for version in &applied {
         tracing::info!(%version, "applied migration");
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// The database clock. Every deadline is written and compared with this clock, never the

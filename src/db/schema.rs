@@ -10,8 +10,6 @@ diesel::table! {
         password_hash -> Varchar,
         balance -> Decimal,
         created_at -> Datetime,
-        failed_sign_ins -> Unsigned<Integer>,
-        sign_in_locked_until -> Nullable<Datetime>,
         role -> Varchar,
     }
 }
@@ -179,8 +177,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sign_in_failures (subject) {
+        subject -> Char,
+        failures -> Unsigned<Integer>,
+        locked_until -> Nullable<Datetime>,
+        updated_at -> Datetime,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    sign_in_failures,
     concerts,
     concert_dates,
     price_tiers,

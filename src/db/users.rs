@@ -40,6 +40,32 @@ pub async fn find_by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRo
         .optional()
 }
 
+/// A page of (id, stored e-mail), by id, after `after`.
+pub async fn emails_after(
+    conn: &mut Conn,
+    after: Option<&UserId>,
+    limit: i64,
+) -> Result<Vec<(UserId, String)>, DieselError> {
+    let mut query = users::table
+        .select((users::id, users::email))
+        .order(users::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after));
+    }
+    query.load(conn).await
+}
+
+/// Changes the stored e-mail of a user (a unique violation when another account has it).
+pub async fn set_email(conn: &mut Conn, id: &UserId, email: &str) -> Result<(), DieselError> {
+    diesel::update(users::table.find(id))
+        .set(users::email.eq(email))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Whether the user exists.
 pub async fn exists(conn: &mut Conn, id: &UserId) -> Result<bool, DieselError> {
     diesel::select(diesel::dsl::exists(users::table.find(id)))
@@ -140,58 +166,4 @@ pub async fn balance_and_now(
         .select((users::balance, super::utc_now()))
         .first(conn)
         .await
-}
-
-/// Until when sign-in is refused for the user (if it is), and the database clock.
-pub async fn sign_in_lock(
-    conn: &mut Conn,
-    id: &UserId,
-) -> Result<(Option<chrono::NaiveDateTime>, chrono::NaiveDateTime), DieselError> {
-    users::table
-        .find(id)
-        .select((users::sign_in_locked_until, super::utc_now()))
-        .first(conn)
-        .await
-}
-
-/// Counts a wrong password. From the `after`-th in a row, sign-in is refused for `base` seconds,
-/// doubling with each further failure, at most `max` seconds.
-pub async fn record_failed_sign_in(
-    conn: &mut Conn,
-    id: &UserId,
-    after: u32,
-    base: u64,
-    max: u64,
-) -> Result<(), DieselError> {
-    use diesel::sql_types::{BigInt, Char, Integer, Unsigned};
-    // The lock is computed from the count before it is incremented (assignments run in order).
-    diesel::sql_query(
-        "UPDATE users SET sign_in_locked_until = CASE WHEN failed_sign_ins + 1 >= ? \
-           THEN UTC_TIMESTAMP(6) + INTERVAL LEAST(? * POW(2, LEAST(CAST(failed_sign_ins AS SIGNED) + 1 - ?, 30)), ?) SECOND \
-           ELSE sign_in_locked_until END, \
-         failed_sign_ins = failed_sign_ins + 1 WHERE id = ?",
-    )
-    .bind::<Unsigned<Integer>, _>(after)
-    .bind::<BigInt, _>(i64::try_from(base).unwrap_or(i64::MAX))
-    .bind::<Unsigned<Integer>, _>(after)
-    .bind::<BigInt, _>(i64::try_from(max).unwrap_or(i64::MAX))
-    .bind::<Char, _>(id)
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
-/// A right password ends the run of failures.
-pub async fn reset_failed_sign_ins(conn: &mut Conn, id: &UserId) -> Result<(), DieselError> {
-    Cached(
-        diesel::update(users::table.find(id))
-            .filter(users::failed_sign_ins.gt(0))
-            .set((
-                users::failed_sign_ins.eq(0),
-                users::sign_in_locked_until.eq(None::<chrono::NaiveDateTime>),
-            )),
-    )
-    .execute(conn)
-    .await
-    .map(drop)
 }

@@ -12,7 +12,7 @@ use super::throttle::Action;
 use crate::db::ids::UserId;
 use crate::db::models::UserRow;
 pub use crate::db::states::Role;
-use crate::db::{self, Conn, users};
+use crate::db::{self, Conn, sign_in_failures, users};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -95,11 +95,22 @@ pub async fn create_user(
     }
 }
 
-/// Signs in. A wrong password and an unknown email are refused alike, in about the same time
-/// (an unknown email is verified against a dummy hash). Counted against the caller's address and
-/// the email; wrong passwords in a row lock the account's sign-in for a doubling time (in the
-/// database, so on every instance), during which even the right password is refused with
-/// `RATE_LIMITED`.
+/// Signs in.
+///
+/// A wrong password and an unknown e-mail are refused alike, in the same time, with the same
+/// lock schedule: nothing in the answer tells whether an account exists. Both are verified
+/// against a hash (a dummy for an unknown e-mail), and both count as a failure of the
+/// *subject*: the normalised e-mail together with the client address (IPv6 by /64). After
+/// `SIGN_IN_LOCKOUT_AFTER` failures in a row, the subject's sign-in is refused with
+/// `RATE_LIMITED` for 1 s, doubling with each further failure up to `SIGN_IN_LOCKOUT_MAX`, even
+/// for the right password; a right password clears the run.
+///
+/// Why by e-mail *and* address: locked by account alone, anyone could lock the owner out of
+/// their account from anywhere, and an unknown e-mail never locked, which told the accounts
+/// apart. Keyed by both, an attacker only locks themself out. A guesser spread over many
+/// addresses gets `SIGN_IN_LOCKOUT_AFTER` tries per address per lock, all of them bounded by the
+/// per-e-mail budget (`RATE_LIMIT_SIGN_INS_PER_ACCOUNT_PER_MIN`, per instance); the price is
+/// that exhausting that budget also makes the owner wait, seconds at a time, while it lasts.
 pub async fn sign_in(
     services: &Services,
     address: Option<IpAddr>,
@@ -107,45 +118,44 @@ pub async fn sign_in(
     password: &str,
 ) -> Result<Session> {
     services.throttle.check(Action::SignIn, address)?;
-    services.throttle.check_sign_in_account(email)?;
     let refused = || Error::Unauthenticated("wrong email or password".into());
+    let email = Email::parse(email).map_err(|_| refused())?;
+    services.throttle.check_sign_in_account(&email)?;
     // Longer than any password one could have set: refused without hashing it.
     if password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(refused());
     }
-    let email = Email::parse(email).map_err(|_| refused())?;
-    let found = with_conn!(services.db, async |conn: &mut Conn| {
-        let Some(row) = users::find_by_email(conn, email.as_str()).await? else {
-            return Ok(None);
-        };
-        let (locked_until, now) = users::sign_in_lock(conn, &row.id).await?;
+    let subject = sign_in_subject(&email, address);
+    let (row, locked_for) = with_conn!(services.db, async |conn: &mut Conn| {
+        let row = users::find_by_email(conn, email.as_str()).await?;
+        let (locked_until, now) = sign_in_failures::lock_and_now(conn, &subject).await?;
         let locked_for = locked_until
             .filter(|until| *until > now)
             .and_then(|until| (until - now).to_std().ok());
-        Ok(Some((row, locked_for)))
+        Ok((row, locked_for))
     })
     .await?;
-    let (row, locked_for) = found.map_or((None, None), |(row, locked)| (Some(row), locked));
     // Hashed whatever happens next, so the answer's time tells nothing.
     let stored = row.as_ref().map(|r| r.password_hash.as_str());
     let matches = services.passwords.verify(password, stored).await?;
     if let Some(retry_after) = locked_for {
         return Err(Error::RateLimited {
-            message: "too many wrong passwords for this account; try again later".into(),
+            message: "too many failed sign-ins for this email from here; try again later".into(),
             retry_after,
         });
     }
-    let Some(row) = row else {
-        return Err(refused());
-    };
     let quotas = services.throttle.quotas();
+    let signed_in = match row {
+        Some(row) if matches => Some(row),
+        _ => None,
+    };
     with_conn!(services.db, async |conn: &mut Conn| {
-        if matches {
-            users::reset_failed_sign_ins(conn, &row.id).await?;
+        if signed_in.is_some() {
+            sign_in_failures::clear(conn, &subject).await?;
         } else {
-            users::record_failed_sign_in(
+            sign_in_failures::record(
                 conn,
-                &row.id,
+                &subject,
                 quotas.sign_in_lockout_after,
                 1,
                 quotas.sign_in_lockout_max.as_secs().max(1),
@@ -155,14 +165,36 @@ pub async fn sign_in(
         Ok(())
     })
     .await?;
-    if !matches {
+    let Some(row) = signed_in else {
         return Err(refused());
-    }
+    };
     let token = services.tokens.issue(&row.id)?;
     Ok(Session {
         token,
         user: row.into(),
     })
+}
+
+/// Who a run of failed sign-ins belongs to: the normalised e-mail and the client address (its
+/// rate-limit bucket), hashed, so the table holds neither.
+fn sign_in_subject(email: &Email, address: Option<IpAddr>) -> String {
+    use sha2::{Digest, Sha256};
+    let address = address
+        .map(|a| super::throttle::bucket(a).to_string())
+        .unwrap_or_else(|| "-".to_owned());
+    format!(
+        "{:x}",
+        Sha256::digest(format!("{}\n{address}", email.as_str()).as_bytes())
+    )
+}
+
+/// Forgets failed sign-ins untouched for a day whose lock has lapsed (the background tidier runs
+/// it every minute): a run of failures older than that starts over.
+pub async fn forget_idle_sign_in_failures(services: &Services) -> Result<usize> {
+    with_conn!(services.db, async |conn: &mut Conn| {
+        Ok(sign_in_failures::forget_idle(conn, 24 * 3600, 10_000).await?)
+    })
+    .await
 }
 
 pub async fn user(services: &Services, user_id: &UserId) -> Result<User> {
@@ -188,6 +220,51 @@ pub(crate) async fn find_user(conn: &mut Conn, user_id: &UserId) -> Result<User>
         .map(User::from)
         // A valid token for a user that no longer exists.
         .ok_or_else(|| Error::Unauthenticated("unknown user".into()))
+}
+
+/// What [`normalise_stored_emails`] did.
+#[derive(Debug, Default)]
+pub struct EmailReport {
+    /// Rows rewritten in their normalised form.
+    pub normalised: usize,
+    /// Rows left as stored: their normalised form is another account's.
+    pub collisions: Vec<UserId>,
+    /// Rows left as stored: the address has invisible characters (it cannot be normalised).
+    pub invalid: Vec<UserId>,
+}
+
+/// Rewrites every stored e-mail in its normalised form (`Email::parse`), for rows stored before
+/// normalisation existed. A row whose normalised form another account already has, or whose
+/// address cannot be normalised, is left alone and reported: two accounts are never merged.
+/// Such an account cannot sign in (sign-in normalises what is typed) until an operator resolves
+/// it. Pages through the table by id.
+pub async fn normalise_stored_emails(conn: &mut Conn) -> Result<EmailReport> {
+    let mut report = EmailReport::default();
+    let mut after: Option<UserId> = None;
+    loop {
+        let page = users::emails_after(conn, after.as_ref(), 1000).await?;
+        let Some((last, _)) = page.last() else {
+            return Ok(report);
+        };
+        after = Some(last.clone());
+        for (id, stored) in page {
+            let normal = match Email::parse(&stored) {
+                Ok(normal) if normal.as_str() == stored => continue,
+                Ok(normal) => normal,
+                Err(_) => {
+                    report.invalid.push(id);
+                    continue;
+                }
+            };
+            match users::set_email(conn, &id, normal.as_str()).await {
+                Ok(()) => report.normalised += 1,
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                    report.collisions.push(id);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 /// Makes the account registered with `email` an operator (`encore operator grant`); granting

@@ -26,14 +26,32 @@ impl Username {
     }
 }
 
+/// An e-mail address as an identity: one value however it is spelt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
-    /// A deliberately modest check (one '@', a dot in the domain, no spaces); the address is
-    /// stored lower-cased so sign-in is case-insensitive.
+    /// Normalised once, here at the edge: trimmed, Unicode NFKC, lower-cased (Unicode's full
+    /// lower-case mapping) and normalised again, so `ACCOUNT@…`, full-width `ａｃｃｏｕｎｔ@…`
+    /// and a decomposed `á` are the address they look like. Invisible characters (a zero-width
+    /// space, a bidi override, a soft hyphen, fillers, variation selectors, unassigned code
+    /// points) are refused rather than dropped: an address that shows like another must be
+    /// neither a way into it nor a second identity. Stored in a binary-collated unique column
+    /// and compared byte for byte, so the database adds no equivalences of its own (its
+    /// accent-insensitive collation once signed `áccount@…` in to `account@…`). Otherwise a
+    /// deliberately modest check: one '@', a dot in the domain, no spaces, at most 254 bytes.
     pub fn parse(input: &str) -> Result<Self> {
-        let email = input.trim().to_lowercase();
+        use unicode_normalization::UnicodeNormalization;
+        let invalid =
+            || Error::bad_input(format!("{:?} is not a valid email address", short(input)));
+        let trimmed = input.trim();
+        if trimmed.chars().any(is_invisible) {
+            return Err(Error::bad_input(
+                "an email address cannot contain invisible characters (such as a zero-width space)",
+            ));
+        }
+        let folded: String = trimmed.nfkc().collect::<String>().to_lowercase();
+        let email: String = folded.nfkc().collect();
         let valid = match email.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -42,14 +60,13 @@ impl Email {
                     && !domain.ends_with('.')
                     && !domain.contains('@')
                     && !email.chars().any(char::is_whitespace)
+                    && !email.chars().any(is_invisible)
                     && email.len() <= 254
             }
             None => false,
         };
         if !valid {
-            return Err(Error::bad_input(format!(
-                "{input:?} is not a valid email address"
-            )));
+            return Err(invalid());
         }
         Ok(Self(email))
     }
@@ -57,6 +74,42 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that show as nothing (or as a blank) and so could make two addresses look alike.
+fn is_invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        G::Control
+            | G::Format
+            | G::SpaceSeparator
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::Surrogate
+            | G::PrivateUse
+            | G::Unassigned
+    ) || matches!(
+        c,
+        // Combining grapheme joiner, Hangul and Khmer fillers, Mongolian variation selectors,
+        // variation selectors, Braille blank.
+        '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FFA0}'
+            | '\u{E0100}'..='\u{E01EF}'
+    )
+}
+
+/// At most 64 characters of `input`, for quoting it back.
+fn short(input: &str) -> String {
+    input.chars().take(64).collect()
 }
 
 /// The longest password accepted: long enough for any passphrase, short enough that hashing it
@@ -175,6 +228,45 @@ mod tests {
             "a@b@c.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn look_alike_spellings_are_one_identity_or_refused() {
+        let normal = |s: &str| Email::parse(s).map(|e| e.as_str().to_owned()).ok();
+        let account = Some("account@fans.test".to_owned());
+        assert_eq!(normal("ACCOUNT@FANS.TEST"), account);
+        assert_eq!(
+            normal("ａｃｃｏｕｎｔ@ｆａｎｓ.ｔｅｓｔ"),
+            account,
+            "full width"
+        );
+        // A composed and a decomposed accent are one address; an accent is not no accent.
+        assert_eq!(
+            normal("\u{e1}ccount@fans.test"),
+            normal("a\u{301}ccount@fans.test")
+        );
+        assert_ne!(normal("\u{e1}ccount@fans.test"), account);
+        assert_eq!(
+            normal("\u{c1}CCOUNT@fans.test"),
+            normal("\u{e1}ccount@fans.test")
+        );
+        for hidden in [
+            "acc\u{200b}ount@fans.test",
+            "acc\u{200d}ount@fans.test",
+            "\u{feff}account@fans.test",
+            "account\u{202e}@fans.test",
+            "acc\u{ad}ount@fans.test",
+            "acc\u{34f}ount@fans.test",
+            "acc\u{fe0f}ount@fans.test",
+            "acc\u{3164}ount@fans.test",
+            "account@fans\u{2060}.test",
+            "acc\u{e0041}ount@fans.test",
+        ] {
+            assert!(
+                matches!(Email::parse(hidden), Err(Error::BadInput(_))),
+                "{hidden:?}"
+            );
         }
     }
 

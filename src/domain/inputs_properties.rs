@@ -50,6 +50,15 @@ proptest! {
     }
 
     #[test]
+    fn a_normalised_email_is_a_fixed_point(s in "\\PC{1,40}@\\PC{1,20}\\.[a-z]{2,4}") {
+        // Normalising twice changes nothing: every spelling maps to one stored form.
+        if let Ok(email) = Email::parse(&s) {
+            let again = Email::parse(email.as_str()).map(|e| e.as_str().to_owned());
+            prop_assert_eq!(again.ok(), Some(email.as_str().to_owned()));
+        }
+    }
+
+    #[test]
     fn seat_numbers_are_1_to_50_or_refused(n in any::<i32>()) {
         match SeatNumber::parse(n) {
             Ok(seat) => prop_assert!(seat.get() >= 1),

@@ -10,9 +10,10 @@
 //! | `enterQueue` | client address | 120 per minute |
 //! | `enterQueue` | account | 10 per minute |
 //!
-//! Past a limit the answer is `RATE_LIMITED` with `retryAfter` (seconds). On top of these, an
-//! account's wrong passwords lock its sign-in for a doubling time (`accounts::sign_in`), kept in
-//! the database so every instance agrees.
+//! Past a limit the answer is `RATE_LIMITED` with `retryAfter` (seconds). The e-mail is keyed in
+//! its normalised form (`inputs::Email`), so look-alike spellings share one bucket. On top of
+//! these, wrong passwords for one e-mail from one address lock that pair's sign-in for a
+//! doubling time (`accounts::sign_in`), kept in the database so every instance agrees.
 //!
 //! Buckets are per instance: behind a load balancer spreading N instances, a client gets up to N
 //! times a budget. That bounds abuse without a shared store on every request; the lockout, which
@@ -29,6 +30,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::error::{Error, Result};
+use super::inputs::Email;
 use crate::db::ids::UserId;
 
 /// The limits, each a flag with an environment variable. Zero switches a limit off.
@@ -60,7 +62,8 @@ pub struct Quotas {
         default_value_t = 10
     )]
     pub queue_entries_per_account_per_min: u32,
-    /// Wrong passwords in a row after which an account's sign-in locks (1 s, doubling).
+    /// Wrong passwords in a row for one e-mail from one address after which sign-in for that
+    /// pair locks (1 s, doubling).
     #[arg(long, env = "SIGN_IN_LOCKOUT_AFTER", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub sign_in_lockout_after: u32,
@@ -211,10 +214,10 @@ impl Throttle {
         }
     }
 
-    /// Takes one sign-in from the budget of `email` (as typed, lower-cased).
-    pub fn check_sign_in_account(&self, email: &str) -> Result<()> {
-        self.sign_ins_per_account
-            .check(&email.trim().to_lowercase())
+    /// Takes one sign-in from the budget of `email`, in its normalised form: every spelling of
+    /// one address draws from one bucket.
+    pub fn check_sign_in_account(&self, email: &Email) -> Result<()> {
+        self.sign_ins_per_account.check(&email.as_str().to_owned())
     }
 
     /// Takes one queue entry from the budget of `user`.
@@ -234,7 +237,7 @@ impl Throttle {
 }
 
 /// The bucket an address counts in: itself for IPv4, its /64 for IPv6 (one subscriber's block).
-fn bucket(address: IpAddr) -> IpAddr {
+pub(crate) fn bucket(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

@@ -430,23 +430,143 @@ async fn brute_force_on_one_account_locks_its_sign_in_for_a_doubling_time() {
     assert!(locked.body["errors"][0]["extensions"]["retryAfter"].as_u64() >= Some(1));
 
     // The lock lapses on the database clock; one more wrong password doubles it.
-    app.time_passes_for_sign_in(&fan.user_id).await;
+    app.time_passes_for_sign_in().await;
     assert_eq!(attempt("wrong-password").await.code(), "UNAUTHENTICATED");
     let again = attempt("password-123").await;
     assert_eq!(again.code(), "RATE_LIMITED");
     assert!(again.body["errors"][0]["extensions"]["retryAfter"].as_u64() >= Some(2));
 
-    app.time_passes_for_sign_in(&fan.user_id).await;
+    app.time_passes_for_sign_in().await;
     attempt("password-123").await.ok();
     assert_eq!(
-        app.count(
-            "users",
-            &format!("id = '{}' AND failed_sign_ins = 0", fan.user_id)
-        )
-        .await,
-        1,
+        app.count("sign_in_failures", "1=1").await,
+        0,
         "a right password ends the run"
     );
+}
+
+/// The answers to a run of wrong passwords for `email`: (code, message, retryAfter, time).
+async fn failed_sign_ins(
+    app: &TestApp,
+    email: &str,
+    n: usize,
+) -> Vec<(String, String, Option<u64>, Duration)> {
+    let mut answers = Vec::new();
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        let r = app
+            .gql(
+                SIGN_IN,
+                json!({ "e": email, "p": "wrong-password" }),
+                &Auth::none(),
+            )
+            .await;
+        answers.push((
+            r.code(),
+            r.message(),
+            r.body["errors"][0]["extensions"]["retryAfter"].as_u64(),
+            started.elapsed(),
+        ));
+        // Past each lock, so the next failure extends the schedule.
+        app.time_passes_for_sign_in().await;
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lockout_answers_an_unknown_email_exactly_as_a_known_one() {
+    let quotas = Quotas {
+        sign_in_lockout_after: 3,
+        ..Quotas::unlimited()
+    };
+    let app = TestApp::spawn_with(with_quotas(quotas), encore::background::Background::NONE).await;
+    let fan = app.fan().await;
+    let nobody = format!("nobody-{}@fans.test", crate::common::unique_name());
+    // Without lapsing the locks: the run as an attacker meets it.
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..6 {
+        for (email, into) in [(&fan.email, &mut known), (&nobody, &mut unknown)] {
+            let r = app
+                .gql(
+                    SIGN_IN,
+                    json!({ "e": email, "p": "wrong-password" }),
+                    &Auth::none(),
+                )
+                .await;
+            into.push((r.code(), r.message()));
+        }
+    }
+    eprintln!("known: {known:?}\nunknown: {unknown:?}");
+    assert_eq!(known, unknown, "codes and messages");
+    assert!(
+        known.iter().any(|(code, _)| code == "RATE_LIMITED"),
+        "{known:?}"
+    );
+
+    // The lock schedule: the same doubling for both (each lock lapsed before the next try).
+    app.time_passes_for_sign_in().await;
+    let known = failed_sign_ins(&app, &fan.email, 4).await;
+    let unknown = failed_sign_ins(&app, &nobody, 4).await;
+    let schedule = |answers: &[(String, String, Option<u64>, Duration)]| {
+        answers
+            .iter()
+            .map(|(c, m, r, _)| (c.clone(), m.clone(), *r))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(schedule(&known), schedule(&unknown));
+    // And the same cost: both verify a password hash (the median of the refusals' times).
+    let median = |answers: &[(String, String, Option<u64>, Duration)]| {
+        let mut times: Vec<Duration> = answers.iter().map(|a| a.3).collect();
+        times.sort();
+        times[times.len() / 2]
+    };
+    let (k, u) = (median(&known), median(&unknown));
+    eprintln!("median answer: known {k:?}, unknown {u:?}");
+    assert!(u * 4 > k && k * 4 > u, "known {k:?} vs unknown {u:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attacker_elsewhere_locks_only_themself_out() {
+    let quotas = Quotas {
+        sign_in_lockout_after: 3,
+        ..Quotas::unlimited()
+    };
+    let limits = ServerLimits {
+        client_address_header: Some("x-forwarded-for".into()),
+        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+        ..ServerLimits::default()
+    };
+    let app = TestApp::spawn_custom(
+        with_quotas(quotas),
+        encore::background::Background::NONE,
+        &test_pool(4),
+        limits,
+    )
+    .await;
+    let fan = app.fan().await;
+    let sign_in = async |from: &str, password: &str| -> Value {
+        app.http
+            .post(&app.url)
+            .header("x-forwarded-for", from)
+            .json(&json!({ "query": SIGN_IN, "variables": { "e": fan.email, "p": password } }))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    };
+    for _ in 0..5 {
+        sign_in("203.0.113.66", "wrong-password").await;
+    }
+    let attacker = sign_in("203.0.113.66", "password-123").await;
+    assert_eq!(
+        attacker["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{attacker}"
+    );
+    let owner = sign_in("198.51.100.7", "password-123").await;
+    assert!(owner["data"]["signIn"]["token"].is_string(), "{owner}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

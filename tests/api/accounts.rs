@@ -248,3 +248,164 @@ async fn a_valid_token_of_a_deleted_account_is_unauthenticated_everywhere() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn look_alike_emails_are_one_identity_with_one_budget_or_refused() {
+    let quotas = encore::domain::throttle::Quotas {
+        sign_ins_per_account_per_min: 4,
+        ..encore::domain::throttle::Quotas::unlimited()
+    };
+    let rules = encore::config::Rules {
+        quotas,
+        ..crate::common::test_rules()
+    };
+    let app = TestApp::spawn_with(rules, encore::background::Background::NONE).await;
+    let name = unique_name();
+    let email = format!("{name}@fans.test");
+    let signed_up = app
+        .gql(
+            SIGN_UP,
+            json!({ "u": name, "e": email, "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await
+        .ok();
+    let id = signed_up["signUp"]["user"]["id"].clone();
+    let full_width: String = name
+        .chars()
+        .map(|c| match c {
+            'a'..='z' => char::from_u32(c as u32 - 'a' as u32 + 0xFF41).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    // Spellings of the same address sign in to the same account, and share one budget.
+    for spelling in [
+        email.to_uppercase(),
+        format!("{full_width}@fans.test"),
+        format!("  {email} "),
+        email.clone(),
+    ] {
+        let r = app
+            .gql(
+                SIGN_IN,
+                json!({ "e": spelling, "p": "password-123" }),
+                &Auth::none(),
+            )
+            .await
+            .ok();
+        assert_eq!(r["signIn"]["user"]["id"], id, "{spelling:?}");
+    }
+    let fifth = app
+        .gql(
+            SIGN_IN,
+            json!({ "e": email.to_uppercase(), "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await;
+    assert_eq!(
+        fifth.code(),
+        "RATE_LIMITED",
+        "one bucket for every spelling"
+    );
+
+    // An invisible character is refused, not dropped: neither a way in nor a second identity.
+    let hidden = format!("{}\u{200b}{}@fans.test", &name[..2], &name[2..]);
+    let sign_up = app
+        .gql(
+            SIGN_UP,
+            json!({ "u": unique_name(), "e": hidden, "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await;
+    assert_eq!(sign_up.code(), "BAD_USER_INPUT", "{}", sign_up.body);
+    // An accent is another address (the database no longer says á = a).
+    let accented = format!("\u{e1}{name}@fans.test");
+    let other = app
+        .gql(
+            SIGN_UP,
+            json!({ "u": unique_name(), "e": accented, "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await
+        .ok();
+    assert_ne!(other["signUp"]["user"]["id"], id);
+    // The same address spelt otherwise cannot be registered twice.
+    let again = app
+        .gql(
+            SIGN_UP,
+            json!({ "u": unique_name(), "e": format!("{full_width}@FANS.test"), "p": "password-123" }),
+            &Auth::none(),
+        )
+        .await;
+    assert_eq!(again.code(), "BAD_USER_INPUT");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_emails_are_normalised_once_and_collisions_are_reported_not_merged() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    let mut conn = app.conn().await;
+    // Rows as an older version stored them (lower-cased only), some of them look-alikes.
+    let rows = [
+        ("00000000-0000-7000-8000-000000000001", "ｆｕｌｌ@fans.test"),
+        ("00000000-0000-7000-8000-000000000002", "dup@fans.test"),
+        ("00000000-0000-7000-8000-000000000003", "ｄｕｐ@fans.test"),
+        (
+            "00000000-0000-7000-8000-000000000004",
+            "zero\u{200b}width@fans.test",
+        ),
+        ("00000000-0000-7000-8000-000000000005", "plain@fans.test"),
+    ];
+    for (n, (id, email)) in rows.iter().enumerate() {
+        diesel::sql_query(format!(
+            "INSERT INTO users (id, username, email, password_hash, balance, created_at, role) \
+             VALUES ('{id}', 'old_{n}', '{email}', 'x', 0, UTC_TIMESTAMP(6), 'FAN')"
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("an old row");
+    }
+    let report = encore::domain::accounts::normalise_stored_emails(&mut conn)
+        .await
+        .expect("normalise");
+    assert_eq!(report.normalised, 1);
+    let ids =
+        |list: &[encore::db::ids::UserId]| list.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&report.collisions), vec![rows[2].0]);
+    assert_eq!(ids(&report.invalid), vec![rows[3].0]);
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        email: String,
+    }
+    let stored: Vec<Stored> = diesel::sql_query(
+        "SELECT email FROM users WHERE id LIKE '00000000-0000-7000-8000-%' ORDER BY id",
+    )
+    .load(&mut conn)
+    .await
+    .expect("emails");
+    let stored: Vec<&str> = stored.iter().map(|s| s.email.as_str()).collect();
+    assert_eq!(
+        stored,
+        vec![
+            "full@fans.test",
+            "dup@fans.test",
+            "ｄｕｐ@fans.test",
+            "zero\u{200b}width@fans.test",
+            "plain@fans.test"
+        ],
+        "nothing merged, nothing lost"
+    );
+    // A second pass has nothing left to do but the same two reports.
+    let again = encore::domain::accounts::normalise_stored_emails(&mut conn)
+        .await
+        .expect("normalise");
+    assert_eq!(
+        (
+            again.normalised,
+            again.collisions.len(),
+            again.invalid.len()
+        ),
+        (0, 1, 1)
+    );
+}

@@ -330,15 +330,14 @@ impl TestApp {
         .expect("move stored times back");
     }
 
-    /// The user's sign-in lock lapses now (the database clock decides it).
-    pub async fn time_passes_for_sign_in(&self, user_id: &str) {
+    /// Every sign-in lock lapses now (the database clock decides it).
+    pub async fn time_passes_for_sign_in(&self) {
         use diesel_async::RunQueryDsl;
         let mut conn = self.conn().await;
         diesel::sql_query(
-            "UPDATE users SET sign_in_locked_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND \
-             WHERE id = ? AND sign_in_locked_until IS NOT NULL",
+            "UPDATE sign_in_failures SET locked_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND \
+             WHERE locked_until IS NOT NULL",
         )
-        .bind::<diesel::sql_types::Text, _>(user_id)
         .execute(&mut conn)
         .await
         .expect("lapse the lock");
