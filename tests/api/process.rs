@@ -1087,3 +1087,73 @@ async fn the_server_logs_its_raised_open_file_limit() {
     let status = server.wait(Duration::from_secs(10)).await.expect("exits");
     assert!(status.success(), "exit status {status}");
 }
+
+/// The request that once aborted the whole process (a stack overflow in the parser is not a
+/// panic a task can catch): a 2,000-deep list literal, over every transport, to a real
+/// `encore serve`. Each gets a coded refusal and the process lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_thousand_deep_literal_over_every_transport_leaves_the_process_serving() {
+    use crate::common::ws::{LEGACY, MODERN, WsClient};
+    let db = TestDb::create().await;
+    let mut server = ServerProcess::start("server", &db.url, &[], None).await;
+    let query = crate::hostile::deep_list_literal(2_000);
+    let http = reqwest::Client::new();
+    let refused = |body: &Value, how: &str| {
+        let code = error_code(body).unwrap_or_default();
+        assert!(
+            code == "GRAPHQL_VALIDATION_FAILED" || code == "GRAPHQL_PARSE_FAILED",
+            "{how}: {body}"
+        );
+    };
+
+    let (status, body) = server
+        .client(&http)
+        .send(&query, json!({}), &Auth::none())
+        .await
+        .expect("POST answered");
+    assert!(status < 500, "POST: {status}");
+    refused(&body, "POST");
+
+    let get: Value = http
+        .get(format!("{}/graphql", server.url()))
+        .query(&[("query", query.as_str())])
+        .header("Apollo-Require-Preflight", "true")
+        .send()
+        .await
+        .expect("GET answered")
+        .json()
+        .await
+        .expect("json");
+    refused(&get, "GET");
+
+    for protocol in [MODERN, LEGACY] {
+        let mut ws = WsClient::connect(&server.url(), protocol, json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("{protocol}: {e:?}"));
+        ws.subscribe("deep", &query, json!({})).await;
+        let answer = ws
+            .next(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{protocol}: no answer"));
+        let errors = match answer["type"].as_str() {
+            Some("error") => json!({ "errors": answer["payload"] }),
+            _ => answer["payload"].clone(),
+        };
+        refused(&errors, protocol);
+    }
+
+    let health = http
+        .get(format!("{}/health", server.url()))
+        .send()
+        .await
+        .expect("the process still answers");
+    assert_eq!(health.status(), 200);
+    assert!(
+        server.wait(Duration::from_millis(100)).await.is_none(),
+        "the process exited:\n{}",
+        server.logs()
+    );
+    server.sigterm().await;
+    let status = server.wait(Duration::from_secs(10)).await.expect("exits");
+    assert!(status.success(), "exit status {status}");
+}
