@@ -165,30 +165,30 @@ fn serve_metrics(
     Some((addr, task))
 }
 
-/// The migration that made e-mails binary-compared identities; the rows stored before it are
-/// normalised right after it runs.
-const EMAIL_IDENTITY_MIGRATION: &str = "20261206000002";
-
-/// Applies pending migrations, and what the application does for them: after the e-mail
-/// identity migration, rewrites stored e-mails in their normalised form, reporting (and leaving
-/// alone) any that would collide with another account or cannot be normalised. Never merges
-/// accounts.
+/// Applies pending migrations, then rewrites stored e-mails that are not in their normalised
+/// form (rows from before normalisation existed, or written by an older instance during a
+/// rolling upgrade), reporting (and leaving alone) any that would collide with another account
+/// or cannot be normalised. Never merges accounts. Runs at every start, so an interrupted
+/// rewrite finishes next time; it reads only rows that can differ (non-ASCII, upper case or
+/// control characters), which a plain lower-case ASCII table has none of.
 pub async fn migrate(url: &str) -> anyhow::Result<()> {
     use diesel_async::AsyncConnection;
-    let applied = db::migrate(url).await.context("running migrations")?;
-    if applied.iter().any(|v| v == EMAIL_IDENTITY_MIGRATION) {
+    db::migrate(url).await.context("running migrations")?;
+    {
         let mut conn = db::Conn::establish(url)
             .await
             .context("connecting to normalise e-mails")?;
         let report = crate::domain::accounts::normalise_stored_emails(&mut conn)
             .await
             .map_err(|e| anyhow::anyhow!("normalising stored e-mails: {e:?}"))?;
-        tracing::info!(
-            normalised = report.normalised,
-            collisions = report.collisions.len(),
-            invalid = report.invalid.len(),
-            "stored e-mails normalised"
-        );
+        if report.normalised + report.collisions.len() + report.invalid.len() > 0 {
+            tracing::info!(
+                normalised = report.normalised,
+                collisions = report.collisions.len(),
+                invalid = report.invalid.len(),
+                "stored e-mails normalised"
+            );
+        }
         for id in report.collisions.iter().chain(&report.invalid) {
             tracing::warn!(
                 user = %id,

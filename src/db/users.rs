@@ -40,7 +40,9 @@ pub async fn find_by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRo
         .optional()
 }
 
-/// A page of (id, stored e-mail), by id, after `after`.
+/// A page of (id, stored e-mail), by id, after `after`, of the rows whose e-mail may not be in
+/// its normalised form: with a non-ASCII character, an upper-case letter or a control character
+/// (a printable lower-case ASCII address is its own normal form).
 pub async fn emails_after(
     conn: &mut Conn,
     after: Option<&UserId>,
@@ -48,6 +50,10 @@ pub async fn emails_after(
 ) -> Result<Vec<(UserId, String)>, DieselError> {
     let mut query = users::table
         .select((users::id, users::email))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "(LENGTH(email) <> CHAR_LENGTH(email) OR email <> LOWER(email) \
+              OR email REGEXP '[[:cntrl:]]')",
+        ))
         .order(users::id)
         .limit(limit)
         .into_boxed();

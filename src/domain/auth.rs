@@ -75,10 +75,30 @@ pub struct Viewer {
     /// The client's address as the transport resolved it (through a trusted proxy when
     /// configured); what per-address rate limits count by.
     address: Option<std::net::IpAddr>,
-    /// Whether the token's user still exists, asked once per viewer (a request, or a websocket
-    /// connection, which asks at `connection_init`): a token outlives an account deleted after
-    /// it was signed.
-    exists: std::sync::Arc<tokio::sync::OnceCell<bool>>,
+}
+
+/// Whether the signed-in user's account still exists (a token outlives an account deleted
+/// after it was signed), asked at most once per operation: the GraphQL layer gives every
+/// operation a fresh one, over HTTP and websockets alike, so a long-lived socket learns of a
+/// deletion at its next operation.
+#[derive(Debug, Default)]
+pub struct AccountCheck(tokio::sync::OnceCell<bool>);
+
+impl AccountCheck {
+    /// `UNAUTHENTICATED` when `user_id`'s account is gone.
+    async fn require(&self, services: &Services, user_id: &UserId) -> Result<()> {
+        let exists = self
+            .0
+            .get_or_try_init(|| super::accounts::exists(services, user_id))
+            .await?;
+        if *exists {
+            Ok(())
+        } else {
+            Err(Error::Unauthenticated(
+                "this account no longer exists; sign in again".into(),
+            ))
+        }
+    }
 }
 
 impl Viewer {
@@ -123,7 +143,6 @@ impl Viewer {
                 .filter(|t| !t.is_empty())
                 .map(QueueToken::parse),
             address: None,
-            exists: Default::default(),
         }
     }
 
@@ -137,35 +156,29 @@ impl Viewer {
     }
 
     /// The signed-in user, whose account still exists; `UNAUTHENTICATED` without a valid
-    /// credential or when its account is gone. The database is asked once per viewer.
-    pub async fn existing_user_id(&self, services: &Services) -> Result<&UserId> {
+    /// credential or when its account is gone. The database is asked once per `check`.
+    pub async fn existing_user_id(
+        &self,
+        services: &Services,
+        check: &AccountCheck,
+    ) -> Result<&UserId> {
         let user_id = self.user_id()?;
-        self.check_exists(services, user_id).await?;
+        check.require(services, user_id).await?;
         Ok(user_id)
     }
 
     /// [`Viewer::existing_user_id`] when a credential was sent; None without one.
-    pub async fn existing_optional_user_id(&self, services: &Services) -> Result<Option<&UserId>> {
+    pub async fn existing_optional_user_id(
+        &self,
+        services: &Services,
+        check: &AccountCheck,
+    ) -> Result<Option<&UserId>> {
         match self.optional_user_id()? {
             Some(user_id) => {
-                self.check_exists(services, user_id).await?;
+                check.require(services, user_id).await?;
                 Ok(Some(user_id))
             }
             None => Ok(None),
-        }
-    }
-
-    async fn check_exists(&self, services: &Services, user_id: &UserId) -> Result<()> {
-        let exists = self
-            .exists
-            .get_or_try_init(|| super::accounts::exists(services, user_id))
-            .await?;
-        if *exists {
-            Ok(())
-        } else {
-            Err(Error::Unauthenticated(
-                "this account no longer exists; sign in again".into(),
-            ))
         }
     }
 

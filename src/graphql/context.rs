@@ -6,7 +6,14 @@ use async_graphql::{Context, ID};
 
 use super::error::ApiError;
 use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
-use crate::domain::auth::Viewer;
+use std::sync::Arc;
+
+use async_graphql::ServerResult;
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+
+use crate::domain::auth::{AccountCheck, Viewer};
 use crate::domain::inputs::parse_id;
 use crate::domain::{Error, Services, live};
 
@@ -23,9 +30,42 @@ fn caller<'a>(ctx: &Context<'a>) -> &'a Viewer {
 }
 
 /// The signed-in user's id, whose account exists; `UNAUTHENTICATED` without a valid bearer
-/// token, or when the token's account is gone.
+/// token, or when the token's account is gone (asked once per operation: [`PerOperation`]).
 pub async fn viewer<'a>(ctx: &Context<'a>) -> Result<&'a UserId, ApiError> {
-    Ok(caller(ctx).existing_user_id(services(ctx)?).await?)
+    let services = services(ctx)?;
+    let user_id = match ctx.data_opt::<AccountCheck>() {
+        Some(check) => caller(ctx).existing_user_id(services, check).await?,
+        None => {
+            caller(ctx)
+                .existing_user_id(services, &AccountCheck::default())
+                .await?
+        }
+    };
+    Ok(user_id)
+}
+
+/// An async-graphql extension giving every operation, over HTTP or a websocket, what it must not
+/// share with another: its own [`AccountCheck`], so a socket that outlives an account learns of
+/// it at its next operation.
+pub struct PerOperation;
+
+impl ExtensionFactory for PerOperation {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PerOperation)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for PerOperation {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        request.data.insert(AccountCheck::default());
+        next.run(ctx, request).await
+    }
 }
 
 /// The signed-in user's id when a credential was sent (it must then be valid), for the fields

@@ -131,6 +131,7 @@ fn ends_word(byte: u8) -> bool {
             | b','
             | b'#'
             | b'"'
+            | b'.'
             | b'{'
             | b'['
             | b'('
@@ -232,6 +233,9 @@ mod tests {
         );
         assert!(measure("query Q($a: [Int!]!) { ...F @skip(if: true) }", 32, 23).is_ok());
         assert!(measure("query Q($a: [Int!]!) { ...F @skip(if: true) }", 32, 22).is_err());
+        // Spreads glued to a name are still one token each.
+        let glued = format!("{{a{}}}", "...F".repeat(100));
+        assert!(measure(&glued, 32, 150).is_err());
     }
 
     #[test]

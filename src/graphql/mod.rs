@@ -52,6 +52,7 @@ pub fn builder_with(
             introspection,
         })
         .extension(operation_span::OperationSpan)
+        .extension(context::PerOperation)
         // Checked again by async-graphql, after `query_limits` has bounded the expansion.
         .limit_depth(limits.max_depth as usize)
         .limit_complexity(limits.max_complexity as usize)

@@ -187,18 +187,27 @@ async fn limit_request_time(
     next: Next,
 ) -> Response {
     let limit = state.limits.request_timeout;
+    // A POST may carry a mutation, stopped perhaps while its COMMIT was on the wire.
+    let may_have_written = request.method() == Method::POST;
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             metrics::counter!("graphql_errors_total", "code" => "TIMEOUT").increment(1);
-            error_response(
-                StatusCode::GATEWAY_TIMEOUT,
-                "TIMEOUT",
-                &format!(
-                    "the request took longer than {} and was stopped",
-                    humantime::format_duration(limit)
-                ),
-            )
+            let message = format!(
+                "the request took longer than {} and was stopped",
+                humantime::format_duration(limit)
+            );
+            let mut extensions = serde_json::json!({ "code": "TIMEOUT" });
+            if may_have_written {
+                // Its transaction rolled back, unless it was already committing: the client
+                // resends a mutation with the same idempotency key.
+                extensions["outcome"] = "UNKNOWN".into();
+            }
+            let body = serde_json::json!({
+                "data": null,
+                "errors": [{ "message": message, "extensions": extensions }],
+            });
+            (StatusCode::GATEWAY_TIMEOUT, Json(body)).into_response()
         }
     }
 }

@@ -35,7 +35,7 @@ use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::client_address::ClientAddress;
 use super::{AppState, ws_protocol};
-use crate::domain::auth::Viewer;
+use crate::domain::auth::{AccountCheck, Viewer};
 use crate::domain::throttle::Action;
 use crate::domain::{Error, Services, queue};
 use crate::graphql::error::code;
@@ -73,7 +73,7 @@ pub async fn graphql_ws(
             "this instance has as many websocket connections as it accepts; try again shortly",
         );
     };
-    let legacy = chosen_protocol(&headers) == Some("graphql-ws");
+    let legacy = chosen_protocol(&headers).is_some_and(|p| p.eq_ignore_ascii_case("graphql-ws"));
     let header_auth = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -85,6 +85,8 @@ pub async fn graphql_ws(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
+        // A frame is read whole before the message cap is checked: bound it too.
+        .max_frame_size(64 * 1024)
         .on_upgrade(move |socket| async move {
             // Shutdown waits for this token, so the close frame goes out before the exit.
             let _session = state.sessions.token();
@@ -93,7 +95,8 @@ pub async fn graphql_ws(
         })
 }
 
-/// The first subprotocol the client offered that we speak, as async-graphql picks it.
+/// The first subprotocol the client offered that we speak, as async-graphql picks it (its
+/// names compared without regard to case), so the guard runs the protocol the session speaks.
 fn chosen_protocol(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(SEC_WEBSOCKET_PROTOCOL)?
@@ -101,7 +104,11 @@ fn chosen_protocol(headers: &HeaderMap) -> Option<&str> {
         .ok()?
         .split(',')
         .map(str::trim)
-        .find(|p| ALL_WEBSOCKET_PROTOCOLS.contains(p))
+        .find(|p| {
+            ALL_WEBSOCKET_PROTOCOLS
+                .iter()
+                .any(|ours| ours.eq_ignore_ascii_case(p))
+        })
 }
 
 async fn serve(
@@ -251,8 +258,22 @@ fn guarded(
             let mut stream = stream?;
             loop {
                 let message = stream.next().await?;
-                let Ok(Message::Text(text)) = &message else {
-                    return Some((message, Some(stream)));
+                // async-graphql reads protocol messages from binary frames as well as text
+                // ones: both are checked alike.
+                let text = match &message {
+                    Ok(Message::Text(text)) => text.as_str(),
+                    Ok(Message::Binary(bytes)) => match std::str::from_utf8(bytes) {
+                        Ok(text) => text,
+                        Err(_) => {
+                            let frame = close_frame(
+                                ws_protocol::CLOSE_BAD_REQUEST,
+                                "Invalid message received",
+                            );
+                            let _ = out.send(Message::Close(Some(frame))).await;
+                            return None;
+                        }
+                    },
+                    _ => return Some((message, Some(stream))),
                 };
                 match guard.inbound(text) {
                     ws_protocol::Inbound::Forward => return Some((message, Some(stream))),
@@ -348,7 +369,7 @@ async fn connection_init(
     // Credentials that are present must be valid: refused at init rather than per subscription,
     // and so must their account, asked once for the connection.
     let user_id = viewer
-        .existing_optional_user_id(&services)
+        .existing_optional_user_id(&services, &AccountCheck::default())
         .await
         .map_err(reject)?;
     if let Some(token) = viewer.queue_token().map_err(reject)? {

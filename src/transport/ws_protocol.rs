@@ -28,7 +28,7 @@
 //!
 //! (4403 and 4408 are set in `ws`, where `connection_init` is answered and timed.)
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -93,9 +93,11 @@ struct State {
     running: HashSet<String>,
     /// Subscriptions that have sent something already.
     started: HashSet<String>,
-    /// Subscriptions whose `complete` from the server must not be sent: the client completed
-    /// them, or they ended with an `error` message.
-    silent: HashSet<String>,
+    /// Server `complete`s still to come, by id, for operations that already left `running`
+    /// (the client completed them, or they were refused after validation): counted, so one that
+    /// arrives after the client reused the id neither frees the new operation's place nor
+    /// reaches the client (graphql-transport-ws) as the new one's end.
+    ended: HashMap<String, u32>,
     /// Operations the budget refused in the current window, and when that window began.
     refused: u32,
     window_start: Option<Instant>,
@@ -136,14 +138,19 @@ impl Guard {
         // async-graphql takes either protocol's names in both.
         match message.get("type").and_then(Value::as_str) {
             Some("start" | "subscribe") => {
-                if let Some(refusal) = self.admit(&mut state, id) {
+                // A running id is replaced (async-graphql drops the old stream): it costs a
+                // request, not a place.
+                let replacing = state.running.contains(id);
+                if let Some(refusal) = self.admit(&mut state, id, !replacing) {
                     return refusal;
                 }
                 state.running.insert(id.to_owned());
                 Inbound::Forward
             }
             Some("stop" | "complete") => {
-                state.running.remove(id);
+                if state.running.remove(id) {
+                    *state.ended.entry(id.to_owned()).or_default() += 1;
+                }
                 Inbound::Forward
             }
             _ => Inbound::Forward,
@@ -151,9 +158,10 @@ impl Guard {
     }
 
     /// Whether one more operation `id` may start: None, or the answer refusing it (over the
-    /// request budget, or the subscription cap) or the close that ends a socket which keeps
-    /// going over its budget.
-    fn admit(&self, state: &mut State, id: &str) -> Option<Inbound> {
+    /// request budget, or, when it takes a new place, the subscription cap) or the close that
+    /// ends a socket which keeps going over its budget. A refusal is an `error` message this
+    /// guard writes; nothing about it is counted on its way out.
+    fn admit(&self, state: &mut State, id: &str, new_place: bool) -> Option<Inbound> {
         if let Some(budget) = &self.bounds.budget
             && let Err(retry_after) = budget()
         {
@@ -180,7 +188,7 @@ impl Guard {
                 json!({ "code": "RATE_LIMITED", "retryAfter": seconds.max(1) }),
             )));
         }
-        if state.running.len() >= self.bounds.max_subscriptions {
+        if new_place && state.running.len() >= self.bounds.max_subscriptions {
             metrics::counter!("websocket_subscriptions_refused_total").increment(1);
             return Some(Inbound::Answer(error_message(
                 id,
@@ -233,12 +241,11 @@ impl Guard {
                         format!("Subscriber for {} already exists", short(id)),
                     );
                 }
-                if let Some(refusal) = self.admit(&mut state, id) {
+                if let Some(refusal) = self.admit(&mut state, id, true) {
                     return refusal;
                 }
                 state.running.insert(id.to_owned());
                 state.started.remove(id);
-                state.silent.remove(id);
                 Inbound::Forward
             }
             Some("complete") => {
@@ -246,7 +253,7 @@ impl Guard {
                     return bad("complete needs an id");
                 };
                 if state.running.remove(id) {
-                    state.silent.insert(id.to_owned());
+                    *state.ended.entry(id.to_owned()).or_default() += 1;
                 }
                 Inbound::Forward
             }
@@ -263,9 +270,10 @@ impl Guard {
         let id = message.get("id").and_then(Value::as_str).map(str::to_owned);
         let mut state = self.state();
         if self.protocol == Protocol::Legacy {
-            // An operation that ended no longer counts against the cap.
-            if let (Some("complete" | "error"), Some(id)) =
-                (message.get("type").and_then(Value::as_str), id)
+            // An operation that ended no longer counts against the cap. (`error` messages are
+            // this guard's own refusals: async-graphql sends none.)
+            if let (Some("complete"), Some(id)) = (message.get("type").and_then(Value::as_str), id)
+                && !take_ended(&mut state.ended, &id)
             {
                 state.running.remove(&id);
             }
@@ -277,7 +285,8 @@ impl Guard {
                 Some(text.to_owned())
             }
             (Some("next"), Some(id)) => {
-                if state.silent.contains(&id) {
+                // Left over from an operation the client completed (and has not started again).
+                if state.ended.contains_key(&id) && !state.running.contains(&id) {
                     return None;
                 }
                 let first = state.started.insert(id.clone());
@@ -285,7 +294,7 @@ impl Guard {
                 if first && payload.is_some_and(is_request_error) {
                     // Refused before it ran: the protocol's `error`, and no `complete` after it.
                     state.running.remove(&id);
-                    state.silent.insert(id.clone());
+                    *state.ended.entry(id.clone()).or_default() += 1;
                     let errors = payload.and_then(|p| p.get("errors")).cloned();
                     return Some(
                         json!({ "id": id, "type": "error", "payload": errors }).to_string(),
@@ -294,20 +303,30 @@ impl Guard {
                 Some(text.to_owned())
             }
             (Some("complete"), Some(id)) => {
-                state.running.remove(&id);
-                state.started.remove(&id);
-                if state.silent.remove(&id) {
+                if take_ended(&mut state.ended, &id) {
                     return None;
                 }
-                Some(text.to_owned())
-            }
-            (Some("error"), Some(id)) => {
                 state.running.remove(&id);
                 state.started.remove(&id);
                 Some(text.to_owned())
             }
             _ => Some(text.to_owned()),
         }
+    }
+}
+
+/// Consumes one expected server `complete` for `id`; false when none was expected.
+fn take_ended(ended: &mut HashMap<String, u32>, id: &str) -> bool {
+    match ended.get_mut(id) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            true
+        }
+        Some(_) => {
+            ended.remove(id);
+            true
+        }
+        None => false,
     }
 }
 
@@ -488,5 +507,63 @@ mod tests {
                 "{protocol:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_place_freed_by_the_client_is_not_freed_twice_when_the_id_is_reused_at_once() {
+        for protocol in [Protocol::TransportWs, Protocol::Legacy] {
+            let guard = if protocol == Protocol::TransportWs {
+                acked(1)
+            } else {
+                Guard::new(Protocol::Legacy, bounds(1))
+            };
+            let (stop, subscribe) = if protocol == Protocol::Legacy {
+                ("stop", "start")
+            } else {
+                ("complete", "subscribe")
+            };
+            let sub = SUB.replace("subscribe", subscribe);
+            assert_eq!(guard.inbound(&sub), Inbound::Forward, "{protocol:?}");
+            // The client completes "1" and starts "1" again in one write, before the server's
+            // echo of the first `complete` is on its way out.
+            guard.inbound(&format!(r#"{{"id":"1","type":"{stop}"}}"#));
+            assert_eq!(guard.inbound(&sub), Inbound::Forward, "{protocol:?}");
+            guard.outbound(r#"{"id":"1","type":"complete"}"#);
+            // The new "1" still holds the only place.
+            let other = sub.replace("\"1\"", "\"2\"");
+            assert!(
+                matches!(guard.inbound(&other), Inbound::Answer(t) if t.contains("TOO_MANY_SUBSCRIPTIONS")),
+                "{protocol:?}"
+            );
+            // A refusal the guard wrote frees nothing on its way out.
+            guard.outbound(r#"{"id":"1","type":"error","payload":[]}"#);
+            assert!(
+                matches!(guard.inbound(&other), Inbound::Answer(_)),
+                "{protocol:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_legacy_start_that_reuses_a_running_id_replaces_it_and_takes_no_new_place() {
+        let guard = Guard::new(Protocol::Legacy, bounds(2));
+        let start = |id: &str| {
+            format!(
+                r#"{{"id":"{id}","type":"start","payload":{{"query":"subscription {{ x }}"}}}}"#
+            )
+        };
+        assert_eq!(guard.inbound(&start("a")), Inbound::Forward);
+        assert_eq!(guard.inbound(&start("b")), Inbound::Forward);
+        assert_eq!(
+            guard.inbound(&start("b")),
+            Inbound::Forward,
+            "a replacement"
+        );
+        assert!(matches!(guard.inbound(&start("c")), Inbound::Answer(_)));
+        guard.outbound(r#"{"id":"c","type":"error","payload":[]}"#);
+        assert!(
+            matches!(guard.inbound(&start("d")), Inbound::Answer(_)),
+            "still full"
+        );
     }
 }

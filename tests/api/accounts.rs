@@ -184,6 +184,15 @@ async fn a_valid_token_of_a_deleted_account_is_unauthenticated_everywhere() {
     app.charge(&fan, "50.00").await.ok();
     let held = app.hold(&fan, &concert, dates[0], 1).await.ok();
     let reservation = held["holdSeat"]["id"].as_str().expect("id").to_owned();
+    // A socket opened while the account existed.
+    let payload = json!({ "authorization": format!("Bearer {}", fan.token) });
+    let mut open_socket = crate::common::ws::WsClient::connect(
+        &app.server.url(),
+        crate::common::ws::MODERN,
+        payload.clone(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("connection_ack"));
     let mut conn = app.conn().await;
     diesel::sql_query(format!("DELETE FROM users WHERE id = '{}'", fan.user_id))
         .execute(&mut conn)
@@ -230,8 +239,20 @@ async fn a_valid_token_of_a_deleted_account_is_unauthenticated_everywhere() {
         let answer = app.gql(query, variables, &fan.auth()).await;
         assert_eq!(answer.code(), "UNAUTHENTICATED", "{query}: {}", answer.body);
     }
+    // The socket opened before learns of it at its next operation.
+    open_socket
+        .subscribe("w", "{ wallet { balance } }", json!({}))
+        .await;
+    let answer = open_socket
+        .next(std::time::Duration::from_secs(5))
+        .await
+        .expect("an answer");
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{answer}"
+    );
     // A websocket presenting the token is refused at connection_init.
-    let payload = json!({ "authorization": format!("Bearer {}", fan.token) });
     for protocol in [crate::common::ws::MODERN, crate::common::ws::LEGACY] {
         let refused =
             crate::common::ws::WsClient::connect(&app.server.url(), protocol, payload.clone())

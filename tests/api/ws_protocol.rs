@@ -155,7 +155,12 @@ async fn operations_over_a_socket_draw_from_the_http_budget_and_a_persistent_soc
         limits,
     )
     .await;
-    for protocol in [MODERN, LEGACY] {
+    for (protocol, binary) in [
+        (MODERN, false),
+        (LEGACY, false),
+        (MODERN, true),
+        (LEGACY, true),
+    ] {
         // A fresh budget: 10 a second, all usable at once.
         tokio::time::sleep(Duration::from_millis(1_100)).await;
         let mut ws = WsClient::connect(&app.server.url(), protocol, json!({}))
@@ -165,8 +170,20 @@ async fn operations_over_a_socket_draw_from_the_http_budget_and_a_persistent_soc
         let mut limited = 0;
         let mut closed = None;
         for n in 0..40 {
-            ws.subscribe(&n.to_string(), "{ __typename }", json!({}))
-                .await;
+            if binary {
+                // The same operation in a binary frame, which async-graphql reads as well.
+                let kind = if protocol == LEGACY {
+                    "start"
+                } else {
+                    "subscribe"
+                };
+                let message = json!({ "id": n.to_string(), "type": kind,
+                                      "payload": { "query": "{ __typename }" } });
+                ws.send_binary(message.to_string().as_bytes()).await;
+            } else {
+                ws.subscribe(&n.to_string(), "{ __typename }", json!({}))
+                    .await;
+            }
             // One answer per operation: its data (then a complete), or a refusal.
             loop {
                 match ws.next(WAIT).await {

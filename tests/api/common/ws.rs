@@ -81,6 +81,14 @@ impl WsClient {
         }
     }
 
+    /// Sends one binary frame as it is (async-graphql reads protocol messages from those too).
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.socket
+            .send(Message::Binary(bytes.to_vec().into()))
+            .await
+            .expect("send");
+    }
+
     /// Sends one text message as it is.
     pub async fn send_text(&mut self, text: &str) {
         self.socket
