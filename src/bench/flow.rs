@@ -298,7 +298,9 @@ async fn go(fan: &Fan, concert: &str, dates: &[String], websocket: Option<String
                     return;
                 }
                 // Someone was quicker: an expected outcome of a rush, not an error.
-                Err(code) if code == "SEAT_UNAVAILABLE" => continue,
+                Err(code) if code == crate::graphql::error::ErrorCode::SeatUnavailable.as_str() => {
+                    continue;
+                }
                 Err(code) => return fan.error(&code),
             }
         }

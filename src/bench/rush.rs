@@ -117,7 +117,12 @@ const POOL_SIZE: usize = 32;
 /// Codes that are a mode's expected outcome, not an error.
 fn expected(mode: Mode, code: &str) -> bool {
     // Racing for one date's 50 seats: most find them taken, and a fan holds 4 at most.
-    mode == Mode::Race && matches!(code, "SEAT_UNAVAILABLE" | "HOLD_LIMIT_REACHED")
+    use crate::graphql::error::ErrorCode;
+    mode == Mode::Race
+        && matches!(
+            ErrorCode::parse(code),
+            Some(ErrorCode::SeatUnavailable | ErrorCode::HoldLimitReached)
+        )
 }
 
 pub async fn rush(args: RushBench) -> anyhow::Result<()> {
@@ -484,7 +489,7 @@ async fn run_raw(
                 latencies.push(took.as_secs_f64() * 1000.0);
                 if let Err(err) = outcome {
                     let code = crate::graphql::error::code(&err);
-                    *errors.entry(code.to_owned()).or_default() += 1;
+                    *errors.entry(code.as_str().to_owned()).or_default() += 1;
                 }
             }
             (latencies, errors)

@@ -20,7 +20,7 @@
 
 use async_graphql::ServerError;
 
-use super::error::{GRAPHQL_VALIDATION_FAILED, coded};
+use super::error::{ErrorCode, coded};
 use crate::config::QueryLimits;
 
 /// Why a document was refused before parsing.
@@ -53,7 +53,7 @@ pub fn check(document: &str, limits: &QueryLimits) -> Result<(), ServerError> {
     measure(document, limits.max_nesting, limits.max_tokens).map_err(|refusal| {
         coded(
             ServerError::new(refusal.to_string(), None),
-            GRAPHQL_VALIDATION_FAILED,
+            ErrorCode::GraphqlValidationFailed,
         )
     })
 }
@@ -242,8 +242,8 @@ mod tests {
     fn a_document_over_the_limit_is_a_coded_error() {
         let error = check(&nested("[", "]", 2_000), &QueryLimits::default()).expect_err("deep");
         assert_eq!(
-            super::super::error::code_of(&error),
-            GRAPHQL_VALIDATION_FAILED
+            super::super::error::error_code_of(&error),
+            Some(ErrorCode::GraphqlValidationFailed)
         );
         assert!(
             error.message.contains("QUERY_MAX_NESTING"),

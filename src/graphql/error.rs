@@ -4,6 +4,7 @@
 
 use async_graphql::ErrorExtensions;
 
+pub use super::error_code::ErrorCode;
 use crate::domain::Error;
 
 /// A domain error already mapped for the client. Resolvers return `ApiResult<T>` and use `?` on
@@ -25,66 +26,58 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
-/// Extensions the domain error adds to the GraphQL error.
-pub fn code(error: &Error) -> &'static str {
+/// The code of a domain error.
+pub fn code(error: &Error) -> ErrorCode {
     let error = error.unshared();
     match error {
-        Error::Unauthenticated(_) => "UNAUTHENTICATED",
-        Error::Forbidden(_) => "FORBIDDEN",
-        Error::BadInput(_) => BAD_USER_INPUT,
-        Error::NotFound(_) => "NOT_FOUND",
-        Error::NotAdmitted(_) => "NOT_ADMITTED",
-        Error::SeatUnavailable => "SEAT_UNAVAILABLE",
-        Error::HoldExpired => "HOLD_EXPIRED",
-        Error::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
-        Error::HoldLimitReached(_) => "HOLD_LIMIT_REACHED",
-        Error::RefundWindowClosed { .. } => "REFUND_WINDOW_CLOSED",
-        Error::SaleNotOpen { .. } => "SALE_NOT_OPEN",
-        Error::RateLimited { .. } => RATE_LIMITED,
-        Error::ChallengeRequired(_) => "CHALLENGE_REQUIRED",
-        Error::ChallengeFailed(_) => "CHALLENGE_FAILED",
-        Error::Overloaded { .. } => SERVICE_UNAVAILABLE,
-        _ if error.is_unavailable() || error.is_contended() => SERVICE_UNAVAILABLE,
+        Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
+        Error::Forbidden(_) => ErrorCode::Forbidden,
+        Error::BadInput(_) => ErrorCode::BadUserInput,
+        Error::NotFound(_) => ErrorCode::NotFound,
+        Error::NotAdmitted(_) => ErrorCode::NotAdmitted,
+        Error::SeatUnavailable => ErrorCode::SeatUnavailable,
+        Error::HoldExpired => ErrorCode::HoldExpired,
+        Error::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+        Error::HoldLimitReached(_) => ErrorCode::HoldLimitReached,
+        Error::RefundWindowClosed { .. } => ErrorCode::RefundWindowClosed,
+        Error::SaleNotOpen { .. } => ErrorCode::SaleNotOpen,
+        Error::RateLimited { .. } => ErrorCode::RateLimited,
+        Error::ChallengeRequired(_) => ErrorCode::ChallengeRequired,
+        Error::ChallengeFailed(_) => ErrorCode::ChallengeFailed,
+        Error::Overloaded { .. } => ErrorCode::ServiceUnavailable,
+        _ if error.is_unavailable() || error.is_contended() => ErrorCode::ServiceUnavailable,
         Error::Database(_)
         | Error::Pool(_)
         | Error::Internal(_)
         | Error::Shared(_)
-        | Error::OutcomeUnknown(_) => "INTERNAL_SERVER_ERROR",
+        | Error::OutcomeUnknown(_) => ErrorCode::InternalServerError,
     }
 }
 
-/// The database could not be reached in time (pool exhausted, server down or restarting).
-pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
-/// An argument or variable value of the wrong shape.
-pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
-/// The operation document does not parse.
-pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-/// The caller went over a rate limit; `extensions.retryAfter` says in how many seconds to retry.
-pub const RATE_LIMITED: &str = "RATE_LIMITED";
-/// The last entry of an error list cut at `MAX_ERRORS`.
-pub const TOO_MANY_ERRORS: &str = "TOO_MANY_ERRORS";
-/// The operation fails validation (unknown field, wrong types, depth or complexity limits).
-pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-
 /// Sets `extensions.code`: the one way the extensions code an error async-graphql or the
 /// transport raised.
-pub(crate) fn set_code(error: &mut async_graphql::ServerError, code: &str) {
+pub(crate) fn set_code(error: &mut async_graphql::ServerError, code: ErrorCode) {
     error
         .extensions
         .get_or_insert_with(Default::default)
-        .set("code", code);
+        .set("code", code.as_str());
 }
 
 /// `error` with its `extensions.code` set to `code`.
 pub(crate) fn coded(
     mut error: async_graphql::ServerError,
-    code: &str,
+    code: ErrorCode,
 ) -> async_graphql::ServerError {
     set_code(&mut error, code);
     error
 }
 
-/// The `extensions.code` of an error as sent (every error has one: see `error_codes`).
+/// The code of an error as sent (every error has one: see `stage_codes`).
+pub fn error_code_of(error: &async_graphql::ServerError) -> Option<ErrorCode> {
+    ErrorCode::parse(code_of(error))
+}
+
+/// The `extensions.code` of an error as sent, as text (every error has one: see `stage_codes`).
 pub fn code_of(error: &async_graphql::ServerError) -> &str {
     error
         .extensions
@@ -104,7 +97,7 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
     if let Error::Overloaded { retry_after, .. } | Error::RateLimited { retry_after, .. } = error {
         let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
         return async_graphql::Error::new(error.to_string()).extend_with(|_, e| {
-            e.set("code", code);
+            e.set("code", code.as_str());
             e.set("retryAfter", seconds.max(1));
         });
     }
@@ -115,7 +108,7 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
             "too many people are changing the same thing at once; try again in a moment",
         )
         .extend_with(|_, e| {
-            e.set("code", code);
+            e.set("code", code.as_str());
             e.set("retryAfter", 1);
         });
     }
@@ -127,7 +120,7 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
              idempotencyKey, which returns the first result if there was one",
         )
         .extend_with(|_, e| {
-            e.set("code", code);
+            e.set("code", code.as_str());
             e.set("outcome", "UNKNOWN");
             e.set("retryAfter", 1);
         });
@@ -145,15 +138,15 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
         } else {
             "the service cannot reach its database right now; try again in a few seconds"
         };
-        return async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code));
+        return async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code.as_str()));
     }
     if error.is_internal() {
         tracing::error!(error = ?error, cause = %cause_chain(error), "internal error");
         return async_graphql::Error::new("internal server error")
-            .extend_with(|_, e| e.set("code", code));
+            .extend_with(|_, e| e.set("code", code.as_str()));
     }
-    let mut gql =
-        async_graphql::Error::new(error.to_string()).extend_with(|_, e| e.set("code", code));
+    let mut gql = async_graphql::Error::new(error.to_string())
+        .extend_with(|_, e| e.set("code", code.as_str()));
     match error {
         Error::InsufficientBalance { needed, available } => {
             gql = gql.extend_with(|_, e| {
@@ -197,65 +190,68 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
-    fn code_of(e: Error) -> Option<String> {
+    fn code_of(e: Error) -> Option<ErrorCode> {
         let gql = to_graphql(&e);
         gql.extensions
             .as_ref()
             .and_then(|x| x.get("code"))
-            .map(|v| v.to_string().trim_matches('"').to_owned())
+            .and_then(|v| ErrorCode::parse(v.to_string().trim_matches('"')))
     }
 
     #[test]
     fn every_variant_has_its_stable_code() {
         let cases = [
-            (Error::Unauthenticated("x".into()), "UNAUTHENTICATED"),
-            (Error::Forbidden("x".into()), "FORBIDDEN"),
-            (Error::BadInput("x".into()), "BAD_USER_INPUT"),
-            (Error::NotFound("concert"), "NOT_FOUND"),
-            (Error::NotAdmitted("x".into()), "NOT_ADMITTED"),
-            (Error::SeatUnavailable, "SEAT_UNAVAILABLE"),
-            (Error::HoldExpired, "HOLD_EXPIRED"),
+            (
+                Error::Unauthenticated("x".into()),
+                ErrorCode::Unauthenticated,
+            ),
+            (Error::Forbidden("x".into()), ErrorCode::Forbidden),
+            (Error::BadInput("x".into()), ErrorCode::BadUserInput),
+            (Error::NotFound("concert"), ErrorCode::NotFound),
+            (Error::NotAdmitted("x".into()), ErrorCode::NotAdmitted),
+            (Error::SeatUnavailable, ErrorCode::SeatUnavailable),
+            (Error::HoldExpired, ErrorCode::HoldExpired),
             (
                 Error::InsufficientBalance {
                     needed: "1.00".into(),
                     available: "0.00".into(),
                 },
-                "INSUFFICIENT_BALANCE",
+                ErrorCode::InsufficientBalance,
             ),
-            (Error::HoldLimitReached(4), "HOLD_LIMIT_REACHED"),
+            (Error::HoldLimitReached(4), ErrorCode::HoldLimitReached),
             (
                 Error::RefundWindowClosed {
                     closed_at: chrono::Utc::now(),
                 },
-                "REFUND_WINDOW_CLOSED",
+                ErrorCode::RefundWindowClosed,
             ),
             (
                 Error::SaleNotOpen {
                     opens_at: Some(chrono::Utc::now()),
                     sale_opens_at: None,
                 },
-                "SALE_NOT_OPEN",
+                ErrorCode::SaleNotOpen,
             ),
             (
                 Error::Internal(anyhow::anyhow!("boom")),
-                "INTERNAL_SERVER_ERROR",
+                ErrorCode::InternalServerError,
             ),
             (
                 Error::Database(diesel::result::Error::NotFound),
-                "INTERNAL_SERVER_ERROR",
+                ErrorCode::InternalServerError,
             ),
             (
                 Error::Pool(crate::db::PoolError::Timeout(
                     deadpool::managed::TimeoutType::Wait,
                 )),
-                "SERVICE_UNAVAILABLE",
+                ErrorCode::ServiceUnavailable,
             ),
             (
                 Error::Database(diesel::result::Error::DatabaseError(
                     diesel::result::DatabaseErrorKind::Unknown,
                     Box::new("Input/output error: broken pipe".to_owned()),
                 )),
-                "SERVICE_UNAVAILABLE",
+                ErrorCode::ServiceUnavailable,
             ),
             // A conflict that outlasted every retry (a hot row under Galera certification).
             (
@@ -268,11 +264,11 @@ mod tests {
                         ),
                     ),
                 ))),
-                "SERVICE_UNAVAILABLE",
+                ErrorCode::ServiceUnavailable,
             ),
         ];
         for (error, expected) in cases {
-            assert_eq!(code_of(error).as_deref(), Some(expected));
+            assert_eq!(code_of(error), Some(expected));
         }
     }
 

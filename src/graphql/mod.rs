@@ -4,7 +4,7 @@
 pub mod context;
 pub mod document_guard;
 pub mod error;
-pub mod error_codes;
+pub mod error_code;
 pub mod inputs;
 pub mod mutation;
 pub mod operation_span;
@@ -13,6 +13,7 @@ pub mod persisted_queries;
 pub mod query;
 pub mod query_limits;
 pub mod scalars;
+pub mod stage_codes;
 pub mod subscription;
 pub mod types;
 
@@ -46,13 +47,16 @@ pub fn builder_with(
             store: persisted,
             limits: Arc::clone(&limits),
         })
-        .extension(error_codes::ErrorCodes)
+        .extension(stage_codes::StageCodes)
         .extension(query_limits::Limits {
             limits: Arc::clone(&limits),
             introspection,
         })
         .extension(operation_span::OperationSpan)
         .extension(context::PerOperation)
+        // Published in the schema though no field returns it: clients generate their handling
+        // of `extensions.code` from it.
+        .register_output_type::<error_code::ErrorCode>()
         // Checked again by async-graphql, after `query_limits` has bounded the expansion.
         .limit_depth(limits.max_depth as usize)
         .limit_complexity(limits.max_complexity as usize)

@@ -2,13 +2,13 @@
 //!
 //! - `apq` (default): Apollo's *automatic* persisted queries. A client sends
 //!   `extensions.persistedQuery.sha256Hash` alone; if this instance knows the hash the query runs,
-//!   otherwise the answer is `PERSISTED_QUERY_NOT_FOUND` and the client sends hash and query once,
+//!   otherwise the answer is `ErrorCode::PersistedQueryNotFound` and the client sends hash and query once,
 //!   which registers it (the hash must match). Hash-only GETs are what a CDN can cache. The
 //!   cache is per instance and bounded (`PERSISTED_QUERY_CACHE`, least recently used out), so an
 //!   instance that never saw a hash simply asks for the query again.
 //! - `allowlist`: *trusted documents*. Only operations listed in the manifest file
 //!   (`TRUSTED_DOCUMENTS`, Apollo's `persisted-query-manifest.json` format) run, sent by hash or
-//!   in full; anything else is refused with `PERSISTED_QUERY_NOT_IN_LIST` before it is parsed.
+//!   in full; anything else is refused with `ErrorCode::PersistedQueryNotInList` before it is parsed.
 //! - `off`: queries are only sent in full; a persisted-query extension is refused.
 
 use std::collections::HashMap;
@@ -22,12 +22,8 @@ use async_graphql::{Request, ServerError, ServerResult};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::error::{BAD_USER_INPUT, GRAPHQL_VALIDATION_FAILED};
+use super::error::ErrorCode;
 use crate::config::QueryLimits;
-
-pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
-pub const PERSISTED_QUERY_NOT_IN_LIST: &str = "PERSISTED_QUERY_NOT_IN_LIST";
-pub const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";
 
 /// The mode, as configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -120,17 +116,17 @@ impl Extension for PersistedQueries {
             Some(value) => {
                 let value = value
                     .into_json()
-                    .map_err(|_| coded("persistedQuery is not valid", BAD_USER_INPUT))?;
+                    .map_err(|_| coded("persistedQuery is not valid", ErrorCode::BadUserInput))?;
                 let persisted: PersistedQuery = serde_json::from_value(value).map_err(|_| {
                     coded(
                         "persistedQuery needs version and sha256Hash",
-                        BAD_USER_INPUT,
+                        ErrorCode::BadUserInput,
                     )
                 })?;
                 if persisted.version != 1 {
                     return Err(coded(
                         "only persistedQuery version 1 is supported",
-                        BAD_USER_INPUT,
+                        ErrorCode::BadUserInput,
                     ));
                 }
                 Some(persisted.sha256_hash.to_ascii_lowercase())
@@ -141,14 +137,14 @@ impl Extension for PersistedQueries {
             (Store::Off, Some(_)) => {
                 return Err(coded(
                     "persisted queries are off on this server; send the query",
-                    PERSISTED_QUERY_NOT_SUPPORTED,
+                    ErrorCode::PersistedQueryNotSupported,
                 ));
             }
             (Store::Learned(cache), Some(hash)) => {
                 let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
                 if request.query.is_empty() {
                     let query = cache.get(&hash).cloned().ok_or_else(|| {
-                        coded("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND)
+                        coded("PersistedQueryNotFound", ErrorCode::PersistedQueryNotFound)
                     })?;
                     request.query = query.to_string();
                 } else if sha256(&request.query) == hash {
@@ -157,7 +153,7 @@ impl Extension for PersistedQueries {
                 } else {
                     return Err(coded(
                         "provided sha does not match query",
-                        GRAPHQL_VALIDATION_FAILED,
+                        ErrorCode::GraphqlValidationFailed,
                     ));
                 }
             }
@@ -171,7 +167,7 @@ impl Extension for PersistedQueries {
                     metrics::counter!("persisted_query_refused_total").increment(1);
                     coded(
                         "this server runs only its trusted documents, and this is not one",
-                        PERSISTED_QUERY_NOT_IN_LIST,
+                        ErrorCode::PersistedQueryNotInList,
                     )
                 })?;
                 request.query = query.to_string();
@@ -185,7 +181,7 @@ fn sha256(query: &str) -> String {
     format!("{:x}", Sha256::digest(query.as_bytes()))
 }
 
-fn coded(message: &str, code: &str) -> ServerError {
+fn coded(message: &str, code: ErrorCode) -> ServerError {
     super::error::coded(ServerError::new(message, None), code)
 }
 
@@ -208,13 +204,13 @@ mod tests {
         request
     }
 
-    async fn code(store: Store, request: Request) -> Option<String> {
+    async fn code(store: Store, request: Request) -> Option<ErrorCode> {
         let schema = builder_with(Arc::new(store), &Default::default(), true).finish();
         let response = schema.execute(request).await;
         response
             .errors
             .first()
-            .map(|e| crate::graphql::error::code_of(e).to_owned())
+            .and_then(crate::graphql::error::error_code_of)
     }
 
     #[tokio::test]
@@ -224,8 +220,8 @@ mod tests {
         let hash = sha256(QUERY);
         let unknown = schema.execute(with_hash("", &hash)).await;
         assert_eq!(
-            crate::graphql::error::code_of(&unknown.errors[0]),
-            PERSISTED_QUERY_NOT_FOUND
+            crate::graphql::error::error_code_of(&unknown.errors[0]),
+            Some(ErrorCode::PersistedQueryNotFound)
         );
         assert!(
             schema
@@ -236,10 +232,8 @@ mod tests {
         );
         assert!(schema.execute(with_hash("", &hash)).await.errors.is_empty());
         assert_eq!(
-            code(Store::learned(10), with_hash(QUERY, &"0".repeat(64)))
-                .await
-                .as_deref(),
-            Some(GRAPHQL_VALIDATION_FAILED)
+            code(Store::learned(10), with_hash(QUERY, &"0".repeat(64))).await,
+            Some(ErrorCode::GraphqlValidationFailed)
         );
     }
 
@@ -255,10 +249,8 @@ mod tests {
         assert_eq!(code(list(), with_hash("", &hash)).await, None);
         assert_eq!(code(list(), Request::new(QUERY)).await, None);
         assert_eq!(
-            code(list(), Request::new("{ concerts { id } }"))
-                .await
-                .as_deref(),
-            Some(PERSISTED_QUERY_NOT_IN_LIST)
+            code(list(), Request::new("{ concerts { id } }")).await,
+            Some(ErrorCode::PersistedQueryNotInList)
         );
         let forged = serde_json::json!({ "operations": [{ "id": "0".repeat(64), "body": QUERY }] });
         assert!(Store::allowlist(&forged.to_string(), &QueryLimits::default()).is_err());

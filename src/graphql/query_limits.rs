@@ -6,8 +6,8 @@
 //! complexity) and its validation walk that expansion. Here the document is parsed once (the
 //! parse is kept for the rest of the request) and each fragment's cost is computed once and
 //! memoised, so the expansion is measured without being walked: fields, aliases and depth per
-//! operation, against [`QueryLimits`]. A refusal is `GRAPHQL_VALIDATION_FAILED`; a document that
-//! does not parse is `GRAPHQL_PARSE_FAILED`.
+//! operation, against [`QueryLimits`]. A refusal is `ErrorCode::GraphqlValidationFailed`; a document that
+//! does not parse is `ErrorCode::GraphqlParseFailed`.
 //!
 //! On the way out it bounds the error list (`MAX_ERRORS`) and the length of each message, so a
 //! response never grows with what the client sent.
@@ -22,7 +22,7 @@ use async_graphql::parser::Positioned;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Request, Response, ServerError, ServerResult};
 
-use super::error::{GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, coded};
+use super::error::{ErrorCode, coded};
 use crate::config::QueryLimits;
 
 /// Set by the HTTP transport on GET requests (see `transport::graphql_http`).
@@ -61,19 +61,23 @@ impl Extension for Limits {
         let operation_name = request.operation_name.clone();
         let document = request
             .parsed_query()
-            .map_err(|e| coded(e, GRAPHQL_PARSE_FAILED))?;
+            .map_err(|e| coded(e, ErrorCode::GraphqlParseFailed))?;
         if read_only && selects_mutation(document, operation_name.as_deref()) {
             return Err(coded(
                 ServerError::new("mutations are accepted only over POST", None),
-                "METHOD_NOT_ALLOWED",
+                ErrorCode::MethodNotAllowed,
             ));
         }
-        check(document, &self.limits)
-            .map_err(|message| coded(ServerError::new(message, None), GRAPHQL_VALIDATION_FAILED))?;
+        check(document, &self.limits).map_err(|message| {
+            coded(
+                ServerError::new(message, None),
+                ErrorCode::GraphqlValidationFailed,
+            )
+        })?;
         if !self.introspection && introspects(document) {
             return Err(coded(
                 ServerError::new("introspection is disabled on this server", None),
-                GRAPHQL_VALIDATION_FAILED,
+                ErrorCode::GraphqlValidationFailed,
             ));
         }
         next.run(ctx, request).await
@@ -247,7 +251,7 @@ fn bound_errors(errors: &mut Vec<ServerError>, max: usize) {
         errors.truncate(max - 1);
         errors.push(coded(
             ServerError::new(format!("{dropped} more errors not shown"), None),
-            super::error::TOO_MANY_ERRORS,
+            ErrorCode::TooManyErrors,
         ));
     }
 }

@@ -14,6 +14,7 @@ use axum::response::Response;
 use super::AppState;
 use crate::config::ServerLimits;
 use crate::domain::throttle::Action;
+use crate::graphql::error::ErrorCode;
 
 /// The resolved address, for handlers further in.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +70,7 @@ pub async fn limit_requests(
             let body = serde_json::json!({
                 "errors": [{
                     "message": message,
-                    "extensions": { "code": crate::graphql::error::RATE_LIMITED, "retryAfter": seconds.max(1) },
+                    "extensions": { "code": ErrorCode::RateLimited.as_str(), "retryAfter": seconds.max(1) },
                 }],
             });
             let mut response = super::json_response(StatusCode::TOO_MANY_REQUESTS, &body);

@@ -28,16 +28,9 @@ use serde::Deserialize;
 use super::client_address::ClientAddress;
 use super::{AppState, QUEUE_TOKEN_HEADER, error_response};
 use crate::domain::auth::Viewer;
-use crate::graphql::error::{SERVICE_UNAVAILABLE, code_of};
+use crate::graphql::error::{ErrorCode, error_code_of};
 // A GET marks its request read-only (a client that marks a POST only forbids its own mutation).
 use crate::graphql::query_limits::{READ_ONLY, selects_mutation};
-
-pub const BAD_REQUEST: &str = "BAD_REQUEST";
-pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
-pub const CSRF_PREVENTED: &str = "CSRF_PREVENTED";
-pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
-pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
-pub const NOT_ACCEPTABLE: &str = "NOT_ACCEPTABLE";
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
 const JSON: &str = "application/json; charset=utf-8";
@@ -69,7 +62,7 @@ pub(super) async fn post(State(state): State<AppState>, request: Request) -> Res
         }
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
             "send the request as Content-Type: application/json",
         );
     }
@@ -90,13 +83,13 @@ pub(super) async fn post(State(state): State<AppState>, request: Request) -> Res
         Ok(serde_json::Value::Array(_)) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "batched requests are not accepted; send one operation per request",
             );
         }
         Ok(value) => {
             if let Err(problem) = check_parameters(&value) {
-                return refuse(StatusCode::BAD_REQUEST, BAD_REQUEST, problem);
+                return refuse(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, problem);
             }
             serde_json::from_value::<async_graphql::Request>(value)
         }
@@ -106,7 +99,7 @@ pub(super) async fn post(State(state): State<AppState>, request: Request) -> Res
         Ok(request) => execute(&state, &parts, request, media).await,
         Err(e) => refuse(
             StatusCode::BAD_REQUEST,
-            BAD_REQUEST,
+            ErrorCode::BadRequest,
             &format!(
                 "the body is not a GraphQL request: {}",
                 short(&e.to_string())
@@ -164,7 +157,7 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
         Err(e) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                BAD_REQUEST,
+                ErrorCode::BadRequest,
                 &format!("the URL parameters are not a GraphQL request: {e}"),
             );
         }
@@ -180,7 +173,7 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
         None if state.limits.production || !accepts_html(&parts.headers) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                BAD_REQUEST,
+                ErrorCode::BadRequest,
                 "a GET request needs a `query` parameter",
             );
         }
@@ -207,7 +200,7 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
         let Some(value) = parsed else {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                BAD_REQUEST,
+                ErrorCode::BadRequest,
                 &format!("`{name}` must be a JSON object"),
             );
         };
@@ -233,7 +226,7 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
     {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,
-            METHOD_NOT_ALLOWED,
+            ErrorCode::MethodNotAllowed,
             "mutations are accepted only over POST",
         );
         response
@@ -274,7 +267,7 @@ fn respond(response: async_graphql::Response, media: Media) -> Response {
         && response
             .errors
             .iter()
-            .all(|e| code_of(e) == SERVICE_UNAVAILABLE);
+            .all(|e| error_code_of(e) == Some(ErrorCode::ServiceUnavailable));
     let status = if unavailable {
         StatusCode::SERVICE_UNAVAILABLE
     } else if request_error && media == Media::GraphqlResponseJson {
@@ -292,7 +285,7 @@ fn respond(response: async_graphql::Response, media: Media) -> Response {
                 tracing::error!(error = %e, "serialising a GraphQL response");
                 return error_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL_SERVER_ERROR",
+                    ErrorCode::InternalServerError,
                     "internal server error",
                 );
             }
@@ -374,11 +367,12 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(str::trim)
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    metrics::counter!("graphql_errors_total", "code" => code.to_owned()).increment(1);
+fn refuse(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    metrics::counter!("graphql_errors_total", "code" => code.as_str()).increment(1);
     // Outside execution there is no `data` entry.
-    let body =
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }],
+    });
     (
         status,
         [(header::CONTENT_TYPE, GRAPHQL_RESPONSE_JSON)],
@@ -390,7 +384,7 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
 fn too_large(limit: usize) -> Response {
     refuse(
         StatusCode::PAYLOAD_TOO_LARGE,
-        PAYLOAD_TOO_LARGE,
+        ErrorCode::PayloadTooLarge,
         &format!("the request body is larger than {limit} bytes"),
     )
 }
@@ -398,7 +392,7 @@ fn too_large(limit: usize) -> Response {
 fn csrf_prevented() -> Response {
     refuse(
         StatusCode::BAD_REQUEST,
-        CSRF_PREVENTED,
+        ErrorCode::CsrfPrevented,
         "this request could have been sent by a browser without a CORS preflight; send it as \
          Content-Type: application/json or with an Apollo-Require-Preflight header",
     )
@@ -407,7 +401,7 @@ fn csrf_prevented() -> Response {
 fn not_acceptable() -> Response {
     refuse(
         StatusCode::NOT_ACCEPTABLE,
-        NOT_ACCEPTABLE,
+        ErrorCode::NotAcceptable,
         "accept application/graphql-response+json or application/json",
     )
 }

@@ -36,6 +36,7 @@ mod ws_protocol;
 
 use crate::config::ServerLimits;
 use crate::domain::Services;
+use crate::graphql::error::ErrorCode;
 use crate::graphql::{self, AppSchema};
 
 pub const QUEUE_TOKEN_HEADER: &str = "queue-token";
@@ -192,12 +193,13 @@ async fn limit_request_time(
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            metrics::counter!("graphql_errors_total", "code" => "TIMEOUT").increment(1);
+            metrics::counter!("graphql_errors_total", "code" => ErrorCode::Timeout.as_str())
+                .increment(1);
             let message = format!(
                 "the request took longer than {} and was stopped",
                 humantime::format_duration(limit)
             );
-            let mut extensions = serde_json::json!({ "code": "TIMEOUT" });
+            let mut extensions = serde_json::json!({ "code": ErrorCode::Timeout.as_str() });
             if may_have_written {
                 // Its transaction rolled back, unless it was already committing: the client
                 // resends a mutation with the same idempotency key.
@@ -219,10 +221,10 @@ pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Res
 
 /// A GraphQL-shaped error body outside GraphQL execution (timeouts, refusals), so clients parse
 /// every failure the same way.
-pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     let body = serde_json::json!({
         "data": null,
-        "errors": [{ "message": message, "extensions": { "code": code } }],
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }],
     });
     (status, Json(body)).into_response()
 }

@@ -38,7 +38,7 @@ use super::{AppState, ws_protocol};
 use crate::domain::auth::{AccountCheck, Viewer};
 use crate::domain::throttle::Action;
 use crate::domain::{Error, Services, queue};
-use crate::graphql::error::code;
+use crate::graphql::error::{ErrorCode, code};
 
 /// How often an idle connection is pinged.
 const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -69,7 +69,7 @@ pub async fn graphql_ws(
         metrics::counter!("websocket_refused_total").increment(1);
         return super::error_response(
             StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
+            ErrorCode::ServiceUnavailable,
             "this instance has as many websocket connections as it accepts; try again shortly",
         );
     };
@@ -397,7 +397,7 @@ fn reject(error: Error) -> Refusal {
         tracing::error!(error = ?error, "connection_init failed");
         return Refusal {
             close_code: CLOSE_INTERNAL_ERROR,
-            reason: "INTERNAL_SERVER_ERROR: internal server error".into(),
+            reason: format!("{}: internal server error", ErrorCode::InternalServerError),
         };
     }
     Refusal {
@@ -414,7 +414,7 @@ mod tests {
     fn a_refused_init_closes_with_the_code_the_refusal_chose() {
         let refused = CloseFrame {
             code: 1002,
-            reason: "UNAUTHENTICATED: invalid access token".into(),
+            reason: format!("{}: invalid access token", ErrorCode::Unauthenticated).into(),
         };
         assert_eq!(with_refusal_code(refused.clone(), Some(4403)).code, 4403);
         assert_eq!(
@@ -426,7 +426,11 @@ mod tests {
             deadpool::managed::TimeoutType::Wait,
         )));
         assert_eq!(unavailable.close_code, 1013);
-        assert!(unavailable.reason.starts_with("SERVICE_UNAVAILABLE"));
+        assert!(
+            unavailable
+                .reason
+                .starts_with(ErrorCode::ServiceUnavailable.as_str())
+        );
         let credentials = reject(Error::Unauthenticated("invalid access token".into()));
         assert_eq!(credentials.close_code, 4403);
     }

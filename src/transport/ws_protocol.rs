@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::graphql::error::ErrorCode;
+
 /// graphql-transport-ws close codes.
 pub const CLOSE_BAD_REQUEST: u16 = 4400;
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
@@ -185,7 +187,7 @@ impl Guard {
             return Some(Inbound::Answer(error_message(
                 id,
                 "too many requests from this address; slow down",
-                json!({ "code": "RATE_LIMITED", "retryAfter": seconds.max(1) }),
+                json!({ "code": ErrorCode::RateLimited.as_str(), "retryAfter": seconds.max(1) }),
             )));
         }
         if new_place && state.running.len() >= self.bounds.max_subscriptions {
@@ -196,7 +198,7 @@ impl Guard {
                     "at most {} subscriptions per connection",
                     self.bounds.max_subscriptions
                 ),
-                json!({ "code": "TOO_MANY_SUBSCRIPTIONS" }),
+                json!({ "code": ErrorCode::TooManySubscriptions.as_str() }),
             )));
         }
         None
@@ -433,7 +435,9 @@ mod tests {
         }
         let third = SUB.replace("\"1\"", "\"c\"");
         match guard.inbound(&third) {
-            Inbound::Answer(text) => assert!(text.contains("TOO_MANY_SUBSCRIPTIONS")),
+            Inbound::Answer(text) => {
+                assert!(text.contains(ErrorCode::TooManySubscriptions.as_str()))
+            }
             other => panic!("expected an answer, got {other:?}"),
         }
     }
@@ -449,7 +453,9 @@ mod tests {
         assert_eq!(guard.inbound(&start("a")), Inbound::Forward);
         assert_eq!(guard.inbound(&start("b")), Inbound::Forward);
         match guard.inbound(&start("c")) {
-            Inbound::Answer(text) => assert!(text.contains("TOO_MANY_SUBSCRIPTIONS")),
+            Inbound::Answer(text) => {
+                assert!(text.contains(ErrorCode::TooManySubscriptions.as_str()))
+            }
             other => panic!("expected an answer, got {other:?}"),
         }
         // The aliases async-graphql also accepts count the same.
@@ -495,7 +501,10 @@ mod tests {
                     Inbound::Answer(text) => {
                         let sent: Value = serde_json::from_str(&text).expect("json");
                         assert_eq!(sent["type"], "error");
-                        assert_eq!(sent["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+                        assert_eq!(
+                            sent["payload"][0]["extensions"]["code"],
+                            ErrorCode::RateLimited.as_str()
+                        );
                         assert_eq!(sent["payload"][0]["extensions"]["retryAfter"], 1);
                     }
                     other => panic!("{protocol:?}: expected RATE_LIMITED, got {other:?}"),
@@ -532,7 +541,7 @@ mod tests {
             // The new "1" still holds the only place.
             let other = sub.replace("\"1\"", "\"2\"");
             assert!(
-                matches!(guard.inbound(&other), Inbound::Answer(t) if t.contains("TOO_MANY_SUBSCRIPTIONS")),
+                matches!(guard.inbound(&other), Inbound::Answer(t) if t.contains(ErrorCode::TooManySubscriptions.as_str())),
                 "{protocol:?}"
             );
             // A refusal the guard wrote frees nothing on its way out.

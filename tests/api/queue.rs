@@ -412,7 +412,7 @@ async fn a_crowded_door_refuses_at_once_and_writes_nothing_for_those_refused() {
     let refused: Vec<_> = results
         .iter()
         .filter_map(|r| r.as_ref().err())
-        .map(|e| encore::graphql::error::code(e))
+        .map(|e| encore::graphql::error::code(e).as_str())
         .collect();
     // Five wait in line, and one more when the first batch took its entry before the rest came.
     assert!(entered == 5 || entered == 6, "{entered} entered");

@@ -1,7 +1,11 @@
-// Every error code of the API (README "Errors") as a sentence a fan or operator can act on.
+// Every error code of the API as a sentence a fan or operator can act on. Keyed by the
+// schema's `enum ErrorCode` (generated into gql/graphql.ts): a code without a sentence here
+// does not build.
 import { ApolloError } from "@apollo/client";
 
-const MESSAGES: Record<string, string> = {
+import type { ErrorCode } from "./gql/graphql";
+
+const MESSAGES: Record<ErrorCode, string> = {
   UNAUTHENTICATED: "Please sign in again.",
   FORBIDDEN: "You are not allowed to do that.",
   BAD_USER_INPUT: "Please check what you entered.",
@@ -34,11 +38,15 @@ const MESSAGES: Record<string, string> = {
   INTERNAL_SERVER_ERROR: "Something went wrong on our side.",
 };
 
+function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.hasOwn(MESSAGES, code);
+}
+
 /** The code of the first GraphQL error, if any. */
-export function errorCode(error: unknown): string | undefined {
+export function errorCode(error: unknown): ErrorCode | undefined {
   if (error instanceof ApolloError) {
     const code = error.graphQLErrors[0]?.extensions?.code;
-    if (typeof code === "string") return code;
+    if (isErrorCode(code)) return code;
     if (error.networkError) return "SERVICE_UNAVAILABLE";
   }
   return undefined;
@@ -47,7 +55,7 @@ export function errorCode(error: unknown): string | undefined {
 /** A human message for any error the API or the network gave. */
 export function humanError(error: unknown): string {
   const code = errorCode(error);
-  const base = (code && MESSAGES[code]) ?? "Something went wrong. Try again.";
+  const base = code ? MESSAGES[code] : "Something went wrong. Try again.";
   if (error instanceof ApolloError && code === "BAD_USER_INPUT") {
     return `${base} (${error.graphQLErrors[0]?.message})`;
   }

@@ -1,14 +1,14 @@
-//! `ErrorCodes`, an async-graphql extension: every error a client sees carries
+//! `StageCodes`, an async-graphql extension: every error a client sees carries
 //! `extensions.code`, over HTTP and websockets alike.
 //!
 //! Errors the service raises get their code where domain errors are mapped (`error::to_graphql`).
 //! This extension codes the ones async-graphql raises itself, by the stage that raises them and
-//! never by their text: a document that does not parse is `GRAPHQL_PARSE_FAILED`; one that fails
+//! never by their text: a document that does not parse is `ErrorCode::GraphqlParseFailed`; one that fails
 //! validation (unknown fields, arguments or variables of the wrong type, depth or complexity) is
-//! `GRAPHQL_VALIDATION_FAILED`, as Apollo Server codes them; an input that passed validation and
+//! `ErrorCode::GraphqlValidationFailed`, as Apollo Server codes them; an input that passed validation and
 //! failed to convert while a field ran (a scalar's own check, such as a `Date` that is not a
-//! day) is `BAD_USER_INPUT`. An error still uncoded at the end of a request failed before
-//! execution (choosing the operation): `GRAPHQL_VALIDATION_FAILED`. Every error sent is counted by
+//! day) is `ErrorCode::BadUserInput`. An error still uncoded at the end of a request failed before
+//! execution (choosing the operation): `ErrorCode::GraphqlValidationFailed`. Every error sent is counted by
 //! code in `graphql_errors_total`, whichever transport carried it.
 
 use std::sync::Arc;
@@ -22,18 +22,18 @@ use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Varia
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::error::{BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, set_code};
+use super::error::{ErrorCode, set_code};
 
-pub struct ErrorCodes;
+pub struct StageCodes;
 
-impl ExtensionFactory for ErrorCodes {
+impl ExtensionFactory for StageCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
+        Arc::new(StageCodes)
     }
 }
 
 #[async_trait::async_trait]
-impl Extension for ErrorCodes {
+impl Extension for StageCodes {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -43,7 +43,7 @@ impl Extension for ErrorCodes {
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables)
             .await
-            .map_err(|e| with_code(e, GRAPHQL_PARSE_FAILED))
+            .map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))
     }
 
     async fn validation(
@@ -52,7 +52,7 @@ impl Extension for ErrorCodes {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|mut errors| {
-            fill(&mut errors, GRAPHQL_VALIDATION_FAILED);
+            fill(&mut errors, ErrorCode::GraphqlValidationFailed);
             errors
         })
     }
@@ -64,13 +64,13 @@ impl Extension for ErrorCodes {
         next: NextExecute<'_>,
     ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
-        fill(&mut response.errors, BAD_USER_INPUT);
+        fill(&mut response.errors, ErrorCode::BadUserInput);
         response
     }
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        fill(&mut response.errors, GRAPHQL_VALIDATION_FAILED);
+        fill(&mut response.errors, ErrorCode::GraphqlValidationFailed);
         count(&response.errors);
         response
     }
@@ -84,7 +84,7 @@ impl Extension for ErrorCodes {
         // Validation has coded its errors already; what is left came from a running field.
         next.run(ctx, stream)
             .map(|mut response| {
-                fill(&mut response.errors, BAD_USER_INPUT);
+                fill(&mut response.errors, ErrorCode::BadUserInput);
                 count(&response.errors);
                 response
             })
@@ -93,7 +93,7 @@ impl Extension for ErrorCodes {
 }
 
 /// Gives every uncoded error the code of the stage that raised it.
-fn fill(errors: &mut [ServerError], code: &str) {
+fn fill(errors: &mut [ServerError], code: ErrorCode) {
     for error in errors.iter_mut().filter(|e| !has_code(e)) {
         set_code(error, code);
     }
@@ -106,7 +106,7 @@ fn count(errors: &[ServerError]) {
     }
 }
 
-fn with_code(error: ServerError, code: &str) -> ServerError {
+fn with_code(error: ServerError, code: ErrorCode) -> ServerError {
     if has_code(&error) {
         error
     } else {
@@ -126,29 +126,35 @@ mod tests {
     use super::*;
     use crate::graphql::builder;
 
-    async fn code_of(query: &str) -> String {
+    async fn code_of(query: &str) -> Option<ErrorCode> {
         let schema = builder(&Default::default()).finish();
         let response = schema.execute(query).await;
-        crate::graphql::error::code_of(&response.errors[0]).to_owned()
+        crate::graphql::error::error_code_of(&response.errors[0])
     }
 
     #[tokio::test]
     async fn async_graphql_errors_get_the_code_of_their_stage() {
-        assert_eq!(code_of("{ concerts { id ").await, GRAPHQL_PARSE_FAILED);
-        assert_eq!(code_of("{ nope }").await, GRAPHQL_VALIDATION_FAILED);
+        assert_eq!(
+            code_of("{ concerts { id ").await,
+            Some(ErrorCode::GraphqlParseFailed)
+        );
+        assert_eq!(
+            code_of("{ nope }").await,
+            Some(ErrorCode::GraphqlValidationFailed)
+        );
         // A custom scalar checks its value when the field runs: the caller's input.
         assert_eq!(
             code_of("{ seats(concertId: \"c\", date: 5) { number } }").await,
-            BAD_USER_INPUT
+            Some(ErrorCode::BadUserInput)
         );
         // A built-in type is checked by validation.
         assert_eq!(
             code_of("{ seats(concertId: \"c\", date: \"2026-12-01\", x: 1) { number } }").await,
-            GRAPHQL_VALIDATION_FAILED
+            Some(ErrorCode::GraphqlValidationFailed)
         );
         assert_eq!(
             code_of("query { ...Nope }").await,
-            GRAPHQL_VALIDATION_FAILED
+            Some(ErrorCode::GraphqlValidationFailed)
         );
     }
 }
