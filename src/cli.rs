@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{DatabaseConfig, Rules, ServeConfig};
 use crate::domain::{Services, accounts, seed};
-use crate::{bench, db, graphql, startup};
+use crate::{db, graphql, startup};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,9 +31,6 @@ pub enum Command {
     /// Operator accounts.
     #[command(subcommand)]
     Operator(Operator),
-    /// Benchmarks (see scripts/bench).
-    #[command(subcommand)]
-    Bench(Bench),
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,18 +42,6 @@ pub enum Operator {
         #[command(flatten)]
         database: DatabaseConfig,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Bench {
-    /// N websocket subscribers on one instance: RSS, push delay, statements per tick.
-    Subscribers(bench::SubscribersBench),
-    /// The on-sale rush, one operation at a time: requests/s, p50/p95/p99, errors by code, and
-    /// the invariants checked in SQL after every run.
-    Rush(bench::RushBench),
-    /// A sale's opening draw: how long it takes for a pre-queue of N, and how long an entry
-    /// arriving meanwhile waits.
-    Draw(bench::DrawBench),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -84,9 +69,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench(Bench::Subscribers(args)) => bench::subscribers(args).await,
-        Command::Bench(Bench::Rush(args)) => bench::rush(args).await,
-        Command::Bench(Bench::Draw(args)) => bench::draw(args).await,
         Command::PrintSchema => {
             print!("{}", graphql::sdl());
             Ok(())

@@ -92,7 +92,7 @@ pub struct ServerLimits {
     /// Persisted queries: `apq` (Apollo's automatic persisted queries), `allowlist` (only the
     /// operations in TRUSTED_DOCUMENTS run) or `off`.
     #[arg(long, env = "PERSISTED_QUERIES", value_enum, default_value = "apq")]
-    pub persisted_queries: crate::graphql::persisted_queries::Mode,
+    pub persisted_queries: PersistedQueryMode,
 
     /// With PERSISTED_QUERIES=allowlist: an Apollo persisted-query manifest (JSON) listing the
     /// operations that may run.
@@ -124,6 +124,18 @@ pub struct ServerLimits {
 
     #[command(flatten)]
     pub query: QueryLimits,
+}
+
+/// How persisted queries work on this instance (`PERSISTED_QUERIES`; the GraphQL layer builds
+/// its store from it, `graphql::persisted_queries`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PersistedQueryMode {
+    /// Apollo's automatic persisted queries: clients register a query by hash once.
+    Apq,
+    /// Trusted documents: only the operations in `TRUSTED_DOCUMENTS` run.
+    Allowlist,
+    /// Queries are only sent in full.
+    Off,
 }
 
 /// What one GraphQL request may cost, checked before any of it runs. Each refusal has a code:
@@ -182,25 +194,6 @@ pub struct QueryLimits {
     pub max_errors: u32,
 }
 
-impl ServerLimits {
-    /// The persisted-query store this configuration asks for (reads the trusted documents).
-    pub fn persisted_store(&self) -> anyhow::Result<crate::graphql::persisted_queries::Store> {
-        use crate::graphql::persisted_queries::{Mode, Store};
-        Ok(match self.persisted_queries {
-            Mode::Apq => Store::learned(self.persisted_query_cache as usize),
-            Mode::Off => Store::Off,
-            Mode::Allowlist => {
-                let path = self.trusted_documents.as_ref().ok_or_else(|| {
-                    anyhow::anyhow!("PERSISTED_QUERIES=allowlist needs TRUSTED_DOCUMENTS")
-                })?;
-                let manifest = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-                Store::allowlist(&manifest, &self.query)?
-            }
-        })
-    }
-}
-
 impl Default for QueryLimits {
     fn default() -> Self {
         Self {
@@ -230,7 +223,7 @@ impl Default for ServerLimits {
             shutdown_grace: Duration::from_secs(10),
             client_address_header: None,
             trusted_proxies: Vec::new(),
-            persisted_queries: crate::graphql::persisted_queries::Mode::Apq,
+            persisted_queries: PersistedQueryMode::Apq,
             trusted_documents: None,
             persisted_query_cache: 1000,
             web_dir: "web".into(),

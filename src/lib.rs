@@ -10,7 +10,6 @@
 //! - beside them, [`background`]: the loops an instance runs, and their owner.
 
 pub mod background;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -97,7 +97,9 @@ pub fn spawn(
     let sessions = TaskTracker::new();
     let grace = limits.shutdown_grace;
     let header_timeout = limits.header_timeout;
-    let persisted = std::sync::Arc::new(limits.persisted_store()?);
+    let persisted = std::sync::Arc::new(crate::graphql::persisted_queries::Store::from_config(
+        &limits,
+    )?);
     let (metrics_addr, metrics) = match serve_metrics(&limits, &services, &shutdown) {
         Some((addr, task)) => (Some(addr), Some(task)),
         None => (None, None),

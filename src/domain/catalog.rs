@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use super::Services;
 use super::error::{Error, Result};
 use super::money::Money;
-use super::{lineup, utc};
+use super::utc;
 use crate::db::ids::ConcertId;
 use crate::db::models::{ConcertRow, PriceTierRow, SaleRow};
 use crate::db::{Conn, concerts, price_tiers, queue_rooms, sales, seats};
@@ -202,17 +202,4 @@ impl From<seats::SeatView> for Seat {
             tier,
         }
     }
-}
-
-/// Creates a concert with its dates, 50 seats per date at one price and an empty waiting room
-/// (the demo seed, tests and benches; operators use `lineup::create_concert`).
-pub async fn create_concert(
-    conn: &mut Conn,
-    title: &str,
-    venue: &str,
-    price: &Money,
-    dates: &[NaiveDate],
-) -> Result<ConcertId> {
-    let spec = lineup::NewConcert::single_price(title, venue, price, dates);
-    lineup::insert(conn, &spec).await
 }

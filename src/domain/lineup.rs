@@ -396,6 +396,19 @@ async fn insert_seats(
     Ok(())
 }
 
+/// Creates a concert with its dates, 50 seats per date at one price and an empty waiting room
+/// (the demo seed, tests and benches; operators use [`create_concert`]).
+pub async fn create_single_price_concert(
+    conn: &mut Conn,
+    title: &str,
+    venue: &str,
+    price: &Money,
+    dates: &[NaiveDate],
+) -> Result<ConcertId> {
+    let spec = NewConcert::single_price(title, venue, price, dates);
+    insert(conn, &spec).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,6 @@ use clap::Args;
 
 use super::money::Money;
 use super::passwords::HashingLimits;
-use super::throttle::Quotas;
 
 /// The business knobs. Defaults are the product's; tests shorten the times.
 #[derive(Debug, Clone, PartialEq, Args)]
@@ -159,4 +158,75 @@ pub(crate) fn positive_duration(s: &str) -> Result<Duration, String> {
         return Err("must be greater than zero".into());
     }
     Ok(d)
+}
+
+/// The rate limits and the sign-in lockout (enforced by `throttle` and `accounts`), each a flag
+/// with an environment variable. Zero switches a limit off.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Quotas {
+    /// Requests per second from one client address (HTTP requests and websocket upgrades).
+    #[arg(long, env = "RATE_LIMIT_REQUESTS_PER_SEC", default_value_t = 50)]
+    pub requests_per_sec: u32,
+    /// signUp calls per hour from one client address.
+    #[arg(long, env = "RATE_LIMIT_SIGN_UPS_PER_HOUR", default_value_t = 20)]
+    pub sign_ups_per_hour: u32,
+    /// signIn calls per minute from one client address.
+    #[arg(long, env = "RATE_LIMIT_SIGN_INS_PER_MIN", default_value_t = 30)]
+    pub sign_ins_per_min: u32,
+    /// signIn calls per minute for one email, from anywhere.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_SIGN_INS_PER_ACCOUNT_PER_MIN",
+        default_value_t = 10
+    )]
+    pub sign_ins_per_account_per_min: u32,
+    /// enterQueue calls per minute from one client address.
+    #[arg(long, env = "RATE_LIMIT_QUEUE_ENTRIES_PER_MIN", default_value_t = 120)]
+    pub queue_entries_per_min: u32,
+    /// enterQueue calls per minute by one account.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_QUEUE_ENTRIES_PER_ACCOUNT_PER_MIN",
+        default_value_t = 10
+    )]
+    pub queue_entries_per_account_per_min: u32,
+    /// Wrong passwords in a row for one e-mail from one address after which sign-in for that
+    /// pair locks (1 s, doubling).
+    #[arg(long, env = "SIGN_IN_LOCKOUT_AFTER", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sign_in_lockout_after: u32,
+    /// The longest a sign-in lockout lasts.
+    #[arg(long, env = "SIGN_IN_LOCKOUT_MAX", default_value = "15m",
+          value_parser = positive_duration)]
+    pub sign_in_lockout_max: Duration,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            requests_per_sec: 50,
+            sign_ups_per_hour: 20,
+            sign_ins_per_min: 30,
+            sign_ins_per_account_per_min: 10,
+            queue_entries_per_min: 120,
+            queue_entries_per_account_per_min: 10,
+            sign_in_lockout_after: 5,
+            sign_in_lockout_max: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Quotas {
+    /// No limits (tools and tests that drive crowds from one address).
+    pub fn unlimited() -> Self {
+        Self {
+            requests_per_sec: 0,
+            sign_ups_per_hour: 0,
+            sign_ins_per_min: 0,
+            sign_ins_per_account_per_min: 0,
+            queue_entries_per_min: 0,
+            queue_entries_per_account_per_min: 0,
+            ..Self::default()
+        }
+    }
 }

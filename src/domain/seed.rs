@@ -5,9 +5,9 @@ use chrono::{Days, NaiveDate};
 use diesel_async::RunQueryDsl;
 
 use super::accounts::create_user;
-use super::catalog::create_concert;
 use super::error::Result;
 use super::inputs::{Email, IdempotencyKey, Password, Username};
+use super::lineup::create_single_price_concert;
 use super::money::Money;
 use super::{Services, wallet};
 use crate::db::{Conn, concerts};
@@ -86,7 +86,7 @@ async fn seed_concerts(conn: &mut Conn) -> Result<()> {
         let price: Money = price
             .parse()
             .map_err(|e| super::Error::Internal(anyhow::Error::new(e)))?;
-        create_concert(conn, title, venue, &price, &dates).await?;
+        create_single_price_concert(conn, title, venue, &price, &dates).await?;
     }
     Ok(())
 }

@@ -23,15 +23,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::error::ErrorCode;
-use crate::config::QueryLimits;
-
-/// The mode, as configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    Apq,
-    Allowlist,
-    Off,
-}
+use crate::config::{PersistedQueryMode, QueryLimits, ServerLimits};
 
 /// Where persisted queries are looked up.
 pub enum Store {
@@ -43,6 +35,22 @@ pub enum Store {
 }
 
 impl Store {
+    /// The store the configuration asks for (reads the trusted documents in allowlist mode).
+    pub fn from_config(limits: &ServerLimits) -> anyhow::Result<Self> {
+        Ok(match limits.persisted_queries {
+            PersistedQueryMode::Apq => Store::learned(limits.persisted_query_cache as usize),
+            PersistedQueryMode::Off => Store::Off,
+            PersistedQueryMode::Allowlist => {
+                let path = limits.trusted_documents.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!("PERSISTED_QUERIES=allowlist needs TRUSTED_DOCUMENTS")
+                })?;
+                let manifest = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                Store::allowlist(&manifest, &limits.query)?
+            }
+        })
+    }
+
     pub fn learned(capacity: usize) -> Self {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
         Self::Learned(Mutex::new(lru::LruCache::new(capacity)))

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use encore::config::{Rules, ServerLimits};
-use encore::domain::throttle::Quotas;
+use encore::domain::rules::Quotas;
 
 use crate::common::{Auth, TestApp, test_pool, test_rules};
 
@@ -748,7 +748,7 @@ async fn with_an_allowlist_only_trusted_documents_run() {
     let path = std::env::temp_dir().join(format!("trusted-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&path, manifest.to_string()).expect("manifest");
     let limits = ServerLimits {
-        persisted_queries: encore::graphql::persisted_queries::Mode::Allowlist,
+        persisted_queries: encore::config::PersistedQueryMode::Allowlist,
         trusted_documents: Some(path.clone()),
         ..ServerLimits::default()
     };

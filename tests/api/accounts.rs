@@ -272,9 +272,9 @@ async fn a_valid_token_of_a_deleted_account_is_unauthenticated_everywhere() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn look_alike_emails_are_one_identity_with_one_budget_or_refused() {
-    let quotas = encore::domain::throttle::Quotas {
+    let quotas = encore::domain::rules::Quotas {
         sign_ins_per_account_per_min: 4,
-        ..encore::domain::throttle::Quotas::unlimited()
+        ..encore::domain::rules::Quotas::unlimited()
     };
     let rules = encore::config::Rules {
         quotas,

@@ -148,7 +148,7 @@ async fn in_allowlist_mode_a_deep_get_is_refused_before_it_is_parsed() {
     let path = std::env::temp_dir().join(format!("trusted-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&path, manifest.to_string()).expect("manifest");
     let limits = encore::config::ServerLimits {
-        persisted_queries: encore::graphql::persisted_queries::Mode::Allowlist,
+        persisted_queries: encore::config::PersistedQueryMode::Allowlist,
         trusted_documents: Some(path.clone()),
         ..Default::default()
     };

@@ -94,9 +94,11 @@ async fn the_room_stops_when_no_seat_is_free_closes_when_all_are_sold_and_reopen
     until_status(&mut c_ws, "WAITING").await;
     until_status(&mut d_ws, "WAITING").await;
 
-    // Both seats held, one of them paid: a turn is free but no seat is, so nobody comes in.
-    let a_bought = buy(&app, &a, &concert, date, 1).await;
+    // Both seats held, one of them paid: a turn is free but no seat is, so nobody comes in. (B
+    // holds first: held the other way round, A's payment frees a turn while seat 2 is still
+    // free, and a tick in between rightly lets C in.)
     app.hold(&b, &concert, date, 2).await.ok();
+    let a_bought = buy(&app, &a, &concert, date, 1).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(app.poll(&c).await["status"], "WAITING");
 

@@ -138,9 +138,9 @@ async fn past_the_cap_a_subscription_is_refused_and_the_others_run_on_in_both_pr
 #[tokio::test(flavor = "multi_thread")]
 async fn operations_over_a_socket_draw_from_the_http_budget_and_a_persistent_socket_is_closed() {
     let rules = encore::config::Rules {
-        quotas: encore::domain::throttle::Quotas {
+        quotas: encore::domain::rules::Quotas {
             requests_per_sec: 10,
-            ..encore::domain::throttle::Quotas::unlimited()
+            ..encore::domain::rules::Quotas::unlimited()
         },
         ..test_rules()
     };

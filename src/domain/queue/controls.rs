@@ -88,7 +88,7 @@ pub async fn set_controls(
     let controls = transaction!(services.db, async |conn: &mut Conn| {
         require_operator(conn, operator).await?;
         let change = change.check()?;
-        let (room, now) = super::entry::lock_room(conn, concert_id).await?;
+        let (room, now) = super::room::lock_room(conn, concert_id).await?;
         queue_rooms::set_controls(
             conn,
             concert_id,

@@ -24,13 +24,12 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 use super::challenge::{self, Answer};
-use super::sale::Door;
+use super::room::{Door, lock_room_with_sale};
 use super::{QueueTicket, RoomGauge, TicketStatus, Trigger, advance, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
-use crate::db::models::{QueueRoomRow, QueueTicketRow, SaleRow};
+use crate::db::models::{QueueRoomRow, QueueTicketRow};
 use crate::db::{Conn, queue_challenges, queue_rooms, queue_tickets, sales};
 use crate::domain::Services;
-use crate::domain::catalog::ensure_concert;
 use crate::domain::error::{Error, Result};
 
 /// A poll or a refresh writes `last_seen_at` at most this often.
@@ -311,37 +310,6 @@ pub async fn write_batch(
             })
         })
         .collect())
-}
-
-/// Locks the concert's room (making it for a concert that has none yet) with its sale, and reads
-/// the clock: one statement when the room exists.
-async fn lock_room_with_sale(
-    conn: &mut Conn,
-    concert: &ConcertId,
-) -> Result<(QueueRoomRow, Option<SaleRow>, NaiveDateTime)> {
-    if let Some(locked) = queue_rooms::lock_with_sale_at_now(conn, concert).await? {
-        return Ok(locked);
-    }
-    lock_room(conn, concert).await?;
-    queue_rooms::lock_with_sale_at_now(conn, concert)
-        .await?
-        .ok_or_else(|| Error::corrupt("room vanished"))
-}
-
-/// Locks the concert's room (making it for a concert that has none yet) and reads the clock.
-pub(super) async fn lock_room(
-    conn: &mut Conn,
-    concert: &ConcertId,
-) -> Result<(QueueRoomRow, NaiveDateTime)> {
-    if let Some(locked) = queue_rooms::lock_at_now(conn, concert).await? {
-        return Ok(locked);
-    }
-    ensure_concert(conn, concert).await?;
-    // Creating a room locks it; a concurrent creator waits, then finds it.
-    queue_rooms::insert_if_missing(conn, concert).await?;
-    queue_rooms::lock_at_now(conn, concert)
-        .await?
-        .ok_or_else(|| Error::corrupt("room vanished"))
 }
 
 /// Decides every entry with two reads for the whole batch: which users exist with the live

@@ -16,6 +16,7 @@ pub mod challenge;
 pub mod controls;
 pub mod entry;
 mod gate;
+mod room;
 pub mod sale;
 pub mod stats;
 mod tickets;

@@ -88,63 +88,6 @@ fn new_sale(
     }
 }
 
-/// What the front door does with a new entry, by the sale's state at `now`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Door {
-    /// No sale set up, or drawn: join the line.
-    Open,
-    /// Join the pre-queue; `prequeued` entered before.
-    Prequeue { prequeued: i64 },
-    /// Not yet: refused with the opening times (none: not scheduled).
-    Closed {
-        opens_at: Option<NaiveDateTime>,
-        sale_opens_at: Option<NaiveDateTime>,
-    },
-}
-
-impl Door {
-    pub(crate) fn of(sale: Option<&SaleRow>, now: NaiveDateTime) -> Self {
-        let Some(sale) = sale else {
-            return Self::Open;
-        };
-        if sale.drawn_at.is_some() {
-            return Self::Open;
-        }
-        let Some(sale_opens_at) = sale.opens_at else {
-            return Self::Closed {
-                opens_at: None,
-                sale_opens_at: None,
-            };
-        };
-        let door_opens = sale.prequeue_opens_at.unwrap_or(sale_opens_at);
-        if now < door_opens {
-            Self::Closed {
-                opens_at: Some(door_opens),
-                sale_opens_at: Some(sale_opens_at),
-            }
-        } else {
-            // Opening time may have come with the draw still due (within a tick): whoever comes
-            // before the draw is in it.
-            Self::Prequeue {
-                prequeued: sale.prequeued,
-            }
-        }
-    }
-
-    pub(crate) fn refusal(&self) -> Option<Error> {
-        match self {
-            Self::Closed {
-                opens_at,
-                sale_opens_at,
-            } => Some(Error::SaleNotOpen {
-                opens_at: opens_at.map(utc),
-                sale_opens_at: sale_opens_at.map(utc),
-            }),
-            _ => None,
-        }
-    }
-}
-
 /// An operator schedules (or, before its pre-queue opens, reschedules) a concert's sale.
 pub async fn schedule(
     services: &Services,
@@ -162,7 +105,7 @@ pub async fn schedule(
                 "prequeueOpensAt must not be after opensAt",
             ));
         }
-        let (room, now) = super::entry::lock_room(conn, concert_id).await?;
+        let (room, now) = super::room::lock_room(conn, concert_id).await?;
         if opens_at <= now || opens_at > now + MAX_AHEAD {
             return Err(Error::bad_input(
                 "opensAt must be in the future, at most a year ahead",
@@ -341,54 +284,5 @@ mod tests {
         );
         assert_eq!(unhex(&hex(&[1, 171, 255])), Some(vec![1, 171, 255]));
         assert_eq!(unhex("zz"), None);
-    }
-
-    #[test]
-    fn the_door_follows_the_schedule() {
-        let t = |s: i64| {
-            chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
-                .and_then(|d| d.and_hms_opt(12, 0, 0))
-                .map(|x| x + TimeDelta::seconds(s))
-                .expect("time")
-        };
-        let sale = SaleRow {
-            concert_id: ConcertId::new(),
-            prequeue_opens_at: Some(t(10)),
-            opens_at: Some(t(20)),
-            seed: "00".repeat(32),
-            seed_commitment: String::new(),
-            prequeued: 3,
-            drawn_at: None,
-            scheduled_by: UserId::new(),
-            scheduled_at: t(0),
-        };
-        assert!(matches!(Door::of(Some(&sale), t(5)), Door::Closed { .. }));
-        assert_eq!(
-            Door::of(Some(&sale), t(10)),
-            Door::Prequeue { prequeued: 3 }
-        );
-        assert_eq!(
-            Door::of(Some(&sale), t(25)),
-            Door::Prequeue { prequeued: 3 }
-        );
-        let drawn = SaleRow {
-            drawn_at: Some(t(20)),
-            ..sale
-        };
-        assert_eq!(Door::of(Some(&drawn), t(25)), Door::Open);
-        assert_eq!(Door::of(None, t(0)), Door::Open);
-        let unscheduled = SaleRow {
-            opens_at: None,
-            prequeue_opens_at: None,
-            drawn_at: None,
-            ..drawn
-        };
-        assert_eq!(
-            Door::of(Some(&unscheduled), t(25)),
-            Door::Closed {
-                opens_at: None,
-                sale_opens_at: None
-            }
-        );
     }
 }

@@ -9,6 +9,8 @@
 //! `CREATE DATABASE .. TEMPLATE`, and `CREATE TABLE .. LIKE` per table cost 53 ms against 55 ms
 //! for running the migrations.)
 
+#[path = "../../support/fresh_database.rs"]
+mod fresh_database;
 pub mod throwaway_db;
 pub mod ws;
 
@@ -18,112 +20,29 @@ use chrono::{Days, NaiveDate, Utc};
 use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use encore::background::Background;
 use encore::config::{Rules, ServerLimits};
-use encore::db::{self, Conn, Database, PoolConfig};
+use encore::db::{Conn, Database, PoolConfig};
 use encore::domain::Services;
-use encore::domain::catalog::create_concert;
+use encore::domain::lineup::create_single_price_concert;
 use encore::startup::{self, Running};
 use serde_json::{Value, json};
 
 pub const ADMIN_URL_VAR: &str = "ENCORE_TEST_DATABASE_URL";
 
-/// A database of its own for one test.
-pub struct TestDb {
-    admin_url: String,
-    name: String,
-    pub url: String,
-}
+/// A database of its own for one test (shared with the benchmarks: `tests/support`).
+pub type TestDb = fresh_database::FreshDatabase;
+
+/// The test databases' name prefix: the sweep of leftovers looks only at these.
+const TEST_DB_PREFIX: &str = "encore_test_";
 
 impl TestDb {
+    /// A migrated database of its own on the private MariaDB the test command starts.
     pub async fn create() -> Self {
         let admin_url = std::env::var(ADMIN_URL_VAR).unwrap_or_else(|_| {
             panic!("{ADMIN_URL_VAR} is not set: run the suite with scripts/test, which starts a private MariaDB")
         });
-        let admin_url = admin_url.trim_end_matches('/').to_owned();
-        // The process id in the name lets a later run tell a leftover from a live test's.
-        let name = format!(
-            "{TEST_DB_PREFIX}{}_{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let mut admin = Conn::establish(&admin_url)
+        fresh_database::FreshDatabase::create_on(&admin_url, TEST_DB_PREFIX)
             .await
-            .expect("connect to the test MariaDB");
-        sweep_leftovers(&mut admin).await;
-        admin
-            .batch_execute(&format!("CREATE DATABASE `{name}`"))
-            .await
-            .expect("create test database");
-        let url = format!("{admin_url}/{name}");
-        db::migrate(&url).await.expect("migrate test database");
-        Self {
-            admin_url,
-            name,
-            url,
-        }
-    }
-}
-
-const TEST_DB_PREFIX: &str = "encore_test_";
-
-/// Once per test process: drops the databases of test processes that are gone (a run killed
-/// before its `Drop`s ran), so leftovers never pile up on the private server.
-async fn sweep_leftovers(admin: &mut Conn) {
-    use diesel_async::RunQueryDsl;
-    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    SWEPT
-        .get_or_init(|| async {
-            let names: Vec<NameRow> = diesel::sql_query(
-                "SELECT schema_name AS name FROM information_schema.schemata \
-                 WHERE schema_name LIKE 'encore\\_test\\_%'",
-            )
-            .load(admin)
-            .await
-            .unwrap_or_default();
-            for NameRow { name } in names {
-                let owner = name
-                    .strip_prefix(TEST_DB_PREFIX)
-                    .and_then(|rest| rest.split('_').next())
-                    .and_then(|pid| pid.parse::<u32>().ok());
-                let gone =
-                    owner.is_none_or(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
-                if gone {
-                    let _ = admin
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                        .await;
-                }
-            }
-        })
-        .await;
-}
-
-#[derive(diesel::QueryableByName)]
-struct NameRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    name: String,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop runs in async code; a separate thread with its own runtime may block freely.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut admin = Conn::establish(&admin_url).await?;
-                admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                    .await?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}", self.name);
-        }
+            .expect("create and migrate a test database")
     }
 }
 
@@ -145,7 +64,7 @@ pub async fn concert_in(url: &str, price: &str, dates: u64) -> (String, Vec<Naiv
         .filter_map(|d| today.checked_add_days(Days::new(d * 7)))
         .collect();
     let mut conn = Conn::establish(url).await.expect("connect");
-    let id = create_concert(
+    let id = create_single_price_concert(
         &mut conn,
         "Test Concert",
         "Test Hall",
@@ -192,7 +111,7 @@ pub fn test_rules() -> Rules {
         // Tests sign up crowds at once from one address; hashing bounds and rate limits have
         // tests of their own.
         password_hash_queue: 100_000,
-        quotas: encore::domain::throttle::Quotas::unlimited(),
+        quotas: encore::domain::rules::Quotas::unlimited(),
         ..Rules::default()
     }
 }

@@ -1,6 +1,6 @@
-//! `encore bench subscribers`: the cost of live updates with a crowd watching.
+//! `encore-bench subscribers`: the cost of live updates with a crowd watching.
 //!
-//! Starts this binary's own server as a child process on a fresh database, makes `count` fans
+//! Starts the `encore` binary's server as a child process on a fresh database, makes `count` fans
 //! with WAITING tickets in bulk, holds admission back with a full active set, opens one
 //! websocket per fan subscribed to `queueTicket`, then releases admission and measures, for every
 //! fan, the delay from admission (`activated_at`, database clock) to the ACTIVE push arriving.
@@ -22,9 +22,9 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::db::ids::UserId;
-use crate::db::{self, Conn};
-use crate::domain::auth::TokenSigner;
+use encore::db::ids::UserId;
+use encore::db::{self, Conn};
+use encore::domain::auth::TokenSigner;
 
 #[derive(Debug, Clone, Args)]
 pub struct SubscribersBench {
@@ -62,7 +62,7 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
     };
     let base = format!("http://127.0.0.1:{port}");
     let metrics_base = format!("http://127.0.0.1:{metrics_port}");
-    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_encore"))
         .arg("serve")
         .env("DATABASE_URL", url)
         .env("BIND", format!("127.0.0.1:{port}"))
@@ -164,8 +164,8 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
     // Delay per fan: push received (client clock) minus activated_at (database clock; both are
     // this machine's clock).
     let activated: Vec<(String, Option<NaiveDateTime>)> = {
-        use crate::db::schema::queue_tickets;
         use diesel::{ExpressionMethods, QueryDsl, TextExpressionMethods};
+        use encore::db::schema::queue_tickets;
         queue_tickets::table
             .filter(queue_tickets::concert_id.eq(&concert))
             .filter(queue_tickets::token.like("bench%"))

@@ -1,5 +1,5 @@
-//! `encore bench rush`: the on-sale rush, one operation at a time, over GraphQL/HTTP against this
-//! binary's own server on a fresh database.
+//! `encore-bench rush`: the on-sale rush, one operation at a time, over GraphQL/HTTP against an
+//! `encore serve` of its own on a fresh database.
 //!
 //! Each mode runs `connections` concurrent clients for `seconds` and prints requests/s,
 //! p50/p95/p99 latency and errors by `extensions.code`, then checks every money and seat
@@ -37,14 +37,14 @@ use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use serde_json::{Value, json};
 
 use super::percentile;
-use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
-use crate::db::{self, Conn};
-use crate::domain::auth::TokenSigner;
-use crate::domain::inputs::SeatNumber;
-use crate::domain::queue::entry::{Entry, write_batch};
-use crate::domain::rules::Rules;
-use crate::domain::throttle::Quotas;
-use crate::domain::{Services, booking, payment, queue};
+use encore::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
+use encore::db::{self, Conn};
+use encore::domain::auth::TokenSigner;
+use encore::domain::inputs::SeatNumber;
+use encore::domain::queue::entry::{Entry, write_batch};
+use encore::domain::rules::Quotas;
+use encore::domain::rules::Rules;
+use encore::domain::{Services, booking, payment, queue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -117,7 +117,7 @@ const POOL_SIZE: usize = 32;
 /// Codes that are a mode's expected outcome, not an error.
 fn expected(mode: Mode, code: &str) -> bool {
     // Racing for one date's 50 seats: most find them taken, and a fan holds 4 at most.
-    use crate::graphql::error::ErrorCode;
+    use encore::graphql::error::ErrorCode;
     mode == Mode::Race
         && matches!(
             ErrorCode::parse(code),
@@ -287,7 +287,7 @@ fn report(name: &str, round: usize, figures: &Figures, broken: &[(&str, Vec<Stri
     figures.errors.is_empty() && broken.is_empty()
 }
 
-/// A server of this binary, a child process on a port of its own.
+/// An `encore serve`, a child process on a port of its own.
 struct Server {
     child: tokio::process::Child,
     base: String,
@@ -301,7 +301,7 @@ impl Server {
             let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
             listener.local_addr()?.port()
         };
-        let mut command = tokio::process::Command::new(std::env::current_exe()?);
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_encore"));
         command
             .arg("serve")
             .env("DATABASE_URL", url)
@@ -488,7 +488,7 @@ async fn run_raw(
                 };
                 latencies.push(took.as_secs_f64() * 1000.0);
                 if let Err(err) = outcome {
-                    let code = crate::graphql::error::code(&err);
+                    let code = encore::graphql::error::code(&err);
                     *errors.entry(code.as_str().to_owned()).or_default() += 1;
                 }
             }
@@ -507,7 +507,7 @@ async fn raw_call(
     concert: &ConcertId,
     mode: Mode,
     worker: usize,
-) -> Option<(crate::domain::Result<()>, Duration)> {
+) -> Option<(encore::domain::Result<()>, Duration)> {
     let sent = Instant::now();
     if mode == Mode::Enter {
         let i = stage.next_fresh.fetch_add(1, Ordering::Relaxed);

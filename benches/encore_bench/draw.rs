@@ -1,4 +1,4 @@
-//! `encore bench draw`: how long a sale's opening draw takes for a pre-queue of a given size, and
+//! `encore-bench draw`: how long a sale's opening draw takes for a pre-queue of a given size, and
 //! how long an entry arriving meanwhile waits for it (the draw holds the room lock). Each size
 //! runs on a fresh database: a concert, a due sale, N pre-queued tickets written in bulk SQL, then
 //! the ticker's own `draw_due`. The result is checked: places 1..N, the order the seed gives.
@@ -9,12 +9,12 @@ use anyhow::{Context as _, ensure};
 use clap::Args;
 use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 
-use crate::db::ids::{ConcertId, TicketId, UserId};
-use crate::db::{self, Conn};
-use crate::domain::Services;
-use crate::domain::queue::entry::{Entry, write_batch};
-use crate::domain::queue::sale;
-use crate::domain::rules::Rules;
+use encore::db::ids::{ConcertId, TicketId, UserId};
+use encore::db::{self, Conn};
+use encore::domain::Services;
+use encore::domain::queue::entry::{Entry, write_batch};
+use encore::domain::queue::sale;
+use encore::domain::rules::Rules;
 
 #[derive(Debug, Clone, Args)]
 pub struct DrawBench {
@@ -94,8 +94,8 @@ async fn run(url: &str, n: usize) -> anyhow::Result<(Duration, Duration)> {
     // Places 1..N in the order the seed gives; the late entry behind (or in the draw, had it
     // come first).
     let ids: Vec<(String, i64)> = {
-        use crate::db::schema::queue_tickets as t;
         use diesel::{ExpressionMethods, QueryDsl};
+        use encore::db::schema::queue_tickets as t;
         t::table
             .filter(t::concert_id.eq(&concert))
             .filter(t::user_id.ne(&late))

@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::percentile;
-use crate::db::ids::UserId;
-use crate::db::{self, Conn};
-use crate::domain::auth::TokenSigner;
+use encore::db::ids::UserId;
+use encore::db::{self, Conn};
+use encore::domain::auth::TokenSigner;
 
 /// The operations a fan makes, in the order of the flow.
 const OPS: [&str; 5] = ["enter", "poll", "seats", "hold", "pay"];
@@ -298,7 +298,9 @@ async fn go(fan: &Fan, concert: &str, dates: &[String], websocket: Option<String
                     return;
                 }
                 // Someone was quicker: an expected outcome of a rush, not an error.
-                Err(code) if code == crate::graphql::error::ErrorCode::SeatUnavailable.as_str() => {
+                Err(code)
+                    if code == encore::graphql::error::ErrorCode::SeatUnavailable.as_str() =>
+                {
                     continue;
                 }
                 Err(code) => return fan.error(&code),
@@ -549,7 +551,7 @@ fn report_svg(db: &BTreeMap<String, BTreeMap<i64, i64>>, seen: &Seen, plan: &Flo
         svg,
         "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='12'>\
          <rect width='100%' height='100%' fill='white'/>\
-         <text x='20' y='24' font-size='16'>encore bench rush --modes flow: {} fans, {} seats, {:.0}% on websockets</text>",
+         <text x='20' y='24' font-size='16'>encore-bench rush --modes flow: {} fans, {} seats, {:.0}% on websockets</text>",
         plan.fans,
         plan.dates * 50,
         plan.websocket_share * 100.0

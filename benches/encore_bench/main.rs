@@ -1,0 +1,105 @@
+//! `encore-bench`: the benchmarks, commands that print figures (never timed tests). A target of
+//! its own, so the server ships without them and without their HTTP and websocket clients
+//! (`reqwest`, `tokio-tungstenite` are dev-dependencies). Run through `cargo bench --bench
+//! encore-bench -- <command>`, which `scripts/rush` and `scripts/bench` do:
+//!
+//! - [`subscribers`]: the cost of live updates with a crowd watching;
+//! - [`draw`]: a sale's opening draw against the size of its pre-queue;
+//! - [`rush`]: the on-sale rush, one operation at a time, with the invariants checked in SQL
+//!   after every run.
+//!
+//! Each starts the `encore` binary's server as a child process on a fresh database of a private
+//! MariaDB and drops the database at the end; everything stays on loopback.
+
+#![allow(clippy::unwrap_used)]
+
+mod draw;
+mod flow;
+#[path = "../../tests/support/fresh_database.rs"]
+mod fresh_database;
+mod rush;
+mod subscribers;
+
+use fresh_database::FreshDatabase;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "encore-bench",
+    about = "Encore's benchmarks: figures, on loopback"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// N websocket subscribers on one instance: RSS, push delay, statements per tick.
+    Subscribers(subscribers::SubscribersBench),
+    /// The on-sale rush, one operation at a time: requests/s, p50/p95/p99, errors by code, and
+    /// the invariants checked in SQL after every run.
+    Rush(rush::RushBench),
+    /// A sale's opening draw: how long it takes for a pre-queue of N, and how long an entry
+    /// arriving meanwhile waits.
+    Draw(draw::DrawBench),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    encore::telemetry::init_tracing();
+    // `cargo bench` passes `--bench` to every bench target; it means nothing here.
+    let args = std::env::args().filter(|a| a != "--bench");
+    match Cli::parse_from(args).command {
+        Bench::Subscribers(args) => subscribers::subscribers(args).await,
+        Bench::Rush(args) => rush::rush(args).await,
+        Bench::Draw(args) => draw::draw(args).await,
+    }
+}
+
+/// Runs `work` with the URL of a fresh, migrated database on the server at `admin_url` (named
+/// `{prefix}_{pid}_…`), dropped afterwards whatever `work` returned: the same helper the
+/// integration tests use (`tests/support/fresh_database.rs`).
+async fn on_fresh_database<F, Fut>(admin_url: &str, prefix: &str, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let database = FreshDatabase::create_on(admin_url, &format!("{prefix}_")).await?;
+    work(database.url.clone()).await
+}
+
+/// Writes concert `id` with `dates` dates (from tomorrow, database clock) of 50 AVAILABLE seats at
+/// 10.00, and its waiting room with the counters given. Bulk SQL: a bench's setup, not a use case.
+async fn seed_concert(
+    conn: &mut encore::db::Conn,
+    id: &str,
+    title: &str,
+    dates: usize,
+    issued: usize,
+    admitted: usize,
+) -> anyhow::Result<()> {
+    use diesel_async::SimpleAsyncConnection;
+    conn.batch_execute(&format!(
+        "INSERT INTO concerts (id, title, venue, price, created_at)
+           VALUES ('{id}', '{title}', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
+         INSERT INTO price_tiers VALUES ('{id}', 1, 50, 'General', 10.00);
+         INSERT INTO concert_dates SELECT '{id}', UTC_DATE() + INTERVAL seq DAY FROM seq_1_to_{dates};
+         INSERT INTO seats (concert_id, date, number, price, status, updated_at)
+           SELECT '{id}', UTC_DATE() + INTERVAL d.seq DAY, s.seq, 10.00, 'AVAILABLE', UTC_TIMESTAMP(6)
+           FROM seq_1_to_{dates} d, seq_1_to_50 s;
+         INSERT INTO queue_rooms (concert_id, issued, admitted_seq) VALUES ('{id}', {issued}, {admitted});"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The p-th percentile (0..=1) of sorted `values`.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or(f64::NAN)
+}
