@@ -1,0 +1,17 @@
+//! Output types: the public shape of domain values, one file per aggregate. Conversions only;
+//! no rules here.
+
+mod accounts;
+mod booking;
+mod catalog;
+mod queue;
+mod wallet;
+
+pub use accounts::{AuthPayload, Role, User};
+pub use booking::{Payment, Reservation, ReservationStatus};
+pub use catalog::{Concert, PriceTier, Seat, SeatStatus};
+pub use queue::{
+    QueueChallenge, QueueChallengeAnswer, QueueControlChange, QueueControls, QueueStats,
+    QueueStatus, QueueTicket, Sale,
+};
+pub use wallet::{Wallet, WalletTransaction, WalletTransactionKind};
