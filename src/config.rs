@@ -355,3 +355,92 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "Secret(***)");
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use clap::CommandFactory;
+
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        config: super::ServeConfig,
+    }
+
+    /// (flag, env, default) of every row of the README's configuration table.
+    fn readme_rows() -> Vec<(String, String, String)> {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .expect("a Configuration section");
+        let table = &section[section.find("| flag |").expect("the table")..];
+        table
+            .lines()
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|row| {
+                let cells: Vec<String> = row
+                    .split('|')
+                    .map(|c| c.trim().trim_matches('`').to_owned())
+                    .collect();
+                (cells[1].clone(), cells[2].clone(), cells[3].clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_configuration_table_states_the_flags_and_defaults_of_the_code() {
+        let command = Serve::command();
+        let mut stated = 0;
+        for (flag, env, default) in readme_rows() {
+            // A row that stands for a family of flags (the rate limits) is checked elsewhere.
+            if flag.contains('…') {
+                continue;
+            }
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_env().and_then(|e| e.to_str()) == Some(env.as_str()))
+                .unwrap_or_else(|| panic!("README row {env}: no such flag"));
+            assert_eq!(
+                format!("--{}", arg.get_long().unwrap_or_default()),
+                flag,
+                "README row {env}"
+            );
+            let defaults: Vec<String> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            if !arg.get_action().takes_values() {
+                // A switch: off unless given.
+                assert_eq!(default, "off", "README row {env}");
+                stated += 1;
+                continue;
+            }
+            match defaults.as_slice() {
+                // Computed from the machine (hashing threads): stated in words.
+                [_] if default.contains("cores") => {}
+                [value] => assert_eq!(&default, value, "README row {env}"),
+                // No default in the code: the README says what happens without one.
+                _ => assert!(
+                    default.starts_with('(') || default.contains("cores"),
+                    "README row {env} states default {default:?}, the code has none"
+                ),
+            }
+            stated += 1;
+        }
+        // And every flag with an environment variable has its row (or its family's).
+        let rows: Vec<String> = readme_rows().into_iter().map(|r| r.1).collect();
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env().and_then(|e| e.to_str()) else {
+                continue;
+            };
+            let family = env.starts_with("RATE_LIMIT_") || env.starts_with("SIGN_IN_LOCKOUT_");
+            assert!(
+                family || rows.iter().any(|r| r == env),
+                "{env} has no row in the README's configuration table"
+            );
+        }
+        assert!(stated > 40, "only {stated} rows read");
+    }
+}

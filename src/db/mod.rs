@@ -145,6 +145,25 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_erd_shows_every_table() {
+        let schema = include_str!("schema.rs");
+        let erd = include_str!("../../docs/erd.md");
+        let tables: Vec<&str> = schema
+            .lines()
+            .filter_map(|l| l.strip_prefix("    ")?.split_once(" ("))
+            .map(|(name, _)| name)
+            .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        assert!(tables.len() > 10, "{tables:?}");
+        for table in tables {
+            assert!(
+                erd.contains(&format!("    {table} {{")),
+                "docs/erd.md has no entity for the table {table}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
