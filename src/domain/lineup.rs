@@ -34,7 +34,7 @@ pub struct ConcertRequest {
     pub dates: Vec<NaiveDate>,
     pub seats_per_date: i32,
     /// One price for every seat (when there are no tiers).
-    pub price: Option<String>,
+    pub price: Option<Money>,
     pub tiers: Option<Vec<TierRequest>>,
 }
 
@@ -43,7 +43,7 @@ pub struct TierRequest {
     pub name: String,
     pub from_seat: i32,
     pub to_seat: i32,
-    pub price: String,
+    pub price: Money,
 }
 
 /// A concert checked and ready to write: tiers cover 1..=seats_per_date exactly once.
@@ -90,7 +90,7 @@ impl NewConcert {
                 name: SINGLE_TIER.into(),
                 from_seat: 1,
                 to_seat: seats_per_date.into(),
-                price: Money::parse_positive(&price, &cap)?,
+                price: price.positive_within(&cap)?,
             }],
             (None, Some(tiers)) => parse_tiers(tiers, seats_per_date.into(), &cap)?,
             (Some(_), Some(_)) => {
@@ -183,7 +183,7 @@ fn parse_tiers(
             name: text(&t.name, "a tier's name", 64)?,
             from_seat: t.from_seat,
             to_seat: t.to_seat,
-            price: Money::parse_positive(&t.price, cap)?,
+            price: t.price.positive_within(cap)?,
         });
     }
     parsed.sort_by_key(|t| t.from_seat);
@@ -418,7 +418,7 @@ mod tests {
             name: name.into(),
             from_seat: from,
             to_seat: to,
-            price: "10.00".into(),
+            price: "10.00".parse().expect("money"),
         }
     }
 
@@ -464,7 +464,7 @@ mod tests {
         let mut single = request(vec![]);
         single.tiers = None;
         assert!(NewConcert::parse(single.clone(), 100).is_err());
-        single.price = Some("25.00".into());
+        single.price = Some("25.00".parse().expect("money"));
         // 60 dates of 2,000 seats is more than one request may write.
         let mut huge = single.clone();
         huge.seats_per_date = 2000;

@@ -27,6 +27,12 @@ impl Money {
     /// Parses a client amount: plain digits with at most two decimals, strictly positive, at most
     /// `cap`.
     pub fn parse_positive(input: &str, cap: &Money) -> Result<Self> {
+        Self::parse(input)?.positive_within(cap)
+    }
+
+    /// Parses a client amount, once, at the edge (the GraphQL `Decimal` scalar): plain digits
+    /// with at most two decimals. No sign, no exponent, no third decimal gets past this.
+    pub fn parse(input: &str) -> Result<Self> {
         let trimmed = input.trim();
         let well_formed = !trimmed.is_empty()
             && trimmed.chars().all(|c| c.is_ascii_digit() || c == '.')
@@ -44,16 +50,20 @@ impl Money {
         }
         let value = BigDecimal::from_str(trimmed)
             .map_err(|_| Error::bad_input(format!("amount {input:?} is not a number")))?;
-        if !value.is_positive() {
+        Ok(Self::from_stored(value))
+    }
+
+    /// The rule for an amount a client pays or charges: greater than zero, at most `cap`.
+    pub fn positive_within(self, cap: &Money) -> Result<Self> {
+        if !self.0.is_positive() {
             return Err(Error::bad_input("amount must be greater than zero"));
         }
-        let money = Self::from_stored(value);
-        if &money > cap {
+        if &self > cap {
             return Err(Error::bad_input(format!(
                 "amount exceeds the limit of {cap} per charge"
             )));
         }
-        Ok(money)
+        Ok(self)
     }
 
     pub fn as_decimal(&self) -> &BigDecimal {

@@ -5,7 +5,7 @@ use chrono::{Days, NaiveDate};
 use diesel_async::RunQueryDsl;
 
 use super::accounts::create_user;
-use super::error::Result;
+use super::error::{Error, Result};
 use super::inputs::{Email, IdempotencyKey, Password, Username};
 use super::lineup::create_single_price_concert;
 use super::money::Money;
@@ -39,7 +39,10 @@ pub async fn seed_if_empty(services: &Services) -> Result<bool> {
     .await?;
     // Through the ledger, like any top-up, so balance = sum of transactions holds for the demo too.
     let key = IdempotencyKey::required("demo-seed".into())?;
-    wallet::charge(services, &user.id, "500000.00", key).await?;
+    let top_up: Money = "500000.00"
+        .parse()
+        .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
+    wallet::charge(services, &user.id, top_up, key).await?;
     create_user(
         services,
         &Username::parse("operator")?,

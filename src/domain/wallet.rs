@@ -40,10 +40,10 @@ pub struct Wallet {
 pub async fn charge(
     services: &Services,
     user_id: &UserId,
-    amount: &str,
+    amount: Money,
     key: IdempotencyKey,
 ) -> Result<Wallet> {
-    let amount = Money::parse_positive(amount, &services.rules.max_charge)?;
+    let amount = amount.positive_within(&services.rules.max_charge)?;
     let fingerprint = amount.to_string();
     let balance = transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;

@@ -131,7 +131,7 @@ impl Mutation {
         let user_id = claimed_viewer(ctx)?;
         let key = IdempotencyKey::required(idempotency_key)?;
         Ok(Wallet(
-            wallet::charge(services(ctx)?, user_id, &amount.0, key).await?,
+            wallet::charge(services(ctx)?, user_id, amount.0, key).await?,
         ))
     }
 

@@ -7,16 +7,19 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::domain::money::Money;
 
-/// Money as a decimal string with two places, e.g. "50000.00".
+/// Money, parsed once here into [`Money`] and carried as that to the use case, which applies
+/// its own rules (positive, within a cap); sent back with two places, e.g. "50000.00".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decimal(pub String);
+pub struct Decimal(pub Money);
 
 /// Money: a decimal string with at most two places, e.g. "50000.00". JSON numbers are refused.
 #[Scalar(name = "Decimal")]
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {
         match value {
-            Value::String(s) => Ok(Self(s)),
+            Value::String(s) => Money::parse(&s)
+                .map(Self)
+                .map_err(|e| InputValueError::custom(e.to_string())),
             _ => Err(InputValueError::custom(
                 "Decimal must be a string such as \"50000.00\", not a number",
             )),
@@ -24,19 +27,19 @@ impl ScalarType for Decimal {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.clone())
+        Value::String(self.0.to_string())
     }
 }
 
 impl From<&Money> for Decimal {
     fn from(m: &Money) -> Self {
-        Self(m.to_string())
+        Self(m.clone())
     }
 }
 
 impl From<Money> for Decimal {
     fn from(m: Money) -> Self {
-        Self(m.to_string())
+        Self(m)
     }
 }
 
@@ -78,9 +81,12 @@ mod tests {
     #[test]
     fn decimal_refuses_json_numbers() {
         assert!(<Decimal as ScalarType>::parse(Value::from(10.5)).is_err());
+        // Parsed once, here: a third decimal or a sign never reaches a use case.
+        assert!(<Decimal as ScalarType>::parse(Value::from("10.505")).is_err());
+        assert!(<Decimal as ScalarType>::parse(Value::from("-1")).is_err());
         assert_eq!(
             <Decimal as ScalarType>::parse(Value::from("10.50")).ok(),
-            Some(Decimal("10.50".into()))
+            Some(Decimal("10.50".parse().expect("money")))
         );
     }
 
