@@ -11,6 +11,7 @@ import {
   type HoldSeatMutation,
 } from "../gql/graphql";
 import { humanError } from "../errors";
+import { fromCents, toCents } from "../money";
 
 type Hold = HoldSeatMutation["holdSeat"];
 
@@ -96,12 +97,14 @@ function Checkout({ hold, onPaid, onLost }: { hold: Hold; onPaid: () => void; on
   const me = useQuery(MeDocument, { fetchPolicy: "network-only" });
   const [charge, charging] = useMutation(ChargeDocument);
   const [pay, paying] = useMutation(PayDocument);
-  const balance = Number(me.data?.me.balance ?? "0");
-  const missing = Math.max(0, Number(hold.price) - balance);
+  // Integer cents, never Number: 0.1 + 0.2 is not 0.3.
+  const balance = toCents(me.data?.me.balance ?? "0");
+  const shortBy = toCents(hold.price) - balance;
+  const missing = shortBy > 0n ? shortBy : 0n;
   const error = charging.error ?? paying.error;
 
   const topUp = async () => {
-    await charge({ variables: { amount: missing.toFixed(2), key: `top-up-${hold.id}` } });
+    await charge({ variables: { amount: fromCents(missing), key: `top-up-${hold.id}` } });
     await me.refetch();
   };
   const buy = async () => {
@@ -122,9 +125,9 @@ function Checkout({ hold, onPaid, onLost }: { hold: Hold; onPaid: () => void; on
       )}
       <p>Price {hold.price} · your balance {me.data?.me.balance ?? "…"}</p>
       {error && <p role="alert" className="error">{humanError(error)}</p>}
-      {missing > 0 ? (
+      {missing > 0n ? (
         <button type="button" onClick={() => void topUp().catch(() => {})} disabled={charging.loading}>
-          Top up {missing.toFixed(2)}
+          Top up {fromCents(missing)}
         </button>
       ) : (
         <button type="button" onClick={() => void buy().catch(() => {})} disabled={paying.loading || left <= 0}>
