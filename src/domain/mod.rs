@@ -1,5 +1,12 @@
 //! The domain: the rules of the queue, the catalog, holds, the wallet and payment. It knows nothing
 //! of HTTP or GraphQL; resolvers and background tasks call the same functions.
+//!
+//! Grouped by aggregate, so the tree answers "where is the rule for X": `accounts/` (sign-up,
+//! sign-in and its lockout, tokens and the viewer, password hashing), `catalog/` (concerts,
+//! dates, seats; `lineup`: operators make them), `queue/` (waiting rooms, entry, admission,
+//! sales), `live/` (what subscribers see), `reservations/` (a seat held, paid, refunded),
+//! `wallet` (the ledger). Beside them the values and knobs every aggregate uses: `error`,
+//! `inputs`, `money`, `paging`, `rules`, `throttle`, `idempotency`, and the demo `seed`.
 
 /// Runs `$body`, an async closure taking `&mut Conn`, as one unit of database work on a leased
 /// connection, with the domain's error (see `db::transaction`).
@@ -19,22 +26,17 @@ macro_rules! transaction {
 }
 
 pub mod accounts;
-pub mod auth;
-pub mod booking;
 pub mod catalog;
 pub mod error;
 mod idempotency;
 pub mod inputs;
 #[cfg(test)]
 mod inputs_properties;
-pub mod lineup;
 pub mod live;
 pub mod money;
 pub mod paging;
-pub mod passwords;
-pub mod payment;
 pub mod queue;
-pub mod refund;
+pub mod reservations;
 pub mod rules;
 pub mod seed;
 pub mod throttle;
@@ -45,6 +47,11 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use error::{Error, Result};
+// The use-case modules by their own names as well: callers say `booking::hold_seat`, the tree
+// says which aggregate it belongs to.
+pub use accounts::{auth, passwords};
+pub use catalog::lineup;
+pub use reservations::{booking, payment, refund};
 
 use crate::db::Database;
 use crate::domain::rules::Rules;

@@ -7,18 +7,18 @@
 //! "expire the lapsed previous hold" update can still deadlock with a pay through the
 //! `reservations_expiry` index (seen under the kill -9 burst test); the transaction is retried.
 
-use super::accounts::lock_user;
-use super::booking::{self, Reservation, ReservationStatus, lock_reservation};
-use super::error::{Error, Result};
-use super::idempotency;
-use super::inputs::IdempotencyKey;
-use super::money::Money;
-use super::wallet::{self, TransactionKind};
-use super::{Services, queue, utc};
 use crate::db::ids::{PaymentId, QueueToken, ReservationId, UserId};
 use crate::db::models::{PaymentRow, ReservationRow};
 use crate::db::reservations::effective_status;
 use crate::db::{self, Conn, ledger, reservations, seats};
+use crate::domain::accounts::lock_user;
+use crate::domain::booking::{self, Reservation, ReservationStatus, lock_reservation};
+use crate::domain::error::{Error, Result};
+use crate::domain::idempotency;
+use crate::domain::inputs::IdempotencyKey;
+use crate::domain::money::Money;
+use crate::domain::wallet::{self, TransactionKind};
+use crate::domain::{Services, queue, utc};
 
 #[derive(Debug, Clone)]
 pub struct Payment {

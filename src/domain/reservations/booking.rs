@@ -7,18 +7,18 @@
 
 use chrono::NaiveDate;
 
-use super::accounts::{lock_user, lock_user_at_now};
-use super::catalog::ensure_date;
-use super::error::{Error, Result};
-use super::inputs::SeatNumber;
-use super::money::Money;
-use super::paging::{Page, PageCursor, PageRequest};
-use super::{Services, chrono_duration, queue, utc};
 use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
 use crate::db::models::ReservationRow;
 use crate::db::reservations::effective_status;
 use crate::db::states::SeatStatus;
 use crate::db::{self, Conn, reservations, seats};
+use crate::domain::accounts::{lock_user, lock_user_at_now};
+use crate::domain::catalog::ensure_date;
+use crate::domain::error::{Error, Result};
+use crate::domain::inputs::SeatNumber;
+use crate::domain::money::Money;
+use crate::domain::paging::{Page, PageCursor, PageRequest};
+use crate::domain::{Services, chrono_duration, queue, utc};
 
 pub use crate::db::states::ReservationStatus;
 

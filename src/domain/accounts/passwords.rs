@@ -25,8 +25,8 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString, rand
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{mpsc, oneshot};
 
-use super::error::{Error, Result};
-use super::inputs::Password;
+use crate::domain::error::{Error, Result};
+use crate::domain::inputs::Password;
 
 /// argon2id with 19 MiB, two passes, one lane.
 const MEMORY_KIB: u32 = 19 * 1024;

@@ -9,19 +9,19 @@
 //! crediting nothing), and an `idempotencyKey` replays the first answer and refuses reuse for
 //! another ticket. Rows are locked in the global order: users (by id), seat, reservation, room.
 
-use super::accounts::{Role, lock_user};
-use super::booking::{self, Reservation, ReservationStatus, lock_reservation};
-use super::error::{Error, Result};
-use super::idempotency;
-use super::inputs::IdempotencyKey;
-use super::money::Money;
-use super::wallet::{self, TransactionKind};
-use super::{Services, chrono_duration, utc};
 use crate::db::ids::{ReservationId, UserId};
 use crate::db::models::ReservationRow;
 use crate::db::reservations::effective_status;
 use crate::db::states::SeatStatus;
 use crate::db::{self, Conn, queue_rooms, reservations, seats, users};
+use crate::domain::accounts::{Role, lock_user};
+use crate::domain::booking::{self, Reservation, ReservationStatus, lock_reservation};
+use crate::domain::error::{Error, Result};
+use crate::domain::idempotency;
+use crate::domain::inputs::IdempotencyKey;
+use crate::domain::money::Money;
+use crate::domain::wallet::{self, TransactionKind};
+use crate::domain::{Services, chrono_duration, utc};
 
 pub async fn refund(
     services: &Services,

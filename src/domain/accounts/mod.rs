@@ -1,5 +1,8 @@
 //! Sign-up, sign-in and the signed-in user.
 
+pub mod auth;
+pub mod passwords;
+
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use std::net::IpAddr;

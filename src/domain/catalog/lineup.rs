@@ -4,15 +4,15 @@
 
 use chrono::NaiveDate;
 
-use super::Services;
-use super::accounts::require_operator;
-use super::catalog::{self, Concert};
-use super::error::{Error, Result};
-use super::money::Money;
 use crate::db::ids::{ConcertId, UserId};
 use crate::db::models::{ConcertDateRow, ConcertRow, PriceTierRow, SeatRow};
 use crate::db::states::SeatStatus;
 use crate::db::{self, Conn, concerts, price_tiers, queue_rooms, sales, seats};
+use crate::domain::Services;
+use crate::domain::accounts::require_operator;
+use crate::domain::catalog::{self, Concert};
+use crate::domain::error::{Error, Result};
+use crate::domain::money::Money;
 
 /// Most dates one concert may have, and tiers one concert may define.
 pub const MAX_DATES: usize = 366;
@@ -244,7 +244,11 @@ pub async fn create_concert(
         let id = insert(conn, &concert).await?;
         // Not on sale until its sale is scheduled: nobody gets in before the fair start.
         let now = db::now(conn).await?;
-        sales::upsert(conn, &super::queue::sale::unscheduled(&id, operator, now)).await?;
+        sales::upsert(
+            conn,
+            &crate::domain::queue::sale::unscheduled(&id, operator, now),
+        )
+        .await?;
         catalog::concert_in(conn, &id).await
     })
     .await

@@ -6,9 +6,9 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::Services;
-use super::error::{Error, Result};
 use crate::db::ids::{QueueToken, UserId};
+use crate::domain::Services;
+use crate::domain::error::{Error, Result};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -89,7 +89,7 @@ impl AccountCheck {
     async fn require(&self, services: &Services, user_id: &UserId) -> Result<()> {
         let exists = self
             .0
-            .get_or_try_init(|| super::accounts::exists(services, user_id))
+            .get_or_try_init(|| crate::domain::accounts::exists(services, user_id))
             .await?;
         if *exists {
             Ok(())

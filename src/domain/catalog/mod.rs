@@ -1,6 +1,8 @@
 //! Concerts, their dates and the seat map. Seat status is computed against the database clock in
 //! the query itself, so a lapsed hold reads AVAILABLE before any sweeper has run.
 
+pub mod lineup;
+
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
