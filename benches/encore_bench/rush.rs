@@ -528,7 +528,7 @@ async fn raw_call(
     let i = holder(stage, mode, worker)?;
     let user = UserId::parse(&user_id(i))?;
     let token = QueueToken::parse(&queue_token(i))?;
-    let seat = SeatNumber::parse(i32::try_from(worker % 50 + 1).ok()?).ok()?;
+    let seat = SeatNumber::new(i32::try_from(worker % 50 + 1).ok()?)?;
     let mut measured_from = sent;
     let outcome = async {
         // As the resolvers: the early turn check, then the hold (and the payment).

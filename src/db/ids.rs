@@ -12,7 +12,7 @@ use std::io::Write;
 use diesel::deserialize::{self, FromSql};
 use diesel::mysql::{Mysql, MysqlValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sql_types::Text;
+use diesel::sql_types::{SmallInt, Text};
 
 /// Declares an id newtype over the canonical UUID text.
 macro_rules! id_type {
@@ -153,6 +153,58 @@ impl ToSql<Text, Mysql> for QueueToken {
 impl FromSql<Text, Mysql> for QueueToken {
     fn from_sql(value: MysqlValue<'_>) -> deserialize::Result<Self> {
         <String as FromSql<Text, Mysql>>::from_sql(value).map(Self)
+    }
+}
+
+/// A seat's number within its date, 1 to 32,767 (`SMALLINT`): part of a seat's key. One type from
+/// a client's argument (`inputs::seat_number` checks it) through the use cases to the stored row,
+/// so a seat number cannot be mixed up with a count or an index.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = SmallInt)]
+pub struct SeatNumber(i16);
+
+impl SeatNumber {
+    /// `n` when it can number a seat (1 to 32,767).
+    pub fn new(n: i32) -> Option<Self> {
+        i16::try_from(n).ok().filter(|n| *n >= 1).map(Self)
+    }
+
+    pub fn get(self) -> i16 {
+        self.0
+    }
+
+    /// As the API shows it (`Int`).
+    pub fn as_i32(self) -> i32 {
+        i32::from(self.0)
+    }
+}
+
+impl fmt::Display for SeatNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl ToSql<SmallInt, Mysql> for SeatNumber {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Mysql>) -> serialize::Result {
+        <i16 as ToSql<SmallInt, Mysql>>::to_sql(&self.0, out)
+    }
+}
+
+impl FromSql<SmallInt, Mysql> for SeatNumber {
+    fn from_sql(value: MysqlValue<'_>) -> deserialize::Result<Self> {
+        <i16 as FromSql<SmallInt, Mysql>>::from_sql(value).map(Self)
     }
 }
 

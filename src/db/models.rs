@@ -6,7 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::ids::{
-    ConcertId, LedgerEntryId, PaymentId, QueueToken, ReservationId, TicketId, UserId,
+    ConcertId, LedgerEntryId, PaymentId, QueueToken, ReservationId, SeatNumber, TicketId, UserId,
 };
 use super::schema::*;
 use super::states::{LedgerKind, ReservationStatus, Role, SeatStatus, TicketStatus};
@@ -71,7 +71,7 @@ pub struct ConcertDateRow {
 pub struct SeatRow {
     pub concert_id: ConcertId,
     pub date: NaiveDate,
-    pub number: i16,
+    pub number: SeatNumber,
     pub price: BigDecimal,
     pub status: SeatStatus,
     pub held_by: Option<UserId>,
@@ -88,7 +88,7 @@ pub struct ReservationRow {
     pub user_id: UserId,
     pub concert_id: ConcertId,
     pub date: NaiveDate,
-    pub seat_number: i16,
+    pub seat_number: SeatNumber,
     pub price: BigDecimal,
     pub status: ReservationStatus,
     pub held_until: NaiveDateTime,

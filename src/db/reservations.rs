@@ -127,7 +127,7 @@ pub async fn set_status(
 /// end (one lock wait per hold, 33 ms each, in the rush bench).
 pub async fn expire_lapsed_of_seat(
     conn: &mut Conn,
-    (concert, date, number): (&ConcertId, NaiveDate, i16),
+    (concert, date, number): super::seats::SeatKey<'_>,
     now: NaiveDateTime,
 ) -> Result<(), DieselError> {
     Cached(

@@ -13,13 +13,13 @@ use diesel_async::RunQueryDsl;
 
 use super::Conn;
 use super::cached::{Cached, fixed_sql};
-use super::ids::{ConcertId, ReservationId, UserId};
+use super::ids::{ConcertId, ReservationId, SeatNumber, UserId};
 use super::models::SeatRow;
 use super::schema::seats;
 use super::states::SeatStatus;
 
 /// One seat: concert, date, number.
-pub type SeatKey<'a> = (&'a ConcertId, NaiveDate, i16);
+pub type SeatKey<'a> = (&'a ConcertId, NaiveDate, SeatNumber);
 
 fixed_sql!(
     /// SQL condition: the seat can be taken now.
@@ -39,7 +39,7 @@ fixed_sql!(
 );
 
 /// A seat as clients see it, read with [`view`]: number, effective status, price, tier.
-pub type SeatView = (i16, SeatStatus, BigDecimal, String);
+pub type SeatView = (SeatNumber, SeatStatus, BigDecimal, String);
 
 /// The columns of [`SeatView`], the status computed on the database clock.
 pub fn view() -> (seats::number, EffectiveStatus, seats::price, seats::tier) {
@@ -192,7 +192,7 @@ pub async fn price(conn: &mut Conn, seat: SeatKey<'_>) -> Result<BigDecimal, Die
 }
 
 pub async fn exists(conn: &mut Conn, seat: SeatKey<'_>) -> Result<bool, DieselError> {
-    let found: Option<i16> = seats::table
+    let found: Option<SeatNumber> = seats::table
         .find(seat)
         .select(seats::number)
         .first(conn)
@@ -207,7 +207,7 @@ pub async fn lock(conn: &mut Conn, seat: SeatKey<'_>) -> Result<(), DieselError>
         .find(seat)
         .select(seats::number)
         .for_update()
-        .first::<i16>(conn)
+        .first::<SeatNumber>(conn)
         .await
         .map(drop)
 }

@@ -139,23 +139,16 @@ impl std::fmt::Debug for Password {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SeatNumber(u16);
+pub use crate::db::ids::SeatNumber;
 
-impl SeatNumber {
-    pub fn parse(input: i32) -> Result<Self> {
-        match u16::try_from(input) {
-            Ok(n) if (1..=i16::MAX as u16).contains(&n) => Ok(Self(n)),
-            _ => Err(Error::bad_input(format!(
-                "seatNumber must be a seat of the concert (from 1), got {input}"
-            ))),
-        }
-    }
-
-    pub fn get(self) -> i16 {
-        // 1..=i16::MAX always fits.
-        self.0 as i16
-    }
+/// A seat number from a client: 1 or more (`BAD_USER_INPUT` otherwise). Whether the concert has
+/// that seat is the use case's to say.
+pub fn seat_number(input: i32) -> Result<SeatNumber> {
+    SeatNumber::new(input).ok_or_else(|| {
+        Error::bad_input(format!(
+            "seatNumber must be a seat of the concert (from 1), got {input}"
+        ))
+    })
 }
 
 /// An entity id from a client: a UUID. Anything else cannot name a row, so it is refused before
@@ -280,10 +273,10 @@ mod tests {
 
     #[test]
     fn seat_numbers_run_from_1_to_50() {
-        assert!(SeatNumber::parse(1).is_ok());
-        assert!(SeatNumber::parse(50).is_ok());
+        assert!(seat_number(1).is_ok());
+        assert!(seat_number(50).is_ok());
         for bad in [0, 32768, -1, i32::MAX] {
-            assert!(SeatNumber::parse(bad).is_err(), "{bad}");
+            assert!(seat_number(bad).is_err(), "{bad}");
         }
     }
 

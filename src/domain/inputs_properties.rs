@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::error::Error;
-use super::inputs::{Email, IdempotencyKey, Password, SeatNumber, Username};
+use super::inputs::{Email, IdempotencyKey, Password, Username, seat_number};
 use super::money::Money;
 use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
 use crate::domain::queue::challenge::Answer;
@@ -60,7 +60,7 @@ proptest! {
 
     #[test]
     fn seat_numbers_are_1_to_50_or_refused(n in any::<i32>()) {
-        match SeatNumber::parse(n) {
+        match seat_number(n) {
             Ok(seat) => prop_assert!(seat.get() >= 1),
             Err(e) => prop_assert!(matches!(e, Error::BadInput(_))),
         }

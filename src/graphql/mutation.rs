@@ -15,7 +15,7 @@ use super::types::{
     AuthPayload, Concert, Payment, QueueChallengeAnswer, QueueControls, QueueTicket, Reservation,
     Sale, Wallet,
 };
-use crate::domain::inputs::{IdempotencyKey, SeatNumber};
+use crate::domain::inputs::{self, IdempotencyKey};
 use crate::domain::queue::challenge::Answer;
 use crate::domain::queue::controls::ControlsChange;
 use crate::domain::{accounts, booking, lineup, payment, queue, refund, wallet};
@@ -93,7 +93,7 @@ impl Mutation {
         // The use case locks or reads the user's row: UNAUTHENTICATED when it is gone.
         let user_id = claimed_viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
-        let seat = SeatNumber::parse(seat_number)?;
+        let seat = inputs::seat_number(seat_number)?;
         // An early, cheap check for a clear error; hold_seat checks again under lock.
         let token = queue_token(ctx)?;
         queue::require_active(services, token, &concert_id, Some(user_id)).await?;

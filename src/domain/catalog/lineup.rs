@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 
-use crate::db::ids::{ConcertId, UserId};
+use crate::db::ids::{ConcertId, SeatNumber, UserId};
 use crate::db::models::{ConcertDateRow, ConcertRow, PriceTierRow, SeatRow};
 use crate::db::states::SeatStatus;
 use crate::db::{self, Conn, concerts, price_tiers, queue_rooms, sales, seats};
@@ -380,6 +380,8 @@ async fn insert_seats(
                 .iter()
                 .find(|t| (t.from_seat..=t.to_seat).contains(&i32::from(number)))
                 .ok_or_else(|| Error::corrupt(format!("no tier for seat {number}")))?;
+            let number = SeatNumber::new(number.into())
+                .ok_or_else(|| Error::corrupt(format!("seat {number}")))?;
             rows.push(SeatRow {
                 concert_id: concert_id.clone(),
                 date,

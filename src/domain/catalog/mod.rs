@@ -11,7 +11,7 @@ use super::Services;
 use super::error::{Error, Result};
 use super::money::Money;
 use super::utc;
-use crate::db::ids::ConcertId;
+use crate::db::ids::{ConcertId, SeatNumber};
 use crate::db::models::{ConcertRow, PriceTierRow, SaleRow};
 use crate::db::{Conn, concerts, price_tiers, queue_rooms, sales, seats};
 
@@ -59,7 +59,7 @@ pub use crate::db::states::SeatStatus;
 
 #[derive(Debug, Clone)]
 pub struct Seat {
-    pub number: i32,
+    pub number: SeatNumber,
     pub status: SeatStatus,
     pub price: Money,
     /// The name of the seat's price tier.
@@ -198,7 +198,7 @@ pub(crate) async fn seat_map(
 impl From<seats::SeatView> for Seat {
     fn from((number, status, price, tier): seats::SeatView) -> Self {
         Self {
-            number: number.into(),
+            number,
             status,
             price: Money::from_stored(price),
             tier,

@@ -32,7 +32,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use tokio::sync::{broadcast, watch};
 
-use crate::db::ids::{ConcertId, QueueToken, TicketId};
+use crate::db::ids::{ConcertId, QueueToken, SeatNumber, TicketId};
 use crate::domain::catalog::{Seat, SeatStatus};
 use crate::domain::queue::stats::QueueStats;
 use crate::domain::queue::{RoomGauge, TicketStatus};
@@ -87,9 +87,9 @@ struct RoomFeed {
 
 struct SeatFeed {
     tx: broadcast::Sender<Seat>,
-    known: HashMap<i32, SeatStatus>,
+    known: HashMap<SeatNumber, SeatStatus>,
     /// Each seat's price and tier, as read when the feed started (they do not change).
-    faces: HashMap<i32, (crate::domain::money::Money, String)>,
+    faces: HashMap<SeatNumber, (crate::domain::money::Money, String)>,
     cursor: NaiveDateTime,
     /// When a seat-map read was last answered from this feed (`seat_maps`).
     read_at: Option<Instant>,

@@ -28,16 +28,15 @@ pub struct Reservation {
     pub user_id: UserId,
     pub concert_id: ConcertId,
     pub date: NaiveDate,
-    pub seat_number: i32,
+    pub seat_number: SeatNumber,
     pub price: Money,
     pub status: ReservationStatus,
     pub held_until: chrono::DateTime<chrono::Utc>,
 }
 
 impl Reservation {
-    fn seat(&self) -> Result<seats::SeatKey<'_>> {
-        let number = i16::try_from(self.seat_number).map_err(|_| Error::corrupt("seat number"))?;
-        Ok((&self.concert_id, self.date, number))
+    fn seat(&self) -> seats::SeatKey<'_> {
+        (&self.concert_id, self.date, self.seat_number)
     }
 }
 
@@ -51,7 +50,7 @@ pub async fn hold_seat(
     queue_token: &QueueToken,
 ) -> Result<Reservation> {
     let rules = &services.rules;
-    let key = (concert_id, date, seat.get());
+    let key = (concert_id, date, seat);
     // One transaction that returns the hold it wrote: no second checkout to read it back.
     let reservation = transaction!(services.db, async |conn: &mut Conn| {
         ensure_date(conn, concert_id, date).await?;
@@ -66,8 +65,7 @@ pub async fn hold_seat(
         if !seats::take(conn, key, user_id, &reservation_id, held_until, now).await? {
             if !seats::exists(conn, key).await? {
                 return Err(Error::bad_input(format!(
-                    "seatNumber {} is not a seat of this concert",
-                    seat.get()
+                    "seatNumber {seat} is not a seat of this concert",
                 )));
             }
             return Err(Error::SeatUnavailable);
@@ -79,7 +77,7 @@ pub async fn hold_seat(
             user_id: user_id.clone(),
             concert_id: concert_id.clone(),
             date,
-            seat_number: seat.get(),
+            seat_number: seat,
             price: seats::price(conn, key).await?,
             status: ReservationStatus::Held,
             held_until,
@@ -208,7 +206,7 @@ pub(crate) async fn find_reservation(
 
 /// Locks the reservation's seat row (after the user row, before the reservation row).
 pub(crate) async fn lock_seat(conn: &mut Conn, reservation: &Reservation) -> Result<()> {
-    Ok(seats::lock(conn, reservation.seat()?).await?)
+    Ok(seats::lock(conn, reservation.seat()).await?)
 }
 
 /// Locks the reservation row (after the user and seat rows, by the global lock order).
@@ -245,7 +243,7 @@ pub(crate) fn to_reservation(
         user_id: row.user_id,
         concert_id: row.concert_id,
         date: row.date,
-        seat_number: row.seat_number.into(),
+        seat_number: row.seat_number,
         price: Money::from_stored(row.price),
         held_until: utc(row.held_until),
     }

@@ -34,7 +34,7 @@ impl From<booking::Reservation> for Reservation {
             id: ID(r.id.into()),
             concert_id: ID(r.concert_id.into()),
             date: Date(r.date),
-            seat_number: r.seat_number,
+            seat_number: r.seat_number.as_i32(),
             price: r.price.into(),
             status: r.status.into(),
             held_until: r.held_until,

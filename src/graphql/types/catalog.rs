@@ -85,7 +85,7 @@ pub struct Seat {
 impl From<catalog::Seat> for Seat {
     fn from(s: catalog::Seat) -> Self {
         Self {
-            number: s.number,
+            number: s.number.as_i32(),
             status: s.status.into(),
             price: s.price.into(),
             tier: s.tier,
