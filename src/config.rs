@@ -443,4 +443,42 @@ mod readme {
         }
         assert!(stated > 40, "only {stated} rows read");
     }
+
+    #[test]
+    fn the_readme_rate_limit_table_states_the_quotas_of_the_code() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## Hostile clients")
+            .nth(1)
+            .expect("a Hostile clients section");
+        let table = &section[section
+            .find("| what | per | default | flag |")
+            .expect("the table")..];
+        let command = Serve::command();
+        let default_of = |env: &str| -> String {
+            command
+                .get_arguments()
+                .find(|a| a.get_env().and_then(|e| e.to_str()) == Some(env))
+                .and_then(|a| a.get_default_values().first())
+                .map(|v| v.to_string_lossy().into_owned())
+                .unwrap_or_else(|| panic!("{env}: no such flag with a default"))
+        };
+        let mut rows = 0;
+        for row in table.lines().take_while(|l| l.starts_with('|')).skip(2) {
+            let cells: Vec<&str> = row.split('|').map(|c| c.trim().trim_matches('`')).collect();
+            let (stated, env) = (cells[3], cells[4]);
+            let count = stated.split('/').next().unwrap_or_default();
+            assert_eq!(
+                count,
+                default_of(env),
+                "README rate-limit row {env}: {stated}"
+            );
+            rows += 1;
+        }
+        assert!(rows >= 6, "only {rows} rows read");
+        for env in ["SIGN_IN_LOCKOUT_AFTER", "SIGN_IN_LOCKOUT_MAX"] {
+            let stated = format!("`{env}` ({})", default_of(env));
+            assert!(section.contains(&stated), "README does not state {stated}");
+        }
+    }
 }
