@@ -32,16 +32,10 @@ fn caller<'a>(ctx: &Context<'a>) -> &'a Viewer {
 /// The signed-in user's id, whose account exists; `UNAUTHENTICATED` without a valid bearer
 /// token, or when the token's account is gone (asked once per operation: [`PerOperation`]).
 pub async fn viewer<'a>(ctx: &Context<'a>) -> Result<&'a UserId, ApiError> {
-    let services = services(ctx)?;
-    let user_id = match ctx.data_opt::<AccountCheck>() {
-        Some(check) => caller(ctx).existing_user_id(services, check).await?,
-        None => {
-            caller(ctx)
-                .existing_user_id(services, &AccountCheck::default())
-                .await?
-        }
-    };
-    Ok(user_id)
+    // Every operation has its check (`PerOperation`); a schema built without it asks each time.
+    let unshared = AccountCheck::default();
+    let check = ctx.data_opt::<AccountCheck>().unwrap_or(&unshared);
+    Ok(caller(ctx).existing_user_id(services(ctx)?, check).await?)
 }
 
 /// An async-graphql extension giving every operation, over HTTP or a websocket, what it must not

@@ -26,6 +26,14 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
+/// `extensions.outcome` of an error that may hide a commit: resend with the same key.
+pub const OUTCOME_UNKNOWN: &str = "UNKNOWN";
+
+/// `extensions.retryAfter` (and `Retry-After`): whole seconds, rounded up, at least one.
+pub fn retry_after_seconds(retry_after: std::time::Duration) -> u64 {
+    (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1)
+}
+
 /// The code of a domain error.
 pub fn code(error: &Error) -> ErrorCode {
     let error = error.unshared();
@@ -95,10 +103,10 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
     let error = error.unshared();
     let code = code(error);
     if let Error::Overloaded { retry_after, .. } | Error::RateLimited { retry_after, .. } = error {
-        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let seconds = retry_after_seconds(*retry_after);
         return async_graphql::Error::new(error.to_string()).extend_with(|_, e| {
             e.set("code", code.as_str());
-            e.set("retryAfter", seconds.max(1));
+            e.set("retryAfter", seconds);
         });
     }
     if error.is_contended() {
@@ -121,7 +129,7 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
         )
         .extend_with(|_, e| {
             e.set("code", code.as_str());
-            e.set("outcome", "UNKNOWN");
+            e.set("outcome", OUTCOME_UNKNOWN);
             e.set("retryAfter", 1);
         });
     }

@@ -14,7 +14,7 @@ use axum::response::Response;
 use super::AppState;
 use crate::config::ServerLimits;
 use crate::domain::throttle::Action;
-use crate::graphql::error::ErrorCode;
+use crate::graphql::error::{ErrorCode, retry_after_seconds};
 
 /// The resolved address, for handlers further in.
 #[derive(Debug, Clone, Copy)]
@@ -66,15 +66,15 @@ pub async fn limit_requests(
             message,
             retry_after,
         }) => {
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            let seconds = retry_after_seconds(retry_after);
             let body = serde_json::json!({
                 "errors": [{
                     "message": message,
-                    "extensions": { "code": ErrorCode::RateLimited.as_str(), "retryAfter": seconds.max(1) },
+                    "extensions": { "code": ErrorCode::RateLimited.as_str(), "retryAfter": seconds },
                 }],
             });
             let mut response = super::json_response(StatusCode::TOO_MANY_REQUESTS, &body);
-            if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
             response

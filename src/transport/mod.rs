@@ -36,7 +36,7 @@ mod ws_protocol;
 
 use crate::config::ServerLimits;
 use crate::domain::Services;
-use crate::graphql::error::ErrorCode;
+use crate::graphql::error::{ErrorCode, OUTCOME_UNKNOWN};
 use crate::graphql::{self, AppSchema};
 
 pub const QUEUE_TOKEN_HEADER: &str = "queue-token";
@@ -199,16 +199,12 @@ async fn limit_request_time(
                 "the request took longer than {} and was stopped",
                 humantime::format_duration(limit)
             );
-            let mut extensions = serde_json::json!({ "code": ErrorCode::Timeout.as_str() });
+            let mut body = error_body(ErrorCode::Timeout, &message);
             if may_have_written {
                 // Its transaction rolled back, unless it was already committing: the client
                 // resends a mutation with the same idempotency key.
-                extensions["outcome"] = "UNKNOWN".into();
+                body["errors"][0]["extensions"]["outcome"] = OUTCOME_UNKNOWN.into();
             }
-            let body = serde_json::json!({
-                "data": null,
-                "errors": [{ "message": message, "extensions": extensions }],
-            });
             (StatusCode::GATEWAY_TIMEOUT, Json(body)).into_response()
         }
     }
@@ -222,11 +218,14 @@ pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Res
 /// A GraphQL-shaped error body outside GraphQL execution (timeouts, refusals), so clients parse
 /// every failure the same way.
 pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    let body = serde_json::json!({
+    (status, Json(error_body(code, message))).into_response()
+}
+
+fn error_body(code: ErrorCode, message: &str) -> serde_json::Value {
+    serde_json::json!({
         "data": null,
         "errors": [{ "message": message, "extensions": { "code": code.as_str() } }],
-    });
-    (status, Json(body)).into_response()
+    })
 }
 
 async fn record_request(request: Request, next: Next) -> Response {

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::graphql::error::ErrorCode;
+use crate::graphql::error::{ErrorCode, retry_after_seconds};
 
 /// graphql-transport-ws close codes.
 pub const CLOSE_BAD_REQUEST: u16 = 4400;
@@ -183,11 +183,13 @@ impl Guard {
                     "Too many requests".into(),
                 ));
             }
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             return Some(Inbound::Answer(error_message(
                 id,
                 "too many requests from this address; slow down",
-                json!({ "code": ErrorCode::RateLimited.as_str(), "retryAfter": seconds.max(1) }),
+                json!({
+                    "code": ErrorCode::RateLimited.as_str(),
+                    "retryAfter": retry_after_seconds(retry_after),
+                }),
             )));
         }
         if new_place && state.running.len() >= self.bounds.max_subscriptions {
@@ -266,6 +268,10 @@ impl Guard {
     /// Checks one text message from the server: the message to send instead, or None to send
     /// nothing.
     pub fn outbound(&self, text: &str) -> Option<String> {
+        // The legacy protocol only counts ends: its pushes (`data`) pass without being parsed.
+        if self.protocol == Protocol::Legacy && !text.contains(r#""type":"complete""#) {
+            return Some(text.to_owned());
+        }
         let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
             return Some(text.to_owned());
         };

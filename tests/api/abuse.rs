@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use encore::config::{Rules, ServerLimits};
+use encore::config::Rules;
 use encore::domain::rules::Quotas;
 
-use crate::common::{Auth, TestApp, test_pool, test_rules};
+use crate::common::{Auth, TestApp, test_rules};
 
 /// Fragments F0..F{n-1}, each spreading the next twice: 2^n fields once expanded.
 fn fan_out(n: usize) -> String {
@@ -532,18 +532,7 @@ async fn an_attacker_elsewhere_locks_only_themself_out() {
         sign_in_lockout_after: 3,
         ..Quotas::unlimited()
     };
-    let limits = ServerLimits {
-        client_address_header: Some("x-forwarded-for".into()),
-        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
-        ..ServerLimits::default()
-    };
-    let app = TestApp::spawn_custom(
-        with_quotas(quotas),
-        encore::background::Background::NONE,
-        &test_pool(4),
-        limits,
-    )
-    .await;
+    let app = TestApp::behind_proxy(quotas).await;
     let fan = app.fan().await;
     let sign_in = async |from: &str, password: &str| -> Value {
         app.http
@@ -640,18 +629,7 @@ async fn a_request_flood_gets_429_and_a_trusted_proxy_tells_clients_apart() {
         requests_per_sec: 5,
         ..Quotas::unlimited()
     };
-    let limits = ServerLimits {
-        client_address_header: Some("x-forwarded-for".into()),
-        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
-        ..ServerLimits::default()
-    };
-    let app = TestApp::spawn_custom(
-        with_quotas(quotas),
-        encore::background::Background::NONE,
-        &test_pool(4),
-        limits,
-    )
-    .await;
+    let app = TestApp::behind_proxy(quotas).await;
     let send = |client: &'static str| {
         app.http
             .post(&app.url)
@@ -740,29 +718,10 @@ async fn automatic_persisted_queries_register_once_then_run_by_hash_even_over_ge
 #[tokio::test(flavor = "multi_thread")]
 async fn with_an_allowlist_only_trusted_documents_run() {
     let query = "query Concerts { concerts { id } }";
-    let manifest = json!({
-        "format": "apollo-persisted-query-manifest",
-        "version": 1,
-        "operations": [{ "id": sha256(query), "name": "Concerts", "type": "query", "body": query }],
-    });
-    let path = std::env::temp_dir().join(format!("trusted-{}.json", uuid::Uuid::new_v4()));
-    std::fs::write(&path, manifest.to_string()).expect("manifest");
-    let limits = ServerLimits {
-        persisted_queries: encore::config::PersistedQueryMode::Allowlist,
-        trusted_documents: Some(path.clone()),
-        ..ServerLimits::default()
-    };
-    let app = TestApp::spawn_custom(
-        test_rules(),
-        encore::background::Background::NONE,
-        &test_pool(4),
-        limits,
-    )
-    .await;
+    let app = TestApp::with_trusted_documents(&[query]).await;
     app.gql(query, json!({}), &Auth::none()).await.ok();
     let other = app
         .gql("{ concerts { title } }", json!({}), &Auth::none())
         .await;
     assert_eq!(other.code(), "PERSISTED_QUERY_NOT_IN_LIST");
-    let _ = std::fs::remove_file(path);
 }

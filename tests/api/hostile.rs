@@ -10,7 +10,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
 use crate::common::ws::{LEGACY, MODERN, WsClient};
-use crate::common::{Auth, TestApp, test_pool, test_rules};
+use crate::common::{Auth, TestApp};
 
 /// `{ concert(id: [[[[ … "x" … ]]]]) { id } }`: the request that aborted the process.
 pub fn deep_list_literal(levels: usize) -> String {
@@ -135,30 +135,7 @@ async fn a_document_nested_two_thousand_deep_is_refused_on_every_path_and_the_se
 
 #[tokio::test(flavor = "multi_thread")]
 async fn in_allowlist_mode_a_deep_get_is_refused_before_it_is_parsed() {
-    let query = "query Concerts { concerts { id } }";
-    use sha2::Digest;
-    let manifest = json!({
-        "format": "apollo-persisted-query-manifest",
-        "version": 1,
-        "operations": [{
-            "id": format!("{:x}", sha2::Sha256::digest(query.as_bytes())),
-            "name": "Concerts", "type": "query", "body": query,
-        }],
-    });
-    let path = std::env::temp_dir().join(format!("trusted-{}.json", uuid::Uuid::new_v4()));
-    std::fs::write(&path, manifest.to_string()).expect("manifest");
-    let limits = encore::config::ServerLimits {
-        persisted_queries: encore::config::PersistedQueryMode::Allowlist,
-        trusted_documents: Some(path.clone()),
-        ..Default::default()
-    };
-    let app = TestApp::spawn_custom(
-        test_rules(),
-        encore::background::Background::NONE,
-        &test_pool(4),
-        limits,
-    )
-    .await;
+    let app = TestApp::with_trusted_documents(&["query Concerts { concerts { id } }"]).await;
     let (status, body) = get_query(&app, &deep_list_literal(2_000)).await;
     assert!(status < 500, "{status}");
     assert_coded(
@@ -167,7 +144,6 @@ async fn in_allowlist_mode_a_deep_get_is_refused_before_it_is_parsed() {
         "GET",
     );
     assert_eq!(health(&app).await, 200);
-    let _ = std::fs::remove_file(path);
 }
 
 /// A hostile document: deep nesting of one kind, a long token, unicode, a huge number, or a

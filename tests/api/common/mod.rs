@@ -166,6 +166,49 @@ impl TestApp {
         Self { server, db, api }
     }
 
+    /// A server behind a trusted proxy on loopback that writes `X-Forwarded-For`, so a test can
+    /// speak as many client addresses, with `quotas` as its limits.
+    pub async fn behind_proxy(quotas: encore::domain::rules::Quotas) -> Self {
+        let limits = ServerLimits {
+            client_address_header: Some("x-forwarded-for".into()),
+            trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+            ..ServerLimits::default()
+        };
+        let rules = Rules {
+            quotas,
+            ..test_rules()
+        };
+        Self::spawn_custom(rules, Background::NONE, &test_pool(4), limits).await
+    }
+
+    /// A server in allowlist mode whose trusted documents are `documents` (an Apollo manifest
+    /// written to a temporary file, removed when the server is built).
+    pub async fn with_trusted_documents(documents: &[&str]) -> Self {
+        use sha2::Digest;
+        let operations: Vec<Value> = documents
+            .iter()
+            .map(|body| {
+                let id = format!("{:x}", sha2::Sha256::digest(body.as_bytes()));
+                json!({ "id": id, "name": "Document", "type": "query", "body": body })
+            })
+            .collect();
+        let manifest = json!({
+            "format": "apollo-persisted-query-manifest",
+            "version": 1,
+            "operations": operations,
+        });
+        let path = std::env::temp_dir().join(format!("trusted-{}.json", uuid::Uuid::new_v4()));
+        std::fs::write(&path, manifest.to_string()).expect("manifest");
+        let limits = ServerLimits {
+            persisted_queries: encore::config::PersistedQueryMode::Allowlist,
+            trusted_documents: Some(path.clone()),
+            ..ServerLimits::default()
+        };
+        let app = Self::spawn_custom(test_rules(), Background::NONE, &test_pool(4), limits).await;
+        let _ = std::fs::remove_file(path);
+        app
+    }
+
     /// A server whose database is unreachable (nothing listens on loopback port 9).
     pub async fn with_dead_database() -> Running {
         let database = Database::connect(
