@@ -158,8 +158,18 @@ async fn a_scheduled_sale_opens_with_a_draw_anyone_can_recompute() {
 
     // Each fan's place is their drawn place: the first three are admitted, the rest wait in
     // drawn order.
-    for (fan, id) in &fans {
-        let place = expected.iter().position(|e| e == id).expect("drawn") as i64;
+    // In drawn order, so the first three are seen admitted before anyone's position is read.
+    let mut by_place: Vec<(i64, &Fan)> = fans
+        .iter()
+        .map(|(fan, id)| {
+            (
+                expected.iter().position(|e| e == id).expect("drawn") as i64,
+                fan,
+            )
+        })
+        .collect();
+    by_place.sort_by_key(|(place, _)| *place);
+    for (place, fan) in by_place {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         // The draw places everyone; the first three are let in by the admission step of a
         // tick, which may come after the draw's.
