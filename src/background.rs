@@ -20,7 +20,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{Services, accounts, booking, live, queue};
+use crate::domain::{accounts, live, queue};
+
+use crate::domain::services::Services;
+
+use crate::domain::reservations::booking;
 
 /// Which loops an instance runs (tests switch them off to drive the steps by hand).
 #[derive(Debug, Clone, Copy)]
@@ -123,7 +127,7 @@ async fn hold_sweeper(services: Services, shutdown: CancellationToken) {
     {
         let sweep = async {
             booking::sweep_expired_holds(&services, 1000).await?;
-            queue::challenge::forget_spent(&services).await?;
+            queue::forget_spent_challenges(&services).await?;
             accounts::forget_idle_sign_in_failures(&services).await
         };
         match shutdown.run_until_cancelled(sweep).await {

@@ -4,7 +4,8 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::{DatabaseConfig, Rules, ServeConfig};
-use crate::domain::{Services, accounts, seed};
+use crate::domain::services::Services;
+use crate::domain::{accounts, seed};
 use crate::{db, graphql, startup};
 
 #[derive(Debug, Parser)]

@@ -20,7 +20,8 @@ use crate::background::Background;
 use crate::background::Tasks;
 use crate::config::{ServeConfig, ServerLimits};
 use crate::db::Database;
-use crate::domain::{Services, seed};
+use crate::domain::seed;
+use crate::domain::services::Services;
 use crate::transport::{self, RouterParts, server};
 use crate::{db, telemetry};
 

@@ -11,10 +11,10 @@ use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use encore::db::ids::{ConcertId, TicketId, UserId};
 use encore::db::{self, Conn};
-use encore::domain::Services;
 use encore::domain::queue::entry::{Entry, write_batch};
 use encore::domain::queue::sale;
 use encore::domain::rules::Rules;
+use encore::domain::services::Services;
 
 #[derive(Debug, Clone, Args)]
 pub struct DrawBench {

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::percentile;
 use encore::db::ids::UserId;
 use encore::db::{self, Conn};
-use encore::domain::auth::TokenSigner;
+use encore::domain::accounts::tokens::TokenSigner;
 
 /// The operations a fan makes, in the order of the flow.
 const OPS: [&str; 5] = ["enter", "poll", "seats", "hold", "pay"];

@@ -39,12 +39,15 @@ use serde_json::{Value, json};
 use super::percentile;
 use encore::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
 use encore::db::{self, Conn};
-use encore::domain::auth::TokenSigner;
+use encore::domain::accounts::tokens::TokenSigner;
 use encore::domain::inputs::SeatNumber;
+use encore::domain::queue;
 use encore::domain::queue::entry::{Entry, write_batch};
+use encore::domain::reservations::booking;
+use encore::domain::reservations::payment;
 use encore::domain::rules::Quotas;
 use encore::domain::rules::Rules;
-use encore::domain::{Services, booking, payment, queue};
+use encore::domain::services::Services;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {

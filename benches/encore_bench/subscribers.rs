@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use encore::db::ids::UserId;
 use encore::db::{self, Conn};
-use encore::domain::auth::TokenSigner;
+use encore::domain::accounts::tokens::TokenSigner;
 
 #[derive(Debug, Clone, Args)]
 pub struct SubscribersBench {

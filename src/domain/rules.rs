@@ -7,7 +7,15 @@ use std::time::Duration;
 use clap::Args;
 
 use super::money::Money;
-use super::passwords::HashingLimits;
+
+/// How hashing may use the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingLimits {
+    /// Worker threads, so hashes at once.
+    pub concurrency: usize,
+    /// Requests that may wait for a worker.
+    pub queue: usize,
+}
 
 /// The business knobs. Defaults are the product's; tests shorten the times.
 #[derive(Debug, Clone, PartialEq, Args)]

@@ -9,7 +9,8 @@ use super::error::{Error, Result};
 use super::inputs::{Email, IdempotencyKey, Password, Username};
 use super::lineup::create_single_price_concert;
 use super::money::Money;
-use super::{Services, wallet};
+use super::services::Services;
+use super::wallet;
 use crate::db::{Conn, concerts};
 
 pub const DEMO_EMAIL: &str = "demo@encore.test";

@@ -13,9 +13,10 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
 
-use crate::domain::auth::{AccountCheck, Viewer};
+use crate::domain::accounts::auth::{AccountCheck, Viewer};
 use crate::domain::inputs::parse_id;
-use crate::domain::{Error, Services, live};
+use crate::domain::services::Services;
+use crate::domain::{Error, live};
 
 pub fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, ApiError> {
     ctx.data::<Services>()

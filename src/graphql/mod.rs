@@ -22,7 +22,7 @@ use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
 use std::sync::Arc;
 
 use crate::config::QueryLimits;
-use crate::domain::Services;
+use crate::domain::services::Services;
 use mutation::Mutation;
 use query::Query;
 use subscription::Subscription;

@@ -18,7 +18,10 @@ use super::types::{
 use crate::domain::inputs::{self, IdempotencyKey};
 use crate::domain::queue::challenge::Answer;
 use crate::domain::queue::controls::ControlsChange;
-use crate::domain::{accounts, booking, lineup, payment, queue, refund, wallet};
+use crate::domain::reservations::booking;
+use crate::domain::reservations::payment;
+use crate::domain::reservations::refund;
+use crate::domain::{accounts, lineup, queue, wallet};
 
 pub struct Mutation;
 

@@ -14,7 +14,8 @@ use super::types::{
     User, Wallet,
 };
 use crate::domain::paging::PageRequest;
-use crate::domain::{accounts, booking, catalog, live, queue, wallet};
+use crate::domain::reservations::booking;
+use crate::domain::{accounts, catalog, live, queue, wallet};
 use async_graphql::connection::Connection;
 
 pub struct Query;
@@ -83,11 +84,9 @@ impl Query {
     ) -> ApiResult<QueueChallenge> {
         let user_id = viewer(ctx).await?;
         let concert_id = parse_concert_id(&concert_id)?;
-        Ok(
-            queue::challenge::issue(services(ctx)?, user_id, &concert_id)
-                .await?
-                .into(),
-        )
+        Ok(queue::issue_challenge(services(ctx)?, user_id, &concert_id)
+            .await?
+            .into())
     }
 
     /// The concert's scheduled sale, or null when it has none (on sale). Public: anyone can check

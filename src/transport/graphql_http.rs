@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use super::client_address::ClientAddress;
 use super::{AppState, QUEUE_TOKEN_HEADER, error_response};
-use crate::domain::auth::Viewer;
+use crate::domain::accounts::auth::Viewer;
 use crate::graphql::error::{ErrorCode, error_code_of};
 // A GET marks its request read-only (a client that marks a POST only forbids its own mutation).
 use crate::graphql::query_limits::{READ_ONLY, selects_mutation};

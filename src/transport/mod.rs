@@ -35,7 +35,7 @@ mod ws;
 mod ws_protocol;
 
 use crate::config::ServerLimits;
-use crate::domain::Services;
+use crate::domain::services::Services;
 use crate::graphql::error::{ErrorCode, OUTCOME_UNKNOWN};
 use crate::graphql::{self, AppSchema};
 

@@ -35,9 +35,10 @@ use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::client_address::ClientAddress;
 use super::{AppState, ws_protocol};
-use crate::domain::auth::{AccountCheck, Viewer};
+use crate::domain::accounts::auth::{AccountCheck, Viewer};
+use crate::domain::services::Services;
 use crate::domain::throttle::Action;
-use crate::domain::{Error, Services, queue};
+use crate::domain::{Error, queue};
 use crate::graphql::error::{ErrorCode, code};
 
 /// How often an idle connection is pinged.

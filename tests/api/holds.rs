@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use encore::background::Background;
 use encore::config::Rules;
-use encore::domain::booking;
+use encore::domain::reservations::booking;
 use serde_json::json;
 
 use crate::common::{TestApp, eventually, test_rules};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use encore::background::Background;
 use encore::config::Rules;
-use encore::domain::auth::Viewer;
+use encore::domain::accounts::auth::Viewer;
 use encore::domain::live;
 use encore::graphql;
 use futures::StreamExt;

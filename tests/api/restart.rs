@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use encore::background::Background;
 use encore::config::{Rules, ServerLimits};
 use encore::db::{Database, PoolConfig};
-use encore::domain::Services;
+use encore::domain::services::Services;
 use encore::startup;
 use serde_json::{Value, json};
 

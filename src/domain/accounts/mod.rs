@@ -2,15 +2,16 @@
 
 pub mod auth;
 pub mod passwords;
+pub mod tokens;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use std::net::IpAddr;
 
-use super::Services;
 use super::error::{Error, Result};
 use super::inputs::{Email, MAX_PASSWORD_CHARS, Password, Username};
 use super::money::Money;
+use super::services::Services;
 use super::throttle::Action;
 use crate::db::ids::UserId;
 use crate::db::models::UserRow;

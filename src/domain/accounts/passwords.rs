@@ -27,20 +27,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::error::{Error, Result};
 use crate::domain::inputs::Password;
+use crate::domain::rules::HashingLimits;
 
 /// argon2id with 19 MiB, two passes, one lane.
 const MEMORY_KIB: u32 = 19 * 1024;
 const PASSES: u32 = 2;
 const LANES: u32 = 1;
-
-/// How hashing may use the machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HashingLimits {
-    /// Worker threads, so hashes at once.
-    pub concurrency: usize,
-    /// Requests that may wait for a worker.
-    pub queue: usize,
-}
 
 /// What a hashing thread is asked to do.
 enum Task {

@@ -8,47 +8,21 @@
 //! not polled for two presence intervals. A poll's answer is at most one tick old; nothing is
 //! granted from it (holds and payments check the turn under lock).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDateTime;
-use tokio::sync::watch;
 
-use super::{LiveHub, RoomSnapshot};
+use super::hub::{LiveHub, Polled};
 use crate::db::Conn;
 use crate::db::ids::{QueueToken, TicketId, UserId};
 use crate::db::models::QueueTicketRow;
-use crate::domain::Services;
 use crate::domain::error::Result;
 use crate::domain::queue::{self, QueueTicket, RoomGauge};
 use crate::domain::rules::Rules;
+use crate::domain::services::Services;
 
 /// Tickets remembered at most; past it a poll is answered from the database and not kept.
 const MAX_POLLED: usize = 500_000;
-
-/// A ticket answered from memory.
-pub(super) struct Polled {
-    pub(super) row: QueueTicketRow,
-    /// The room's gauge and the clock when the ticket was read, until a tick brings newer.
-    seen_room: RoomGauge,
-    seen_now: NaiveDateTime,
-    /// Keeps the room's feed alive, and gives its latest snapshot.
-    room: watch::Receiver<Arc<RoomSnapshot>>,
-    pub(super) last_poll: Instant,
-}
-
-impl Polled {
-    /// The room's gauge and clock to judge the ticket by: the newer of what its read saw and
-    /// what the last tick saw.
-    fn room_now(&self) -> (RoomGauge, NaiveDateTime) {
-        let snapshot = Arc::clone(&self.room.borrow());
-        if snapshot.now > self.seen_now {
-            (snapshot.room.clone(), snapshot.now)
-        } else {
-            (self.seen_room.clone(), self.seen_now)
-        }
-    }
-}
 
 /// The ticket behind a queue token, as its holder polls it. Polling counts as presence.
 pub async fn poll(

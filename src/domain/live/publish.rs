@@ -10,9 +10,10 @@ use crate::db::ids::{ConcertId, TicketId};
 use crate::db::{self, Conn, queue_rooms, queue_tickets, seats};
 use crate::domain::catalog::Seat;
 use crate::domain::error::Result;
-use crate::domain::{Services, queue};
+use crate::domain::queue;
+use crate::domain::services::Services;
 
-use super::{LOOKBACK, RoomSnapshot, TicketChange};
+use super::hub::{LOOKBACK, RoomSnapshot, TicketChange};
 
 /// Watched tickets refreshed per presence statement.
 const PRESENCE_CHUNK: usize = 5000;

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 
-use super::SeatFeed;
+use super::hub::SeatFeed;
 use crate::db::ids::ConcertId;
 use crate::db::{self, Conn};
-use crate::domain::Services;
 use crate::domain::catalog::{self, Seat};
 use crate::domain::error::Result;
+use crate::domain::services::Services;
 
 /// A date's feed that only reads keep alive is dropped after this long without one.
 pub(super) const FORGET_AFTER: Duration = Duration::from_secs(60);

@@ -12,13 +12,13 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::db::ids::{ConcertId, QueueToken, UserId};
 use crate::db::models::QueueTicketRow;
 use crate::db::{self, Conn};
-use crate::domain::Services;
 use crate::domain::catalog::{self, Seat};
 use crate::domain::error::Result;
 use crate::domain::queue::stats::QueueStats;
 use crate::domain::queue::{self, QueueStatus, QueueTicket};
+use crate::domain::services::Services;
 
-use super::{PresenceGuard, RoomSnapshot, SeatFeed};
+use super::hub::{PresenceGuard, RoomSnapshot, SeatFeed};
 
 /// The `queueTicket` subscription: the ticket now, then every change of status, position or
 /// estimated wait; ends after EXPIRED or COMPLETED.

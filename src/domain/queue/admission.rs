@@ -21,7 +21,8 @@ use crate::db::ids::{ConcertId, TicketId};
 use crate::db::models::QueueRoomRow;
 use crate::db::{self, Conn, queue_rooms, queue_tickets, seats};
 use crate::domain::error::Result;
-use crate::domain::{Services, chrono_duration};
+use crate::domain::services::Services;
+use crate::domain::time::chrono_duration;
 
 /// What one admission step did, for logs, metrics and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

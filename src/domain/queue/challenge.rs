@@ -20,9 +20,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::db::ids::{ConcertId, UserId};
-use crate::db::{Conn, queue_challenges, queue_rooms};
-use crate::domain::Services;
-use crate::domain::catalog::ensure_concert;
 use crate::domain::error::{Error, Result};
 
 /// The most difficulty anyone may ask: 2^32 hashes is minutes of a phone's time already.
@@ -96,7 +93,12 @@ impl Challenges {
             .min(MAX_DIFFICULTY)
     }
 
-    fn issue_for(&self, user: &UserId, concert: &ConcertId, difficulty: u8) -> Result<Challenge> {
+    pub(super) fn issue_for(
+        &self,
+        user: &UserId,
+        concert: &ConcertId,
+        difficulty: u8,
+    ) -> Result<Challenge> {
         let expires = unix_now() + self.ttl.as_secs().max(1);
         let claims = Claims {
             sub: user.to_string(),
@@ -158,17 +160,6 @@ impl Challenges {
     }
 }
 
-/// A challenge for the signed-in fan to enter `concert`'s waiting room.
-pub async fn issue(services: &Services, user: &UserId, concert: &ConcertId) -> Result<Challenge> {
-    let room = with_conn!(services.db, async |conn: &mut Conn| {
-        ensure_concert(conn, concert).await?;
-        Ok(queue_rooms::pow_difficulty(conn, concert).await?)
-    })
-    .await?;
-    let challenges = &services.challenges;
-    challenges.issue_for(user, concert, challenges.required(room))
-}
-
 /// The room asks `required` bits of work: checks the answer (one signature, one hash) and
 /// returns the challenge to spend with the entry (id, expiry), or None when the room asks none.
 pub(super) fn verify(
@@ -192,15 +183,6 @@ pub(super) fn verify(
 /// The answer to a challenge spent already.
 pub(super) fn used_already() -> Error {
     Error::ChallengeFailed("this queue challenge was used already; ask for a new one".into())
-}
-
-/// Forgets spent challenges that have expired (they are refused as expired anyway). Run by the
-/// hold sweeper.
-pub async fn forget_spent(services: &Services) -> Result<usize> {
-    with_conn!(services.db, async |conn: &mut Conn| {
-        Ok(queue_challenges::sweep_expired(conn, 1000).await?)
-    })
-    .await
 }
 
 /// True when SHA-256(`nonce` ":" `solution`) starts with `difficulty` zero bits.
@@ -326,7 +308,8 @@ mod tests {
         let challenge = c
             .issue_for(&UserId::new(), &ConcertId::new(), 1)
             .expect("issue");
-        let tokens = crate::domain::auth::TokenSigner::new(secret, Duration::from_secs(60));
+        let tokens =
+            crate::domain::accounts::tokens::TokenSigner::new(secret, Duration::from_secs(60));
         assert!(tokens.verify(&challenge.nonce).is_err());
     }
 }

@@ -4,8 +4,9 @@
 //! change is recorded with who made it and when.
 
 use super::super::accounts::require_operator;
+use super::super::catalog;
 use super::super::error::{Error, Result};
-use super::super::{Services, catalog};
+use super::super::services::Services;
 use crate::db::ids::{ConcertId, UserId};
 use crate::db::models::{ControlChangeRow, QueueRoomRow};
 use crate::db::queue_rooms::ControlsSet;

@@ -29,8 +29,8 @@ use super::{QueueTicket, RoomGauge, TicketStatus, Trigger, advance, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::{QueueRoomRow, QueueTicketRow};
 use crate::db::{Conn, queue_challenges, queue_rooms, queue_tickets, sales};
-use crate::domain::Services;
 use crate::domain::error::{Error, Result};
+use crate::domain::services::Services;
 
 /// A poll or a refresh writes `last_seen_at` at most this often.
 pub(super) const PRESENCE_WRITE_EVERY: TimeDelta = TimeDelta::seconds(5);

@@ -8,9 +8,9 @@ use super::{QueueStatus, RoomGauge, TicketStatus, check_owner, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::QueueTicketRow;
 use crate::db::{Conn, queue_rooms, queue_tickets};
-use crate::domain::Services;
 use crate::domain::error::{Error, Result};
 use crate::domain::rules::Rules;
+use crate::domain::services::Services;
 
 /// Checks that `token` is an ACTIVE, unexpired ticket for `concert_id` (and, when the caller is
 /// signed in, that it is theirs). Guards the seat map, holds and payment.

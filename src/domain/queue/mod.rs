@@ -23,7 +23,7 @@ mod tickets;
 
 use chrono::NaiveDateTime;
 
-use super::utc;
+use super::time::utc;
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::QueueTicketRow;
 use crate::domain::rules::Rules;
@@ -33,7 +33,7 @@ pub use entry::EntryDesk;
 pub use gate::require_active;
 pub(crate) use gate::{check_admitted, complete, lock_active};
 pub(crate) use tickets::{check_owner, find_by_token, read_for_holder};
-pub use tickets::{check_token, enter};
+pub use tickets::{check_token, enter, forget_spent_challenges, issue_challenge};
 
 pub use crate::db::models::RoomGaugeRow as RoomGauge;
 pub use crate::db::states::TicketStatus;

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 
 use super::super::catalog::ensure_concert;
 use super::super::error::{Error, Result};
-use super::super::utc;
+use super::super::time::utc;
 use crate::db::ids::ConcertId;
 use crate::db::models::{QueueRoomRow, SaleRow};
 use crate::db::{Conn, queue_rooms};

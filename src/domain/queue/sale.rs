@@ -17,8 +17,10 @@ use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
 use super::super::accounts::require_operator;
+use super::super::catalog;
 use super::super::error::{Error, Result};
-use super::super::{Services, catalog, utc};
+use super::super::services::Services;
+use super::super::time::utc;
 use crate::db::ids::{ConcertId, TicketId, UserId};
 use crate::db::models::SaleRow;
 use crate::db::{Conn, queue_rooms, queue_tickets, sales};

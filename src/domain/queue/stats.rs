@@ -5,8 +5,10 @@
 use chrono::{NaiveDateTime, TimeDelta};
 
 use super::super::accounts::require_operator;
+use super::super::catalog;
 use super::super::error::Result;
-use super::super::{Services, catalog, chrono_duration};
+use super::super::services::Services;
+use super::super::time::chrono_duration;
 use super::controls::{self, QueueControls};
 use crate::db::ids::{ConcertId, UserId};
 use crate::db::seats::Inventory;

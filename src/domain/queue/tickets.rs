@@ -1,18 +1,43 @@
-//! A fan's ticket: entering the room (or getting back one's live ticket), polling it, presence,
-//! and whose it is.
+//! A fan's ticket: the proof of work asked before entering, entering the room (or getting back
+//! one's live ticket), polling it, presence, and whose it is.
 
 use chrono::NaiveDateTime;
 
-use super::challenge::Answer;
+use super::challenge::{Answer, Challenge};
 use super::entry::{self, Entry, PRESENCE_WRITE_EVERY};
 use super::{QueueTicket, TicketStatus};
 use crate::db::ids::{ConcertId, QueueToken, UserId};
 use crate::db::models::QueueTicketRow;
 use crate::db::queue_tickets::TicketInRoom;
-use crate::db::{Conn, queue_tickets};
-use crate::domain::Services;
+use crate::db::{Conn, queue_challenges, queue_rooms, queue_tickets};
+use crate::domain::catalog;
 use crate::domain::error::{Error, Result};
+use crate::domain::services::Services;
 use crate::domain::throttle::Action;
+
+/// A challenge for the signed-in fan to enter `concert`'s waiting room.
+pub async fn issue_challenge(
+    services: &Services,
+    user: &UserId,
+    concert: &ConcertId,
+) -> Result<Challenge> {
+    let room = with_conn!(services.db, async |conn: &mut Conn| {
+        catalog::ensure_concert(conn, concert).await?;
+        Ok(queue_rooms::pow_difficulty(conn, concert).await?)
+    })
+    .await?;
+    let challenges = &services.challenges;
+    challenges.issue_for(user, concert, challenges.required(room))
+}
+
+/// Forgets spent challenges that have expired (they are refused as expired anyway). Run by the
+/// hold sweeper.
+pub async fn forget_spent_challenges(services: &Services) -> Result<usize> {
+    with_conn!(services.db, async |conn: &mut Conn| {
+        Ok(queue_challenges::sweep_expired(conn, 1000).await?)
+    })
+    .await
+}
 
 /// Joins the concert's queue, or returns the caller's live ticket for it (a refresh never loses
 /// one's place). The entry is written with others arriving at the same time (see [`entry`]); a

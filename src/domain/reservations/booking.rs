@@ -18,7 +18,10 @@ use crate::domain::error::{Error, Result};
 use crate::domain::inputs::SeatNumber;
 use crate::domain::money::Money;
 use crate::domain::paging::{Page, PageCursor, PageRequest};
-use crate::domain::{Services, chrono_duration, queue, utc};
+use crate::domain::queue;
+use crate::domain::services::Services;
+use crate::domain::time::chrono_duration;
+use crate::domain::time::utc;
 
 pub use crate::db::states::ReservationStatus;
 

@@ -12,13 +12,17 @@ use crate::db::models::{PaymentRow, ReservationRow};
 use crate::db::reservations::effective_status;
 use crate::db::{self, Conn, ledger, reservations, seats};
 use crate::domain::accounts::lock_user;
-use crate::domain::booking::{self, Reservation, ReservationStatus, lock_reservation};
 use crate::domain::error::{Error, Result};
 use crate::domain::idempotency;
 use crate::domain::inputs::IdempotencyKey;
 use crate::domain::money::Money;
+use crate::domain::queue;
+use crate::domain::reservations::booking::{
+    self, Reservation, ReservationStatus, lock_reservation,
+};
+use crate::domain::services::Services;
+use crate::domain::time::utc;
 use crate::domain::wallet::{self, TransactionKind};
-use crate::domain::{Services, queue, utc};
 
 #[derive(Debug, Clone)]
 pub struct Payment {

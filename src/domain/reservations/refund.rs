@@ -15,13 +15,17 @@ use crate::db::reservations::effective_status;
 use crate::db::states::SeatStatus;
 use crate::db::{self, Conn, queue_rooms, reservations, seats, users};
 use crate::domain::accounts::{Role, lock_user};
-use crate::domain::booking::{self, Reservation, ReservationStatus, lock_reservation};
 use crate::domain::error::{Error, Result};
 use crate::domain::idempotency;
 use crate::domain::inputs::IdempotencyKey;
 use crate::domain::money::Money;
+use crate::domain::reservations::booking::{
+    self, Reservation, ReservationStatus, lock_reservation,
+};
+use crate::domain::services::Services;
+use crate::domain::time::chrono_duration;
+use crate::domain::time::utc;
 use crate::domain::wallet::{self, TransactionKind};
-use crate::domain::{Services, chrono_duration, utc};
 
 pub async fn refund(
     services: &Services,

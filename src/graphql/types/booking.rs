@@ -4,7 +4,8 @@ use async_graphql::{Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::super::scalars::{Date, Decimal};
-use crate::domain::{booking, payment};
+use crate::domain::reservations::booking;
+use crate::domain::reservations::payment;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "booking::ReservationStatus")]

@@ -21,8 +21,8 @@ use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use encore::background::Background;
 use encore::config::{Rules, ServerLimits};
 use encore::db::{Conn, Database, PoolConfig};
-use encore::domain::Services;
 use encore::domain::lineup::create_single_price_concert;
+use encore::domain::services::Services;
 use encore::startup::{self, Running};
 use serde_json::{Value, json};
 

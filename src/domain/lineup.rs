@@ -8,11 +8,11 @@ use crate::db::ids::{ConcertId, SeatNumber, UserId};
 use crate::db::models::{ConcertDateRow, ConcertRow, PriceTierRow, SeatRow};
 use crate::db::states::SeatStatus;
 use crate::db::{self, Conn, concerts, price_tiers, queue_rooms, sales, seats};
-use crate::domain::Services;
 use crate::domain::accounts::require_operator;
 use crate::domain::catalog::{self, Concert};
 use crate::domain::error::{Error, Result};
 use crate::domain::money::Money;
+use crate::domain::services::Services;
 
 /// Most dates one concert may have, and tiers one concert may define.
 pub const MAX_DATES: usize = 366;

@@ -1,16 +1,14 @@
 //! Concerts, their dates and the seat map. Seat status is computed against the database clock in
 //! the query itself, so a lapsed hold reads AVAILABLE before any sweeper has run.
 
-pub mod lineup;
-
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use super::Services;
 use super::error::{Error, Result};
 use super::money::Money;
-use super::utc;
+use super::services::Services;
+use super::time::utc;
 use crate::db::ids::{ConcertId, SeatNumber};
 use crate::db::models::{ConcertRow, PriceTierRow, SaleRow};
 use crate::db::{Conn, concerts, price_tiers, queue_rooms, sales, seats};

@@ -1,0 +1,194 @@
+//! The hub of one instance's live feeds: a `watch` of the latest snapshot per watched room, a
+//! `broadcast` of seat changes per watched date, the tickets watched for presence and the tickets
+//! remembered for polls (see the module doc of `live`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use tokio::sync::{broadcast, watch};
+
+use crate::db::ids::{ConcertId, QueueToken, SeatNumber, TicketId};
+use crate::db::models::QueueTicketRow;
+use crate::domain::catalog::{Seat, SeatStatus};
+use crate::domain::queue::stats::QueueStats;
+use crate::domain::queue::{RoomGauge, TicketStatus};
+
+/// How far back each tick re-reads changes (see the module doc).
+pub(super) const LOOKBACK: TimeDelta = TimeDelta::seconds(2);
+
+/// Seat changes buffered per date for a slow subscriber; 50 seats make lag unlikely.
+pub(super) const SEAT_FEED_CAPACITY: usize = 1024;
+
+/// One instance's live feeds. Cheap to share; all methods are synchronous and short.
+#[derive(Default)]
+pub struct LiveHub {
+    pub(super) state: Mutex<HubState>,
+    /// Set when this instance runs the live tick: only then can polls be answered from memory
+    /// (the tick is what keeps remembered tickets current).
+    pub(super) serves_polls: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+pub(super) struct HubState {
+    pub(super) rooms: HashMap<ConcertId, RoomFeed>,
+    /// Operators' room statistics, read once per tick per room while someone watches.
+    pub(super) stats: HashMap<ConcertId, watch::Sender<Option<Arc<QueueStats>>>>,
+    pub(super) dates: HashMap<(ConcertId, NaiveDate), SeatFeed>,
+    /// Watched ticket id -> number of open subscriptions on it.
+    pub(super) watched: HashMap<TicketId, usize>,
+    pub(super) last_presence: Option<Instant>,
+    /// Tickets `queueTicket` polls are answered for from memory (`polls`), and their tokens.
+    pub(super) polled: HashMap<TicketId, Polled>,
+    pub(super) polled_tokens: HashMap<QueueToken, TicketId>,
+}
+
+impl HubState {
+    pub(super) fn subscribers(&self) -> usize {
+        let rooms: usize = self.rooms.values().map(|f| f.tx.receiver_count()).sum();
+        let dates: usize = self.dates.values().map(|f| f.tx.receiver_count()).sum();
+        let stats: usize = self.stats.values().map(|f| f.receiver_count()).sum();
+        rooms + dates + stats
+    }
+}
+
+pub(super) struct RoomFeed {
+    pub(super) tx: watch::Sender<Arc<RoomSnapshot>>,
+    pub(super) cursor: NaiveDateTime,
+}
+
+pub(super) struct SeatFeed {
+    pub(super) tx: broadcast::Sender<Seat>,
+    pub(super) known: HashMap<SeatNumber, SeatStatus>,
+    /// Each seat's price and tier, as read when the feed started (they do not change).
+    pub(super) faces: HashMap<SeatNumber, (crate::domain::money::Money, String)>,
+    pub(super) cursor: NaiveDateTime,
+    /// When a seat-map read was last answered from this feed (`seat_maps`).
+    pub(super) read_at: Option<Instant>,
+}
+
+impl SeatFeed {
+    pub(super) fn new(now: NaiveDateTime, baseline: &[Seat]) -> Self {
+        Self {
+            tx: broadcast::Sender::new(SEAT_FEED_CAPACITY),
+            known: baseline.iter().map(|s| (s.number, s.status)).collect(),
+            faces: baseline
+                .iter()
+                .map(|s| (s.number, (s.price.clone(), s.tier.clone())))
+                .collect(),
+            cursor: now - LOOKBACK,
+            read_at: None,
+        }
+    }
+}
+
+/// What every subscriber of a room needs, read once per tick.
+#[derive(Debug, Default)]
+pub struct RoomSnapshot {
+    pub room: RoomGauge,
+    pub now: NaiveDateTime,
+    /// Tickets of the room whose status changed recently.
+    pub changes: HashMap<TicketId, TicketChange>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TicketChange {
+    pub status: TicketStatus,
+    pub expires_at: Option<NaiveDateTime>,
+    /// The ticket's place (a pre-queued ticket gets one at the draw).
+    pub seq: i64,
+}
+
+impl LiveHub {
+    pub(super) fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding this lock cannot leave the maps inconsistent (every update is a
+        // single insert/remove), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Open subscriptions on this instance.
+    pub fn subscribers(&self) -> usize {
+        self.lock().subscribers()
+    }
+
+    /// Called by the owner of the live tick when it starts it.
+    pub fn start_serving_polls(&self) {
+        self.serves_polls
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(super) fn serves_polls(&self) -> bool {
+        self.serves_polls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) fn room_receiver(
+        &self,
+        concert_id: &ConcertId,
+        now: NaiveDateTime,
+    ) -> watch::Receiver<Arc<RoomSnapshot>> {
+        let mut state = self.lock();
+        let feed = state
+            .rooms
+            .entry(concert_id.clone())
+            .or_insert_with(|| RoomFeed {
+                tx: watch::Sender::new(Arc::new(RoomSnapshot::default())),
+                cursor: now - LOOKBACK,
+            });
+        let mut rx = feed.tx.subscribe();
+        rx.mark_unchanged();
+        rx
+    }
+
+    pub(super) fn watch_ticket(self: &Arc<Self>, ticket_id: &TicketId) -> PresenceGuard {
+        *self.lock().watched.entry(ticket_id.clone()).or_default() += 1;
+        PresenceGuard {
+            hub: Arc::clone(self),
+            ticket_id: ticket_id.clone(),
+        }
+    }
+}
+
+/// Keeps a ticket on the presence list while its subscription is open.
+pub(super) struct PresenceGuard {
+    pub(super) hub: Arc<LiveHub>,
+    pub(super) ticket_id: TicketId,
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        let mut state = self.hub.lock();
+        if let Some(n) = state.watched.get_mut(&self.ticket_id) {
+            *n -= 1;
+            if *n == 0 {
+                state.watched.remove(&self.ticket_id);
+            }
+        }
+    }
+}
+
+/// A ticket answered from memory.
+pub(super) struct Polled {
+    pub(super) row: QueueTicketRow,
+    /// The room's gauge and the clock when the ticket was read, until a tick brings newer.
+    pub(super) seen_room: RoomGauge,
+    pub(super) seen_now: NaiveDateTime,
+    /// Keeps the room's feed alive, and gives its latest snapshot.
+    pub(super) room: watch::Receiver<Arc<RoomSnapshot>>,
+    pub(super) last_poll: Instant,
+}
+
+impl Polled {
+    /// The room's gauge and clock to judge the ticket by: the newer of what its read saw and
+    /// what the last tick saw.
+    pub(super) fn room_now(&self) -> (RoomGauge, NaiveDateTime) {
+        let snapshot = Arc::clone(&self.room.borrow());
+        if snapshot.now > self.seen_now {
+            (snapshot.room.clone(), snapshot.now)
+        } else {
+            (self.seen_room.clone(), self.seen_now)
+        }
+    }
+}
