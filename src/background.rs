@@ -24,7 +24,7 @@ use crate::domain::{accounts, live, queue};
 
 use crate::domain::services::Services;
 
-use crate::domain::reservations::booking;
+use crate::domain::orders::release;
 
 /// Which loops an instance runs (tests switch them off to drive the steps by hand).
 #[derive(Debug, Clone, Copy)]
@@ -126,7 +126,7 @@ async fn hold_sweeper(services: Services, shutdown: CancellationToken) {
         .is_some()
     {
         let sweep = async {
-            booking::sweep_expired_holds(&services, 1000).await?;
+            release::sweep_expired_holds(&services, 1000).await?;
             queue::forget_spent_challenges(&services).await?;
             accounts::forget_idle_sign_in_failures(&services).await
         };

@@ -12,8 +12,8 @@
 //! - `hold`: every request holds a seat nobody else asks for (a date per request, a seat per
 //!   client): the uncontended path;
 //! - `race`: every client holds seats of one date, 50 seats for all: after the first 50, every
-//!   answer is `SEAT_UNAVAILABLE` or, once a fan holds 4, `HOLD_LIMIT_REACHED` (expected, not
-//!   errors);
+//!   answer is `SEAT_UNAVAILABLE` or, once a fan holds their fair share (6),
+//!   `TICKET_LIMIT_REACHED` (expected, not errors);
 //! - `pay`: a fresh admitted fan holds a free seat and pays for it (a payment ends a turn): the
 //!   rate counts these pairs, the latencies are the payment's alone.
 //!
@@ -41,10 +41,9 @@ use encore::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
 use encore::db::{self, Conn};
 use encore::domain::accounts::tokens::TokenSigner;
 use encore::domain::inputs::SeatNumber;
+use encore::domain::orders::{hold, pay};
 use encore::domain::queue;
 use encore::domain::queue::entry::{Entry, write_batch};
-use encore::domain::reservations::booking;
-use encore::domain::reservations::payment;
 use encore::domain::rules::Quotas;
 use encore::domain::rules::Rules;
 use encore::domain::services::Services;
@@ -119,12 +118,16 @@ const POOL_SIZE: usize = 32;
 
 /// Codes that are a mode's expected outcome, not an error.
 fn expected(mode: Mode, code: &str) -> bool {
-    // Racing for one date's 50 seats: most find them taken, and a fan holds 4 at most.
+    // Racing for one date's 50 seats: most find them taken, and a fan holds their share at most.
     use encore::graphql::error::ErrorCode;
     mode == Mode::Race
         && matches!(
             ErrorCode::parse(code),
-            Some(ErrorCode::SeatUnavailable | ErrorCode::HoldLimitReached)
+            Some(
+                ErrorCode::SeatUnavailable
+                    | ErrorCode::HoldLimitReached
+                    | ErrorCode::TicketLimitReached
+            )
         )
 }
 
@@ -536,11 +539,11 @@ async fn raw_call(
     let outcome = async {
         // As the resolvers: the early turn check, then the hold (and the payment).
         queue::require_active(services, Some(&token), concert, Some(&user)).await?;
-        let held = booking::hold_seat(services, &user, concert, date, seat, &token).await?;
+        let held = hold::hold_seat(services, &user, concert, date, seat, &token).await?;
         if mode == Mode::Pay {
             measured_from = Instant::now();
             let id: &ReservationId = &held.id;
-            payment::pay(services, &user, id, &token, None).await?;
+            pay::pay(services, &user, id, &token, None).await?;
         }
         Ok(())
     }

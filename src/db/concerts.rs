@@ -94,6 +94,36 @@ pub async fn has_date(
     Ok(found.is_some())
 }
 
+/// What taking seats of a concert's date depends on: its rows and its fair share (None: the
+/// configured defaults). None when the concert does not have that date.
+pub async fn hold_terms(
+    conn: &mut Conn,
+    id: &ConcertId,
+    date: NaiveDate,
+) -> Result<Option<(Option<i16>, Option<i16>)>, DieselError> {
+    concerts::table
+        .inner_join(concert_dates::table.on(concert_dates::concert_id.eq(concerts::id)))
+        .filter(concerts::id.eq(id))
+        .filter(concert_dates::date.eq(date))
+        .select((concerts::seats_per_row, concerts::max_tickets_per_fan))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Sets a concert's fair share (None: the configured default).
+pub async fn set_max_tickets_per_fan(
+    conn: &mut Conn,
+    id: &ConcertId,
+    max: Option<i16>,
+) -> Result<(), DieselError> {
+    diesel::update(concerts::table.find(id))
+        .set(concerts::max_tickets_per_fan.eq(max))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 pub async fn insert(
     conn: &mut Conn,
     concert: &ConcertRow,

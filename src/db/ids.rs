@@ -77,7 +77,11 @@ id_type!(
     ConcertId
 );
 id_type!(
-    /// `reservations.id`: one hold of one seat, and what a payment pays for.
+    /// `orders.id`: the seats a fan holds on one date, paid, released or refunded together.
+    OrderId
+);
+id_type!(
+    /// `reservations.id`: one seat of an order.
     ReservationId
 );
 id_type!(

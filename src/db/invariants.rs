@@ -4,8 +4,10 @@
 //!
 //! - each balance equals the sum of its ledger and is not negative;
 //! - a SOLD seat has exactly one PAID reservation, and a PAID reservation's seat is SOLD;
-//! - every PAID reservation has exactly one payment of its price, whose ledger row exists;
-//! - no payment belongs to a reservation that is not PAID (or REFUNDED since);
+//! - a PAID reservation belongs to a PAID order; every paid order has exactly one payment of
+//!   its total, whose PAYMENT ledger row exists; no payment belongs to an order never paid;
+//! - an order's total is the sum of its seats that were not released; a live hold belongs to a
+//!   live HELD order with the same deadline;
 //! - every REFUNDED reservation has exactly one REFUND ledger row of its price;
 //! - a HELD seat points at a HELD reservation of that very seat.
 
@@ -17,7 +19,7 @@ use diesel_async::RunQueryDsl;
 use super::Conn;
 
 /// Each rule and the query that lists what breaks it.
-const CHECKS: [(&str, &str); 8] = [
+const CHECKS: [(&str, &str); 11] = [
     (
         "balance differs from ledger or is negative",
         "SELECT u.id AS id FROM users u LEFT JOIN wallet_transactions t ON t.user_id = u.id \
@@ -37,17 +39,35 @@ const CHECKS: [(&str, &str); 8] = [
          WHERE r.status = 'PAID' AND s.status <> 'SOLD'",
     ),
     (
-        "PAID reservation without exactly one payment of its price and a ledger row",
-        "SELECT r.id AS id FROM reservations r LEFT JOIN payments p ON p.reservation_id = r.id \
-           LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id \
-             AND t.amount = -p.amount AND t.kind = 'PAYMENT' \
-         WHERE r.status = 'PAID' GROUP BY r.id, r.price \
-         HAVING COUNT(p.id) <> 1 OR COUNT(t.id) <> 1 OR MAX(p.amount) <> r.price",
+        "PAID reservation whose order is not PAID",
+        "SELECT r.id AS id FROM reservations r LEFT JOIN orders o ON o.id = r.order_id \
+         WHERE r.status = 'PAID' AND (o.id IS NULL OR o.status <> 'PAID')",
     ),
     (
-        "payment of a reservation that is not PAID or REFUNDED",
-        "SELECT p.id AS id FROM payments p LEFT JOIN reservations r ON r.id = p.reservation_id \
-         WHERE r.id IS NULL OR r.status NOT IN ('PAID', 'REFUNDED')",
+        "paid order without exactly one payment of its total and a PAYMENT ledger row of it",
+        "SELECT o.id AS id FROM orders o LEFT JOIN payments p ON p.order_id = o.id \
+           LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id \
+             AND t.amount = -p.amount AND t.kind = 'PAYMENT' AND t.order_id = o.id \
+         WHERE o.status IN ('PAID', 'REFUNDED') GROUP BY o.id, o.total \
+         HAVING COUNT(p.id) <> 1 OR COUNT(t.id) <> 1 OR MAX(p.amount) <> o.total",
+    ),
+    (
+        "payment of an order that is not PAID or REFUNDED",
+        "SELECT p.id AS id FROM payments p LEFT JOIN orders o ON o.id = p.order_id \
+         WHERE o.id IS NULL OR o.status NOT IN ('PAID', 'REFUNDED')",
+    ),
+    (
+        "order total differs from the prices of its seats that were not released",
+        "SELECT o.id AS id FROM orders o LEFT JOIN reservations r \
+           ON r.order_id = o.id AND r.status <> 'CANCELLED' \
+         WHERE o.status IN ('HELD', 'PAID', 'REFUNDED') GROUP BY o.id, o.total \
+         HAVING o.total <> COALESCE(SUM(r.price), 0)",
+    ),
+    (
+        "live hold outside a live HELD order with the same deadline",
+        "SELECT r.id AS id FROM reservations r LEFT JOIN orders o ON o.id = r.order_id \
+         WHERE r.status = 'HELD' AND r.held_until > UTC_TIMESTAMP(6) \
+           AND (o.id IS NULL OR o.status <> 'HELD' OR o.held_until <> r.held_until)",
     ),
     (
         "REFUND ledger row of a reservation that is not REFUNDED",

@@ -28,6 +28,7 @@ pub mod transaction;
 pub mod concerts;
 pub mod idempotency_keys;
 pub mod ledger;
+pub mod orders;
 pub mod price_tiers;
 pub mod queue_challenges;
 pub mod queue_control_changes;

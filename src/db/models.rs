@@ -6,10 +6,13 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::ids::{
-    ConcertId, LedgerEntryId, PaymentId, QueueToken, ReservationId, SeatNumber, TicketId, UserId,
+    ConcertId, LedgerEntryId, OrderId, PaymentId, QueueToken, ReservationId, SeatNumber, TicketId,
+    UserId,
 };
 use super::schema::*;
-use super::states::{LedgerKind, ReservationStatus, Role, SeatStatus, TicketStatus};
+use super::states::{
+    LedgerKind, OrderSource, OrderStatus, ReservationStatus, Role, SeatStatus, TicketStatus,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users, check_for_backend(diesel::mysql::Mysql))]
@@ -33,6 +36,10 @@ pub struct ConcertRow {
     pub created_at: NaiveDateTime,
     pub description: Option<String>,
     pub seats_per_date: i16,
+    /// Seats per row (None: the whole date is one row).
+    pub seats_per_row: Option<i16>,
+    /// The fair share of this concert (None: the configured default).
+    pub max_tickets_per_fan: Option<i16>,
 }
 
 /// Seats `from_seat..=to_seat` of every date of a concert cost `price` and are called `name`.
@@ -72,6 +79,8 @@ pub struct SeatRow {
     pub concert_id: ConcertId,
     pub date: NaiveDate,
     pub number: SeatNumber,
+    /// The seat's row, from 1 (nearest the stage).
+    pub seat_row: i16,
     pub price: BigDecimal,
     pub status: SeatStatus,
     pub held_by: Option<UserId>,
@@ -81,15 +90,35 @@ pub struct SeatRow {
     pub tier: String,
 }
 
+/// The seats a fan holds on one date, as one thing to pay, release or refund.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = orders, check_for_backend(diesel::mysql::Mysql))]
+pub struct OrderRow {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub status: OrderStatus,
+    pub source: OrderSource,
+    pub total: BigDecimal,
+    pub held_until: NaiveDateTime,
+    pub paid_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = reservations, check_for_backend(diesel::mysql::Mysql))]
 pub struct ReservationRow {
     pub id: ReservationId,
+    pub order_id: OrderId,
     pub user_id: UserId,
     pub concert_id: ConcertId,
     pub date: NaiveDate,
     pub seat_number: SeatNumber,
     pub price: BigDecimal,
+    /// The seat's tier when it was taken.
+    pub tier: String,
     pub status: ReservationStatus,
     pub held_until: NaiveDateTime,
     pub created_at: NaiveDateTime,
@@ -104,7 +133,10 @@ pub struct WalletTransactionRow {
     pub kind: LedgerKind,
     pub amount: BigDecimal,
     pub balance_after: BigDecimal,
+    /// The seat a REFUND credits back.
     pub reservation_id: Option<ReservationId>,
+    /// The order a PAYMENT pays.
+    pub order_id: Option<OrderId>,
     pub created_at: NaiveDateTime,
 }
 
@@ -113,7 +145,7 @@ pub struct WalletTransactionRow {
 pub struct PaymentRow {
     pub id: PaymentId,
     pub user_id: UserId,
-    pub reservation_id: ReservationId,
+    pub order_id: OrderId,
     pub wallet_transaction_id: LedgerEntryId,
     pub amount: BigDecimal,
     pub paid_at: NaiveDateTime,

@@ -38,3 +38,19 @@ pub async fn all(conn: &mut Conn) -> Result<Vec<PriceTierRow>, DieselError> {
         .load(conn)
         .await
 }
+
+/// Whether the concert has a tier called `name`.
+pub async fn has_name(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    name: &str,
+) -> Result<bool, DieselError> {
+    let found: Option<String> = price_tiers::table
+        .filter(price_tiers::concert_id.eq(concert))
+        .filter(price_tiers::name.eq(name))
+        .select(price_tiers::name)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
+}

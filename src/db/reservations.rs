@@ -12,7 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use super::Conn;
 use super::cached::{Cached, fixed_sql};
-use super::ids::{ConcertId, ReservationId, UserId};
+use super::ids::{ConcertId, OrderId, ReservationId, UserId};
 use super::models::ReservationRow;
 use super::schema::reservations;
 use super::states::ReservationStatus;
@@ -98,11 +98,65 @@ pub async fn lock(
         .optional()
 }
 
-pub async fn insert(conn: &mut Conn, row: &ReservationRow) -> Result<(), DieselError> {
-    Cached(diesel::insert_into(reservations::table).values(row))
+/// Writes the seats of a new order in one statement.
+pub async fn insert_all(conn: &mut Conn, rows: &[ReservationRow]) -> Result<(), DieselError> {
+    diesel::insert_into(reservations::table)
+        .values(rows)
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// The seats of an order with their effective statuses, by seat number.
+pub async fn of_order(
+    conn: &mut Conn,
+    order: &OrderId,
+) -> Result<Vec<(ReservationRow, ReservationStatus)>, DieselError> {
+    reservations::table
+        .filter(reservations::order_id.eq(order))
+        .order(reservations::seat_number.asc())
+        .select((ReservationRow::as_select(), EffectiveStatus))
+        .load(conn)
+        .await
+}
+
+/// The seats of several orders with their effective statuses, by order then seat number.
+pub async fn of_orders(
+    conn: &mut Conn,
+    orders: &[OrderId],
+) -> Result<Vec<(ReservationRow, ReservationStatus)>, DieselError> {
+    reservations::table
+        .filter(reservations::order_id.eq_any(orders))
+        .order((
+            reservations::order_id.asc(),
+            reservations::seat_number.asc(),
+        ))
+        .select((ReservationRow::as_select(), EffectiveStatus))
+        .load(conn)
+        .await
+}
+
+/// Writes `status` on the seats of an order that are `from` now.
+pub async fn set_status_of_order(
+    conn: &mut Conn,
+    order: &OrderId,
+    from: ReservationStatus,
+    status: ReservationStatus,
+    now: NaiveDateTime,
+) -> Result<usize, DieselError> {
+    Cached(
+        diesel::update(
+            reservations::table
+                .filter(reservations::order_id.eq(order))
+                .filter(reservations::status.eq(from)),
+        )
+        .set((
+            reservations::status.eq(status),
+            reservations::updated_at.eq(now),
+        )),
+    )
+    .execute(conn)
+    .await
 }
 
 pub async fn set_status(
@@ -148,6 +202,29 @@ pub async fn expire_lapsed_of_seat(
     .map(drop)
 }
 
+/// The fan's share used: seats of the concert (every date) held now or paid, by the database
+/// time `now` read in the same transaction. Refunded, released and lapsed seats do not count.
+pub async fn held_or_paid_of_concert(
+    conn: &mut Conn,
+    user: &UserId,
+    concert: &ConcertId,
+    now: NaiveDateTime,
+) -> Result<i64, DieselError> {
+    reservations::table
+        .filter(reservations::user_id.eq(user))
+        .filter(reservations::concert_id.eq(concert))
+        .filter(
+            reservations::status
+                .eq(ReservationStatus::Paid)
+                .or(reservations::status
+                    .eq(ReservationStatus::Held)
+                    .and(reservations::held_until.gt(now))),
+        )
+        .count()
+        .get_result(conn)
+        .await
+}
+
 /// How many live holds the user has for one date of a concert.
 pub async fn live_holds_for_date(
     conn: &mut Conn,
@@ -167,19 +244,19 @@ pub async fn live_holds_for_date(
         .await
 }
 
-/// How many live holds the user has for the concert besides `except`.
+/// How many live holds the user has for the concert outside the order `except`.
 pub async fn other_live_holds(
     conn: &mut Conn,
     user: &UserId,
     concert: &ConcertId,
-    except: &ReservationId,
+    except: &OrderId,
     now: NaiveDateTime,
 ) -> Result<i64, DieselError> {
     reservations::table
         .filter(reservations::user_id.eq(user))
         .filter(reservations::concert_id.eq(concert))
         .filter(reservations::status.eq(ReservationStatus::Held))
-        .filter(reservations::id.ne(except))
+        .filter(reservations::order_id.ne(except))
         .filter(reservations::held_until.gt(now))
         .count()
         .get_result(conn)

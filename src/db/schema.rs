@@ -23,6 +23,8 @@ diesel::table! {
         created_at -> Datetime,
         description -> Nullable<Text>,
         seats_per_date -> Smallint,
+        seats_per_row -> Nullable<Smallint>,
+        max_tickets_per_fan -> Nullable<Smallint>,
     }
 }
 
@@ -74,6 +76,7 @@ diesel::table! {
         concert_id -> Char,
         date -> Date,
         number -> Smallint,
+        seat_row -> Smallint,
         price -> Decimal,
         status -> Varchar,
         held_by -> Nullable<Char>,
@@ -85,13 +88,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    orders (id) {
+        id -> Char,
+        user_id -> Char,
+        concert_id -> Char,
+        date -> Date,
+        status -> Varchar,
+        source -> Varchar,
+        total -> Decimal,
+        held_until -> Datetime,
+        paid_at -> Nullable<Datetime>,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+    }
+}
+
+diesel::table! {
     reservations (id) {
         id -> Char,
+        order_id -> Char,
         user_id -> Char,
         concert_id -> Char,
         date -> Date,
         seat_number -> Smallint,
         price -> Decimal,
+        tier -> Varchar,
         status -> Varchar,
         held_until -> Datetime,
         created_at -> Datetime,
@@ -107,6 +128,7 @@ diesel::table! {
         amount -> Decimal,
         balance_after -> Decimal,
         reservation_id -> Nullable<Char>,
+        order_id -> Nullable<Char>,
         created_at -> Datetime,
     }
 }
@@ -115,7 +137,7 @@ diesel::table! {
     payments (id) {
         id -> Char,
         user_id -> Char,
-        reservation_id -> Char,
+        order_id -> Char,
         wallet_transaction_id -> Char,
         amount -> Decimal,
         paid_at -> Datetime,
@@ -196,6 +218,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sales,
     seats,
     reservations,
+    orders,
     wallet_transactions,
     payments,
     idempotency_keys,

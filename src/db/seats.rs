@@ -1,8 +1,9 @@
 //! `seats`: one row per seat of a date, the row whose conditional UPDATE decides who gets it.
 //!
 //! A HELD seat whose `held_until` has passed is free, by the database clock, before any sweeper
-//! writes it: `IsFree` is the one rule for "can be taken now", and [`view`] reads the status
-//! clients see through the same rule.
+//! writes it. That rule is spelt once, as SQL text ([`lapsed_sql!`], [`free_sql!`],
+//! [`live_hold_sql!`]), and every statement here that asks "can it be taken", "what do clients
+//! see" or "how many are left" is built from those spellings.
 
 use bigdecimal::BigDecimal;
 use chrono::{NaiveDate, NaiveDateTime};
@@ -18,19 +19,37 @@ use super::models::SeatRow;
 use super::schema::seats;
 use super::states::SeatStatus;
 
+/// SQL: a HELD seat whose deadline has passed (free by the database clock, not yet swept).
+macro_rules! lapsed_sql {
+    () => {
+        "(seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6))"
+    };
+}
+/// SQL: the seat can be taken now (AVAILABLE, or its hold lapsed).
+macro_rules! free_sql {
+    () => {
+        concat!("(seats.status = 'AVAILABLE' OR ", lapsed_sql!(), ")")
+    };
+}
+/// SQL: the seat is held and its hold still runs.
+macro_rules! live_hold_sql {
+    () => {
+        "(seats.status = 'HELD' AND seats.held_until > UTC_TIMESTAMP(6))"
+    };
+}
+
 /// One seat: concert, date, number.
 pub type SeatKey<'a> = (&'a ConcertId, NaiveDate, SeatNumber);
 
 fixed_sql!(
     /// SQL condition: the seat can be taken now.
-    IsFree: Bool = "(seats.status = 'AVAILABLE' OR (seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6)))"
+    IsFree: Bool = free_sql!()
 );
 
 fixed_sql!(
     /// SQL for a seat's status as clients see it: a HELD seat whose deadline has passed is
     /// AVAILABLE.
-    pub EffectiveStatus: Text = "CASE WHEN seats.status = 'HELD' AND seats.held_until <= UTC_TIMESTAMP(6) \
-     THEN 'AVAILABLE' ELSE seats.status END"
+    pub EffectiveStatus: Text = concat!("CASE WHEN ", lapsed_sql!(), " THEN 'AVAILABLE' ELSE seats.status END")
 );
 
 fixed_sql!(
@@ -38,12 +57,24 @@ fixed_sql!(
     NotPast: Bool = "seats.date >= UTC_DATE()"
 );
 
-/// A seat as clients see it, read with [`view`]: number, effective status, price, tier.
-pub type SeatView = (SeatNumber, SeatStatus, BigDecimal, String);
+/// A seat as clients see it, read with [`view`]: number, effective status, price, tier, row.
+pub type SeatView = (SeatNumber, SeatStatus, BigDecimal, String, i16);
 
 /// The columns of [`SeatView`], the status computed on the database clock.
-pub fn view() -> (seats::number, EffectiveStatus, seats::price, seats::tier) {
-    (seats::number, EffectiveStatus, seats::price, seats::tier)
+pub fn view() -> (
+    seats::number,
+    EffectiveStatus,
+    seats::price,
+    seats::tier,
+    seats::seat_row,
+) {
+    (
+        seats::number,
+        EffectiveStatus,
+        seats::price,
+        seats::tier,
+        seats::seat_row,
+    )
 }
 
 /// The seat map of one date, by number.
@@ -98,13 +129,15 @@ pub struct Inventory {
 
 pub async fn inventory(conn: &mut Conn, concert: &ConcertId) -> Result<Inventory, DieselError> {
     Cached(
-        diesel::sql_query(
-            "SELECT \
-               CAST(COALESCE(SUM(status = 'AVAILABLE' OR (status = 'HELD' AND held_until <= UTC_TIMESTAMP(6))), 0) AS SIGNED) AS available, \
-               CAST(COALESCE(SUM(status = 'HELD' AND held_until > UTC_TIMESTAMP(6)), 0) AS SIGNED) AS held, \
-               CAST(COALESCE(SUM(status = 'SOLD'), 0) AS SIGNED) AS sold \
-             FROM seats WHERE concert_id = ? AND date >= UTC_DATE()",
-        )
+        diesel::sql_query(concat!(
+            "SELECT CAST(COALESCE(SUM(",
+            free_sql!(),
+            "), 0) AS SIGNED) AS available, CAST(COALESCE(SUM(",
+            live_hold_sql!(),
+            "), 0) AS SIGNED) AS held, \
+                 CAST(COALESCE(SUM(seats.status = 'SOLD'), 0) AS SIGNED) AS sold \
+                 FROM seats WHERE concert_id = ? AND date >= UTC_DATE()"
+        ))
         .bind::<Text, _>(concert),
     )
     .get_result(conn)
@@ -129,13 +162,14 @@ pub async fn availability(
 ) -> Result<Availability, DieselError> {
     Cached(
         diesel::sql_query(
-            "SELECT \
-               EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() \
-                 AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_until <= UTC_TIMESTAMP(6)))) AS free, \
-               EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() \
-                 AND status = 'HELD' AND held_until > UTC_TIMESTAMP(6)) AS held, \
-               EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() \
-                 AND status = 'SOLD') AS sold",
+            concat!(
+                "SELECT EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() AND ",
+                free_sql!(),
+                ") AS free, EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() AND ",
+                live_hold_sql!(),
+                ") AS held, EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() \
+                 AND seats.status = 'SOLD') AS sold"
+            ),
         )
         .bind::<Text, _>(concert)
         .bind::<Text, _>(concert)
@@ -157,6 +191,132 @@ pub async fn dates_with_free_seats(
         .select(seats::date)
         .distinct()
         .order(seats::date.asc())
+        .load(conn)
+        .await
+}
+
+/// The seats of one date that are free now (in `tier` when given), by number: a plain read,
+/// for choosing; taking them is decided under lock.
+pub async fn free_numbers(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+    tier: Option<&str>,
+) -> Result<Vec<SeatNumber>, DieselError> {
+    let mut query = seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .filter(IsFree)
+        .into_boxed();
+    if let Some(tier) = tier {
+        query = query.filter(seats::tier.eq(tier.to_owned()));
+    }
+    query
+        .order(seats::number.asc())
+        .select(seats::number)
+        .load(conn)
+        .await
+}
+
+/// Locks those of `numbers` that are free now and not locked by another transaction (which are
+/// skipped, never waited for): the seats this transaction may take without a lock wait.
+pub async fn lock_free_skipping_locked(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+    numbers: &[SeatNumber],
+) -> Result<Vec<SeatNumber>, DieselError> {
+    seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .filter(seats::number.eq_any(numbers))
+        .filter(IsFree)
+        .order(seats::number.asc())
+        .select(seats::number)
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await
+}
+
+/// Locks the `count` lowest-numbered seats of the date (in `tier` when given) that are free and
+/// not locked by another transaction (skipped, never waited for).
+pub async fn lock_lowest_free(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+    tier: Option<&str>,
+    count: usize,
+) -> Result<Vec<SeatNumber>, DieselError> {
+    let limit = i64::try_from(count).unwrap_or(i64::MAX);
+    let of_date = seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .filter(IsFree)
+        .order(seats::number.asc())
+        .limit(limit)
+        .select(seats::number);
+    match tier {
+        None => of_date.for_update().skip_locked().load(conn).await,
+        Some(tier) => {
+            of_date
+                .filter(seats::tier.eq(tier))
+                .for_update()
+                .skip_locked()
+                .load(conn)
+                .await
+        }
+    }
+}
+
+/// Of `numbers`, the seats of the date that exist (by number).
+pub async fn existing(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+    numbers: &[SeatNumber],
+) -> Result<Vec<SeatNumber>, DieselError> {
+    seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .filter(seats::number.eq_any(numbers))
+        .order(seats::number.asc())
+        .select(seats::number)
+        .load(conn)
+        .await
+}
+
+/// Of `numbers`, the seats that cannot be taken now (held or sold), by number.
+pub async fn taken_among(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+    numbers: &[SeatNumber],
+) -> Result<Vec<SeatNumber>, DieselError> {
+    seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .filter(seats::number.eq_any(numbers))
+        .filter(diesel::dsl::not(IsFree))
+        .order(seats::number.asc())
+        .select(seats::number)
+        .load(conn)
+        .await
+}
+
+/// The prices of `numbers` (by number), read in the transaction that holds them.
+pub async fn prices(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+    numbers: &[SeatNumber],
+) -> Result<Vec<(SeatNumber, BigDecimal, String)>, DieselError> {
+    seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .filter(seats::number.eq_any(numbers))
+        .order(seats::number.asc())
+        .select((seats::number, seats::price, seats::tier))
         .load(conn)
         .await
 }
@@ -212,6 +372,26 @@ pub async fn lock(conn: &mut Conn, seat: SeatKey<'_>) -> Result<(), DieselError>
         .map(drop)
 }
 
+/// Locks the seats `numbers` of one date for the rest of the transaction, in number order (the
+/// global lock order among seats).
+pub async fn lock_all(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+    numbers: &[SeatNumber],
+) -> Result<(), DieselError> {
+    seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .filter(seats::number.eq_any(numbers))
+        .order(seats::number.asc())
+        .select(seats::number)
+        .for_update()
+        .load::<SeatNumber>(conn)
+        .await
+        .map(drop)
+}
+
 /// Makes the seat AVAILABLE again, only if it is `from` (HELD: a hold released; SOLD: a ticket
 /// refunded) for `reservation`; true when it did.
 pub async fn make_available(
@@ -262,11 +442,12 @@ pub async fn sell(
 
 /// Writes up to `batch` lapsed holds back to AVAILABLE; how many it wrote.
 pub async fn sweep_lapsed(conn: &mut Conn, batch: u32) -> Result<usize, DieselError> {
-    diesel::sql_query(
+    diesel::sql_query(concat!(
         "UPDATE seats SET status = 'AVAILABLE', held_by = NULL, held_until = NULL, \
-         reservation_id = NULL, updated_at = UTC_TIMESTAMP(6) \
-         WHERE status = 'HELD' AND held_until <= UTC_TIMESTAMP(6) LIMIT ?",
-    )
+         reservation_id = NULL, updated_at = UTC_TIMESTAMP(6) WHERE ",
+        lapsed_sql!(),
+        " LIMIT ?"
+    ))
     .bind::<Unsigned<Integer>, _>(batch)
     .execute(conn)
     .await

@@ -80,6 +80,29 @@ stored_enum!(
 );
 
 stored_enum!(
+    /// `orders.status`. A HELD order past `held_until` reads EXPIRED.
+    OrderStatus {
+        Held = "HELD",
+        Paid = "PAID",
+        /// Given back by the fan (or a waitlist offer declined) before it was paid.
+        Released = "RELEASED",
+        Expired = "EXPIRED",
+        /// Every seat of it refunded.
+        Refunded = "REFUNDED",
+    }
+);
+
+stored_enum!(
+    /// `orders.source`: how the seats were taken, which decides what paying needs.
+    OrderSource {
+        /// During a queue turn: paying needs that turn (`Queue-Token`).
+        Turn = "TURN",
+        /// Offered from the waitlist: paying needs no turn.
+        Waitlist = "WAITLIST",
+    }
+);
+
+stored_enum!(
     /// `queue_tickets.status`. An ACTIVE ticket past `expires_at` is over without a write;
     /// clients see ABANDONED tickets as EXPIRED.
     TicketStatus {

@@ -23,6 +23,10 @@ pub struct Concert {
     pub price: Money,
     pub dates: Vec<NaiveDate>,
     pub seats_per_date: i32,
+    /// Seats per row (None: the whole date is one row).
+    pub seats_per_row: Option<i32>,
+    /// The concert's own fair share (None: the configured `MAX_TICKETS_PER_FAN`).
+    pub max_tickets_per_fan: Option<u32>,
     /// Seat ranges and their prices, by first seat; they cover every seat once.
     pub price_tiers: Vec<PriceTier>,
     /// When a scheduled sale opens (None: none scheduled).
@@ -62,6 +66,8 @@ pub struct Seat {
     pub price: Money,
     /// The name of the seat's price tier.
     pub tier: String,
+    /// The seat's row, from 1 (nearest the stage).
+    pub row: i16,
 }
 
 /// All concerts with their dates, tiers and sale, in a fixed number of queries whatever the
@@ -143,6 +149,8 @@ fn to_concert(
         price,
         dates,
         seats_per_date: row.seats_per_date.into(),
+        seats_per_row: row.seats_per_row.map(i32::from),
+        max_tickets_per_fan: row.max_tickets_per_fan.and_then(|n| u32::try_from(n).ok()),
         price_tiers,
         sale_opens_at: sale.as_ref().and_then(|s| s.opens_at).map(utc),
         on_sale: sale.is_none_or(|s| s.drawn_at.is_some()),
@@ -194,12 +202,13 @@ pub(crate) async fn seat_map(
 }
 
 impl From<seats::SeatView> for Seat {
-    fn from((number, status, price, tier): seats::SeatView) -> Self {
+    fn from((number, status, price, tier, row): seats::SeatView) -> Self {
         Self {
             number,
             status,
             price: Money::from_stored(price),
             tier,
+            row,
         }
     }
 }

@@ -16,14 +16,18 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     NotAdmitted(String),
-    #[error("this seat is not available")]
-    SeatUnavailable,
+    /// Seats asked for are held or sold (or no block of free seats fits).
+    #[error("{0}")]
+    SeatUnavailable(Unavailable),
     #[error("the hold has expired; hold the seat again")]
     HoldExpired,
     #[error("insufficient balance: {needed} needed, {available} available")]
     InsufficientBalance { needed: String, available: String },
     #[error("you already hold {0} seats for this date, the most allowed")]
     HoldLimitReached(u32),
+    /// The fan's fair share of the concert would be exceeded.
+    #[error("at most {limit} tickets per fan for this concert; you may take {remaining} more")]
+    TicketLimitReached { limit: u32, remaining: u32 },
     /// A fan's own refund asked for after the policy's window closed (operators may still).
     #[error("refunds of this ticket closed at {closed_at}; ask the organiser")]
     RefundWindowClosed {
@@ -74,6 +78,36 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why seats could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// These seats (by number) are held or sold.
+    Seats(Vec<crate::db::ids::SeatNumber>),
+    /// No block of the size asked is free; `largest_block` is the most adjacent free seats in
+    /// one row. `contended`: some seats were being taken by others at that moment (the caller
+    /// tries again before answering).
+    NoBlock {
+        largest_block: usize,
+        contended: bool,
+    },
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Seats(seats) if seats.len() <= 1 => write!(f, "this seat is not available"),
+            Self::Seats(seats) => {
+                let numbers: Vec<String> = seats.iter().map(ToString::to_string).collect();
+                write!(f, "seats {} are not available", numbers.join(", "))
+            }
+            Self::NoBlock { largest_block, .. } => write!(
+                f,
+                "not enough free seats together; the most free side by side is {largest_block}"
+            ),
+        }
+    }
+}
 
 impl Error {
     pub fn bad_input(message: impl Into<String>) -> Self {

@@ -33,6 +33,10 @@ pub struct ConcertRequest {
     pub description: Option<String>,
     pub dates: Vec<NaiveDate>,
     pub seats_per_date: i32,
+    /// Seats per row, numbered from the stage (None: the whole date is one row).
+    pub seats_per_row: Option<i32>,
+    /// The concert's fair share (None: `MAX_TICKETS_PER_FAN`).
+    pub max_tickets_per_fan: Option<i32>,
     /// One price for every seat (when there are no tiers).
     pub price: Option<Money>,
     pub tiers: Option<Vec<TierRequest>>,
@@ -54,6 +58,8 @@ pub struct NewConcert {
     description: Option<String>,
     dates: Vec<NaiveDate>,
     seats_per_date: i16,
+    seats_per_row: Option<i16>,
+    max_tickets_per_fan: Option<i16>,
     tiers: Vec<catalog::PriceTier>,
 }
 
@@ -82,6 +88,20 @@ impl NewConcert {
             }
         };
         check_size(dates.len(), seats_per_date)?;
+        let seats_per_row = match request.seats_per_row {
+            None => None,
+            Some(n) => Some(
+                i16::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=seats_per_date).contains(n))
+                    .ok_or_else(|| {
+                        Error::bad_input(format!(
+                            "seatsPerRow must be between 1 and seatsPerDate ({seats_per_date}), got {n}"
+                        ))
+                    })?,
+            ),
+        };
+        let max_tickets_per_fan = request.max_tickets_per_fan.map(fair_share).transpose()?;
         let cap: Money = MAX_PRICE
             .parse()
             .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
@@ -108,6 +128,8 @@ impl NewConcert {
             description,
             dates,
             seats_per_date,
+            seats_per_row,
+            max_tickets_per_fan,
             tiers,
         })
     }
@@ -120,6 +142,8 @@ impl NewConcert {
             description: None,
             dates: dates.to_vec(),
             seats_per_date: 50,
+            seats_per_row: None,
+            max_tickets_per_fan: None,
             tiers: vec![catalog::PriceTier {
                 name: SINGLE_TIER.into(),
                 from_seat: 1,
@@ -128,6 +152,21 @@ impl NewConcert {
             }],
         }
     }
+}
+
+/// The most tickets a concert may allow one fan.
+pub const MAX_FAIR_SHARE: i32 = 1000;
+
+/// A concert's fair share as an operator sets it: 1 to [`MAX_FAIR_SHARE`].
+fn fair_share(n: i32) -> Result<i16> {
+    i16::try_from(n)
+        .ok()
+        .filter(|n| (1..=MAX_FAIR_SHARE as i16).contains(n))
+        .ok_or_else(|| {
+            Error::bad_input(format!(
+                "maxTicketsPerFan must be between 1 and {MAX_FAIR_SHARE}, got {n}"
+            ))
+        })
 }
 
 fn check_size(dates: usize, seats_per_date: i16) -> Result<()> {
@@ -254,6 +293,39 @@ pub async fn create_concert(
     .await
 }
 
+/// What an operator may change on a concert after making it.
+#[derive(Debug, Clone, Default)]
+pub struct ConcertUpdate {
+    /// Some(None): back to `MAX_TICKETS_PER_FAN`.
+    pub max_tickets_per_fan: Option<Option<i32>>,
+}
+
+/// An operator changes a concert. A lower fair share applies to seats taken from then on:
+/// nobody loses a seat already held or paid.
+pub async fn update_concert(
+    services: &Services,
+    operator: &UserId,
+    concert_id: &ConcertId,
+    update: ConcertUpdate,
+) -> Result<Concert> {
+    let share = match update.max_tickets_per_fan {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(n)) => Some(Some(fair_share(n)?)),
+    };
+    transaction!(services.db, async |conn: &mut Conn| {
+        require_operator(conn, operator).await?;
+        concerts::lock(conn, concert_id)
+            .await?
+            .ok_or(Error::NotFound("concert"))?;
+        if let Some(share) = share {
+            concerts::set_max_tickets_per_fan(conn, concert_id, share).await?;
+        }
+        catalog::concert_in(conn, concert_id).await
+    })
+    .await
+}
+
 /// An operator adds dates to a concert; each gets the concert's seats and tiers.
 pub async fn add_dates(
     services: &Services,
@@ -294,7 +366,16 @@ pub async fn add_dates(
             })
             .collect();
         concerts::insert_dates(conn, &date_rows).await?;
-        insert_seats(conn, concert_id, &dates, row.seats_per_date, &tiers, now).await?;
+        insert_seats(
+            conn,
+            concert_id,
+            &dates,
+            row.seats_per_date,
+            row.seats_per_row,
+            &tiers,
+            now,
+        )
+        .await?;
         catalog::concert_in(conn, concert_id).await
     })
     .await
@@ -327,6 +408,8 @@ pub(crate) async fn insert(conn: &mut Conn, concert: &NewConcert) -> Result<Conc
         created_at: now,
         description: concert.description.clone(),
         seats_per_date: concert.seats_per_date,
+        seats_per_row: concert.seats_per_row,
+        max_tickets_per_fan: concert.max_tickets_per_fan,
     };
     let date_rows: Vec<ConcertDateRow> = concert
         .dates
@@ -354,6 +437,7 @@ pub(crate) async fn insert(conn: &mut Conn, concert: &NewConcert) -> Result<Conc
         &id,
         &concert.dates,
         concert.seats_per_date,
+        concert.seats_per_row,
         &concert.tiers,
         now,
     )
@@ -370,6 +454,7 @@ async fn insert_seats(
     concert_id: &ConcertId,
     dates: &[NaiveDate],
     seats_per_date: i16,
+    seats_per_row: Option<i16>,
     tiers: &[catalog::PriceTier],
     now: chrono::NaiveDateTime,
 ) -> Result<()> {
@@ -386,6 +471,10 @@ async fn insert_seats(
                 concert_id: concert_id.clone(),
                 date,
                 number,
+                seat_row: match seats_per_row {
+                    Some(per_row) if per_row > 0 => (number.get() - 1) / per_row + 1,
+                    _ => 1,
+                },
                 price: tier.price.as_decimal().clone(),
                 status: SeatStatus::Available,
                 held_by: None,
@@ -435,8 +524,36 @@ mod tests {
             description: None,
             dates: vec![NaiveDate::from_ymd_opt(2030, 1, 1).expect("date")],
             seats_per_date: 50,
+            seats_per_row: None,
+            max_tickets_per_fan: None,
             price: None,
             tiers: Some(tiers),
+        }
+    }
+
+    #[test]
+    fn rows_fit_the_seats_and_a_fair_share_is_at_least_one() {
+        let with = |per_row: Option<i32>, share: Option<i32>| {
+            let mut r = request(vec![tier("A", 1, 50)]);
+            r.seats_per_row = per_row;
+            r.max_tickets_per_fan = share;
+            NewConcert::parse(r, 100)
+        };
+        let ok = with(Some(10), Some(4)).expect("valid");
+        assert_eq!(
+            (ok.seats_per_row, ok.max_tickets_per_fan),
+            (Some(10), Some(4))
+        );
+        for (per_row, share) in [
+            (Some(0), None),
+            (Some(51), None),
+            (None, Some(0)),
+            (None, Some(1001)),
+        ] {
+            assert!(
+                matches!(with(per_row, share), Err(Error::BadInput(_))),
+                "{per_row:?} {share:?}"
+            );
         }
     }
 

@@ -5,7 +5,7 @@
 //! sign-in and its lockout, tokens and the viewer, password hashing), `catalog` (concerts,
 //! dates, seats as fans read them), `lineup` (operators make concerts; it opens each one's room
 //! in `queue`), `queue/` (waiting rooms, entry, admission, sales), `live/` (what subscribers
-//! see), `reservations/` (a seat held, paid, refunded), `wallet` (the ledger). Under them
+//! see), `orders/` (seats held, paid, released, refunded together), `wallet` (the ledger). Under them
 //! `services`, what every use case is handed (each aggregate's component, such as the token
 //! signer or the live hub, lives in a file of its own that needs no `Services`, so nothing
 //! loops), and the values and knobs every aggregate uses: `error`, `inputs`, `money`, `paging`,
@@ -38,9 +38,9 @@ mod inputs_properties;
 pub mod lineup;
 pub mod live;
 pub mod money;
+pub mod orders;
 pub mod paging;
 pub mod queue;
-pub mod reservations;
 pub mod rules;
 pub mod seed;
 pub mod services;

@@ -66,6 +66,11 @@ impl Money {
         Ok(self)
     }
 
+    /// The sum of `amounts` (zero for none).
+    pub fn sum<'a>(amounts: impl IntoIterator<Item = &'a Money>) -> Self {
+        Self::from_stored(amounts.into_iter().map(|m| &m.0).sum())
+    }
+
     pub fn as_decimal(&self) -> &BigDecimal {
         &self.0
     }

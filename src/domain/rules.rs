@@ -24,9 +24,18 @@ pub struct Rules {
     #[arg(long, env = "HOLD_TTL", default_value = "5m", value_parser = positive_duration)]
     pub hold_ttl: Duration,
 
-    /// How many seats one user may hold at once for one concert date.
-    #[arg(long, env = "MAX_HOLDS_PER_DATE", default_value_t = 4,
-          value_parser = clap::value_parser!(u32).range(1..=50))]
+    /// A fan's fair share: most seats of one concert (every date) one account may hold and
+    /// own at once, unless the concert sets its own (`maxTicketsPerFan`). Refunded, released
+    /// and lapsed seats give the allowance back.
+    #[arg(long, env = "MAX_TICKETS_PER_FAN", default_value_t = 6,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_tickets_per_fan: u16,
+
+    /// An extra cap on seats one account may hold unpaid at once for one date; 0: none (the
+    /// fair share is the bound). Folded into the fair share since orders; kept for operators
+    /// who want both.
+    #[arg(long, env = "MAX_HOLDS_PER_DATE", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub max_holds_per_date: u32,
 
     /// The largest amount a single charge may add to a wallet.
@@ -118,7 +127,8 @@ impl Default for Rules {
     fn default() -> Self {
         Self {
             hold_ttl: Duration::from_secs(5 * 60),
-            max_holds_per_date: 4,
+            max_tickets_per_fan: 6,
+            max_holds_per_date: 0,
             max_charge: Money::from_stored(1_000_000.into()),
             jwt_ttl: Duration::from_secs(60 * 60),
             queue_active_limit: 100,

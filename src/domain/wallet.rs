@@ -13,12 +13,21 @@ use super::money::{MAX_BALANCE, Money};
 use super::paging::{Page, PageCursor, PageRequest};
 use super::services::Services;
 use super::time::utc;
-use crate::db::ids::{LedgerEntryId, ReservationId, UserId};
+use crate::db::ids::{LedgerEntryId, OrderId, ReservationId, UserId};
 use crate::db::models::WalletTransactionRow;
 use crate::db::{Conn, ledger, users};
 
 /// What a ledger row records: a top-up or a payment.
 pub use crate::db::states::LedgerKind as TransactionKind;
+
+/// What a ledger row is for: nothing (a top-up), the order a payment pays, the seat a refund
+/// credits back.
+#[derive(Debug, Clone, Copy)]
+pub enum LedgerFor<'a> {
+    Nothing,
+    Order(&'a OrderId),
+    Seat(&'a ReservationId),
+}
 
 #[derive(Debug, Clone)]
 pub struct WalletTransaction {
@@ -56,7 +65,14 @@ pub async fn charge(
             let after = ledger::balance_after(conn, &tx_id).await?;
             return Ok(Money::from_stored(after));
         }
-        let tx = apply(conn, user_id, TransactionKind::Charge, &amount, None).await?;
+        let tx = apply(
+            conn,
+            user_id,
+            TransactionKind::Charge,
+            &amount,
+            LedgerFor::Nothing,
+        )
+        .await?;
         idempotency::record(conn, user_id, &key, "charge", &fingerprint, tx.id.as_str()).await?;
         Ok(tx.balance_after)
     })
@@ -125,7 +141,7 @@ pub(crate) async fn apply(
     user_id: &UserId,
     kind: TransactionKind,
     amount: &Money,
-    reservation_id: Option<&ReservationId>,
+    subject: LedgerFor<'_>,
 ) -> Result<WalletTransaction> {
     let value = amount.as_decimal();
     let changed = match kind {
@@ -160,7 +176,14 @@ pub(crate) async fn apply(
         kind,
         amount: signed.as_decimal().clone(),
         balance_after,
-        reservation_id: reservation_id.cloned(),
+        reservation_id: match subject {
+            LedgerFor::Seat(id) => Some(id.clone()),
+            _ => None,
+        },
+        order_id: match subject {
+            LedgerFor::Order(id) => Some(id.clone()),
+            _ => None,
+        },
         created_at: now,
     };
     ledger::insert_entry(conn, &row).await?;

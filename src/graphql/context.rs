@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID};
 
 use super::error::ApiError;
-use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
+use crate::db::ids::{ConcertId, OrderId, QueueToken, ReservationId, UserId};
 use std::sync::Arc;
 
 use async_graphql::ServerResult;
@@ -99,6 +99,11 @@ pub fn required_queue_token<'a>(
 /// A concert id argument.
 pub fn parse_concert_id(id: &ID) -> Result<ConcertId, ApiError> {
     Ok(parse_id(id, "concertId", ConcertId::parse)?)
+}
+
+/// An order id argument.
+pub fn parse_order_id(id: &ID) -> Result<OrderId, ApiError> {
+    Ok(parse_id(id, "orderId", OrderId::parse)?)
 }
 
 /// A reservation id argument.

@@ -6,6 +6,7 @@ use async_graphql::ErrorExtensions;
 
 pub use super::error_code::ErrorCode;
 use crate::domain::Error;
+use crate::domain::error::Unavailable;
 
 /// A domain error already mapped for the client. Resolvers return `ApiResult<T>` and use `?` on
 /// domain results; the conversion below is the only mapping.
@@ -43,7 +44,8 @@ pub fn code(error: &Error) -> ErrorCode {
         Error::BadInput(_) => ErrorCode::BadUserInput,
         Error::NotFound(_) => ErrorCode::NotFound,
         Error::NotAdmitted(_) => ErrorCode::NotAdmitted,
-        Error::SeatUnavailable => ErrorCode::SeatUnavailable,
+        Error::SeatUnavailable(_) => ErrorCode::SeatUnavailable,
+        Error::TicketLimitReached { .. } => ErrorCode::TicketLimitReached,
         Error::HoldExpired => ErrorCode::HoldExpired,
         Error::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
         Error::HoldLimitReached(_) => ErrorCode::HoldLimitReached,
@@ -165,6 +167,19 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
         Error::RefundWindowClosed { closed_at } => {
             gql = gql.extend_with(|_, e| e.set("closedAt", closed_at.to_rfc3339()));
         }
+        Error::SeatUnavailable(Unavailable::Seats(seats)) if !seats.is_empty() => {
+            let numbers: Vec<i32> = seats.iter().map(|n| n.as_i32()).collect();
+            gql = gql.extend_with(|_, e| e.set("seats", numbers));
+        }
+        Error::SeatUnavailable(Unavailable::NoBlock { largest_block, .. }) => {
+            gql = gql.extend_with(|_, e| e.set("largestBlock", *largest_block as u64));
+        }
+        Error::TicketLimitReached { limit, remaining } => {
+            gql = gql.extend_with(|_, e| {
+                e.set("limit", *limit);
+                e.set("remaining", *remaining);
+            });
+        }
         Error::SaleNotOpen {
             opens_at,
             sale_opens_at,
@@ -217,7 +232,17 @@ mod tests {
             (Error::BadInput("x".into()), ErrorCode::BadUserInput),
             (Error::NotFound("concert"), ErrorCode::NotFound),
             (Error::NotAdmitted("x".into()), ErrorCode::NotAdmitted),
-            (Error::SeatUnavailable, ErrorCode::SeatUnavailable),
+            (
+                Error::SeatUnavailable(Unavailable::Seats(vec![])),
+                ErrorCode::SeatUnavailable,
+            ),
+            (
+                Error::TicketLimitReached {
+                    limit: 6,
+                    remaining: 2,
+                },
+                ErrorCode::TicketLimitReached,
+            ),
             (Error::HoldExpired, ErrorCode::HoldExpired),
             (
                 Error::InsufficientBalance {

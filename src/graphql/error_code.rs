@@ -25,14 +25,20 @@ pub enum ErrorCode {
     /// The queue token is missing, unknown, still waiting, expired, completed, or for another
     /// concert.
     NotAdmitted,
-    /// The seat is held or sold.
+    /// A seat asked for is held or sold (`extensions.seats`: which, for `holdSeats`), or no
+    /// block of free seats fits a best-available request (`extensions.largestBlock`). Nothing
+    /// was taken.
     SeatUnavailable,
     /// Paying or releasing a hold past its deadline.
     HoldExpired,
     /// The wallet does not cover the price (`extensions.needed`, `extensions.available`).
     InsufficientBalance,
-    /// Already holding `MAX_HOLDS_PER_DATE` seats for that date.
+    /// Already holding `MAX_HOLDS_PER_DATE` seats for that date (a cap of its own, off by
+    /// default).
     HoldLimitReached,
+    /// The order would take the fan past the concert's fair share (`maxTicketsPerFan`, held
+    /// and paid seats of every date): `extensions.limit`, `extensions.remaining`.
+    TicketLimitReached,
     /// `enterQueue` before a scheduled sale's pre-queue opens (`extensions.opensAt`,
     /// `extensions.saleOpensAt`).
     SaleNotOpen,
@@ -128,7 +134,7 @@ mod tests {
             "GRAPHQL_VALIDATION_FAILED"
         );
         assert_eq!(ErrorCode::CsrfPrevented.as_str(), "CSRF_PREVENTED");
-        assert_eq!(ErrorCode::all().count(), 30);
+        assert_eq!(ErrorCode::all().count(), 31);
         for code in ErrorCode::all() {
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
         }

@@ -24,6 +24,12 @@ pub struct CreateConcertInput {
     pub dates: Vec<Date>,
     #[graphql(default = 50)]
     pub seats_per_date: i32,
+    /// Seats per row, numbered from the stage: seat 1 is the first of row 1. Left out, the whole
+    /// date is one row.
+    pub seats_per_row: Option<i32>,
+    /// Most seats of this concert (every date) one fan may hold and own at once. Left out:
+    /// `MAX_TICKETS_PER_FAN`.
+    pub max_tickets_per_fan: Option<i32>,
     pub price: Option<Decimal>,
     pub price_tiers: Option<Vec<PriceTierInput>>,
 }
@@ -36,6 +42,8 @@ impl From<CreateConcertInput> for lineup::ConcertRequest {
             description: i.description,
             dates: i.dates.into_iter().map(|d| d.0).collect(),
             seats_per_date: i.seats_per_date,
+            seats_per_row: i.seats_per_row,
+            max_tickets_per_fan: i.max_tickets_per_fan,
             price: i.price.map(|p| p.0),
             tiers: i.price_tiers.map(|tiers| {
                 tiers
@@ -48,6 +56,26 @@ impl From<CreateConcertInput> for lineup::ConcertRequest {
                     })
                     .collect()
             }),
+        }
+    }
+}
+
+/// What to change on a concert; a field left out keeps its value.
+#[derive(InputObject)]
+pub struct UpdateConcertInput {
+    /// The concert's fair share (1 to 1000); null: back to `MAX_TICKETS_PER_FAN`. Applies to
+    /// seats taken from then on.
+    pub max_tickets_per_fan: async_graphql::MaybeUndefined<i32>,
+}
+
+impl From<UpdateConcertInput> for lineup::ConcertUpdate {
+    fn from(i: UpdateConcertInput) -> Self {
+        Self {
+            max_tickets_per_fan: match i.max_tickets_per_fan {
+                async_graphql::MaybeUndefined::Undefined => None,
+                async_graphql::MaybeUndefined::Null => Some(None),
+                async_graphql::MaybeUndefined::Value(n) => Some(Some(n)),
+            },
         }
     }
 }

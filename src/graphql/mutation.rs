@@ -5,22 +5,20 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::context::{
-    claimed_viewer, client_address, parse_concert_id, parse_reservation_id, queue_token,
-    required_queue_token, services,
+    claimed_viewer, client_address, parse_concert_id, parse_order_id, parse_reservation_id,
+    queue_token, required_queue_token, services,
 };
 use super::error::ApiResult;
-use super::inputs::{CreateConcertInput, QueueControlsInput};
+use super::inputs::{CreateConcertInput, QueueControlsInput, UpdateConcertInput};
 use super::scalars::{Date, Decimal};
 use super::types::{
-    AuthPayload, Concert, Payment, QueueChallengeAnswer, QueueControls, QueueTicket, Reservation,
-    Sale, Wallet,
+    AuthPayload, Concert, Order, Payment, QueueChallengeAnswer, QueueControls, QueueTicket,
+    Reservation, Sale, Wallet,
 };
 use crate::domain::inputs::{self, IdempotencyKey};
+use crate::domain::orders::{hold, pay, refund, release};
 use crate::domain::queue::challenge::Answer;
 use crate::domain::queue::controls::ControlsChange;
-use crate::domain::reservations::booking;
-use crate::domain::reservations::payment;
-use crate::domain::reservations::refund;
 use crate::domain::{accounts, lineup, queue, wallet};
 
 pub struct Mutation;
@@ -102,19 +100,105 @@ impl Mutation {
         queue::require_active(services, token, &concert_id, Some(user_id)).await?;
         let token = required_queue_token(ctx, "a Queue-Token header is required; call enterQueue")?;
         Ok(
-            booking::hold_seat(services, user_id, &concert_id, date.0, seat, token)
+            hold::hold_seat(services, user_id, &concert_id, date.0, seat, token)
                 .await?
                 .into(),
         )
     }
 
-    /// Cancels your own hold; the seat is free again at once.
+    /// Holds every seat named of one date for `HOLD_TTL`, as one order, or none of them:
+    /// `SEAT_UNAVAILABLE` with `extensions.seats` (those taken) changes nothing. Counts against
+    /// the concert's `maxTicketsPerFan` (`TICKET_LIMIT_REACHED`). Needs `Authorization` and an
+    /// ACTIVE `Queue-Token`. With an `idempotencyKey`, a repeat returns the first order.
+    async fn hold_seats(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        date: Date,
+        seat_numbers: Vec<i32>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<Order> {
+        let services = services(ctx)?;
+        let user_id = claimed_viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        let numbers = seat_numbers
+            .into_iter()
+            .map(inputs::seat_number)
+            .collect::<Result<Vec<_>, _>>()?;
+        let seats = hold::SeatSet::parse(numbers)?;
+        let key = IdempotencyKey::parse(idempotency_key)?;
+        let token = queue_token(ctx)?;
+        queue::require_active(services, token, &concert_id, Some(user_id)).await?;
+        let token = required_queue_token(ctx, "a Queue-Token header is required; call enterQueue")?;
+        Ok(
+            hold::hold_seats(services, user_id, &concert_id, date.0, &seats, token, key)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Holds the best `count` free seats of one date for `HOLD_TTL`, as one order: the lowest
+    /// numbers (nearest the stage) in `tier` (any tier when left out), side by side in one row
+    /// when `together`. None free that fit: `SEAT_UNAVAILABLE` with `extensions.largestBlock`.
+    /// Needs `Authorization` and an ACTIVE `Queue-Token`.
+    async fn hold_best_available(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        date: Date,
+        count: i32,
+        tier: Option<String>,
+        #[graphql(default = true)] together: bool,
+    ) -> ApiResult<Order> {
+        let services = services(ctx)?;
+        let user_id = claimed_viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        let request = hold::BestRequest::parse(count, tier, together)?;
+        let token = queue_token(ctx)?;
+        queue::require_active(services, token, &concert_id, Some(user_id)).await?;
+        let token = required_queue_token(ctx, "a Queue-Token header is required; call enterQueue")?;
+        Ok(
+            hold::hold_best_available(services, user_id, &concert_id, date.0, &request, token)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Pays a whole order from your wallet in one transaction: one ledger entry for its total,
+    /// every seat SOLD, or nothing. An order taken in a queue turn needs that turn's ACTIVE
+    /// `Queue-Token`; a waitlist offer needs none. The `idempotencyKey` makes a retry safe: a
+    /// repeat returns the order as the first call left it.
+    async fn pay_order(
+        &self,
+        ctx: &Context<'_>,
+        order_id: ID,
+        idempotency_key: String,
+    ) -> ApiResult<Order> {
+        let user_id = claimed_viewer(ctx)?;
+        let order_id = parse_order_id(&order_id)?;
+        let key = IdempotencyKey::required(idempotency_key)?;
+        let token = queue_token(ctx)?;
+        let paid = pay::pay_order(services(ctx)?, user_id, &order_id, token, key).await?;
+        Ok(paid.order.into())
+    }
+
+    /// Gives every seat of your unpaid order back at once. A repeat returns the order.
+    async fn release_order(&self, ctx: &Context<'_>, order_id: ID) -> ApiResult<Order> {
+        let user_id = claimed_viewer(ctx)?;
+        let order_id = parse_order_id(&order_id)?;
+        Ok(release::release_order(services(ctx)?, user_id, &order_id)
+            .await?
+            .into())
+    }
+
+    /// Cancels your own hold of this seat; the seat is free again at once (the rest of its
+    /// order stays held).
     async fn release_seat(&self, ctx: &Context<'_>, reservation_id: ID) -> ApiResult<Reservation> {
         // The use case locks the user's row: UNAUTHENTICATED when it is gone.
         let user_id = claimed_viewer(ctx)?;
         let reservation_id = parse_reservation_id(&reservation_id)?;
         Ok(
-            booking::release_seat(services(ctx)?, user_id, &reservation_id)
+            release::release_seat(services(ctx)?, user_id, &reservation_id)
                 .await?
                 .into(),
         )
@@ -149,6 +233,24 @@ impl Mutation {
         let operator = claimed_viewer(ctx)?;
         Ok(
             lineup::create_concert(services(ctx)?, operator, input.into())
+                .await?
+                .into(),
+        )
+    }
+
+    /// OPERATOR. Changes a concert: its fair share (`maxTicketsPerFan`), which applies to seats
+    /// taken from then on.
+    async fn update_concert(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        input: UpdateConcertInput,
+    ) -> ApiResult<Concert> {
+        // The operator's role is read in the use case's own unit of work.
+        let operator = claimed_viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        Ok(
+            lineup::update_concert(services(ctx)?, operator, &concert_id, input.into())
                 .await?
                 .into(),
         )
@@ -240,8 +342,9 @@ impl Mutation {
             .into())
     }
 
-    /// Pays for a hold from your wallet. Needs `Authorization` and an ACTIVE `Queue-Token`.
-    /// With an `idempotencyKey`, a repeat returns the first payment.
+    /// Pays for a hold from your wallet: the whole order the reservation belongs to (for a
+    /// `holdSeat`, that seat). Needs `Authorization` and an ACTIVE `Queue-Token`. With an
+    /// `idempotencyKey`, a repeat returns the first payment.
     async fn pay(
         &self,
         ctx: &Context<'_>,
@@ -253,7 +356,7 @@ impl Mutation {
         let reservation_id = parse_reservation_id(&reservation_id)?;
         let key = IdempotencyKey::parse(idempotency_key)?;
         let token = required_queue_token(ctx, "a Queue-Token header is required to pay")?;
-        let paid = payment::pay(services(ctx)?, user_id, &reservation_id, token, key).await?;
+        let paid = pay::pay(services(ctx)?, user_id, &reservation_id, token, key).await?;
         Ok(paid.into())
     }
 }

@@ -3,18 +3,18 @@
 use async_graphql::{Context, ID, Object};
 
 use super::context::{
-    admitted_concert, claimed_viewer, optional_viewer, parse_concert_id, required_queue_token,
-    services, viewer,
+    admitted_concert, claimed_viewer, optional_viewer, parse_concert_id, parse_order_id,
+    required_queue_token, services, viewer,
 };
 use super::error::ApiResult;
 use super::paging::connection;
 use super::scalars::Date;
 use super::types::{
-    Concert, QueueChallenge, QueueControlChange, QueueStats, QueueTicket, Reservation, Sale, Seat,
-    User, Wallet,
+    Concert, Order, QueueChallenge, QueueControlChange, QueueStats, QueueTicket, Reservation, Sale,
+    Seat, TicketAllowance, User, Wallet,
 };
+use crate::domain::orders::{hold, views};
 use crate::domain::paging::PageRequest;
-use crate::domain::reservations::booking;
 use crate::domain::{accounts, catalog, live, queue, wallet};
 use async_graphql::connection::Connection;
 
@@ -121,6 +121,43 @@ impl Query {
         Ok(changes.into_iter().map(Into::into).collect())
     }
 
+    /// Your orders, newest first, a page at a time: `first` (1 to 100) `after` a cursor from a
+    /// previous page's `pageInfo.endCursor`. Needs `Authorization`.
+    async fn my_orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, Order>> {
+        let user_id = viewer(ctx).await?;
+        let request = PageRequest::parse(first, after.as_deref())?;
+        let page = views::orders_page(services(ctx)?, user_id, &request).await?;
+        Ok(connection(page, after.is_some(), Order::from))
+    }
+
+    /// One of your orders (`NOT_FOUND` for anyone else's). Needs `Authorization`.
+    async fn order(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Order> {
+        let user_id = viewer(ctx).await?;
+        let order_id = parse_order_id(&id)?;
+        Ok(views::my_order(services(ctx)?, user_id, &order_id)
+            .await?
+            .into())
+    }
+
+    /// Your fair share of a concert: its `maxTicketsPerFan`, the seats you hold and own (every
+    /// date), and how many more you may take. Needs `Authorization`.
+    async fn ticket_allowance(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+    ) -> ApiResult<TicketAllowance> {
+        let user_id = viewer(ctx).await?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        Ok(hold::allowance(services(ctx)?, user_id, &concert_id)
+            .await?
+            .into())
+    }
+
     /// Your holds and purchases, newest first, a page at a time: `first` (1 to 100) `after` a
     /// cursor from a previous page's `pageInfo.endCursor`. Needs `Authorization`.
     async fn my_reservations_connection(
@@ -131,14 +168,14 @@ impl Query {
     ) -> ApiResult<Connection<String, Reservation>> {
         let user_id = viewer(ctx).await?;
         let request = PageRequest::parse(first, after.as_deref())?;
-        let page = booking::reservations_page(services(ctx)?, user_id, &request).await?;
+        let page = views::reservations_page(services(ctx)?, user_id, &request).await?;
         Ok(connection(page, after.is_some(), Reservation::from))
     }
 
     /// Your holds and purchases, newest first. Needs `Authorization`.
     async fn my_reservations(&self, ctx: &Context<'_>) -> ApiResult<Vec<Reservation>> {
         let user_id = viewer(ctx).await?;
-        Ok(booking::my_reservations(services(ctx)?, user_id)
+        Ok(views::my_reservations(services(ctx)?, user_id)
             .await?
             .into_iter()
             .map(Into::into)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use encore::background::Background;
 use encore::config::Rules;
-use encore::domain::reservations::booking;
+use encore::domain::orders::release;
 use serde_json::json;
 
 use crate::common::{TestApp, eventually, test_rules};
@@ -96,7 +96,7 @@ async fn the_sweeper_makes_stored_rows_say_what_queries_compute() {
         "nothing swept yet"
     );
 
-    let (seats, reservations) = booking::sweep_expired_holds(app.services(), 1000)
+    let (seats, reservations) = release::sweep_expired_holds(app.services(), 1000)
         .await
         .expect("sweep");
     assert_eq!((seats, reservations), (2, 2));

@@ -61,11 +61,14 @@ pub(super) struct RoomFeed {
 pub(super) struct SeatFeed {
     pub(super) tx: broadcast::Sender<Seat>,
     pub(super) known: HashMap<SeatNumber, SeatStatus>,
-    /// Each seat's price and tier, as read when the feed started (they do not change).
-    pub(super) faces: HashMap<SeatNumber, (crate::domain::money::Money, String)>,
+    /// Each seat's price, tier and row, as read when the feed started (they do not change).
+    pub(super) faces: HashMap<SeatNumber, (crate::domain::money::Money, String, i16)>,
     pub(super) cursor: NaiveDateTime,
     /// When a seat-map read was last answered from this feed (`seat_maps`).
     pub(super) read_at: Option<Instant>,
+    /// Seats this instance changed itself, and when: a tick whose read began earlier does not
+    /// undo them.
+    pub(super) noted: HashMap<SeatNumber, Instant>,
 }
 
 impl SeatFeed {
@@ -75,10 +78,11 @@ impl SeatFeed {
             known: baseline.iter().map(|s| (s.number, s.status)).collect(),
             faces: baseline
                 .iter()
-                .map(|s| (s.number, (s.price.clone(), s.tier.clone())))
+                .map(|s| (s.number, (s.price.clone(), s.tier.clone(), s.row)))
                 .collect(),
             cursor: now - LOOKBACK,
             read_at: None,
+            noted: HashMap::new(),
         }
     }
 }
@@ -140,6 +144,38 @@ impl LiveHub {
         let mut rx = feed.tx.subscribe();
         rx.mark_unchanged();
         rx
+    }
+
+    /// Seats this instance has just changed (a hold, a release, a payment, a refund committed):
+    /// its seat maps and seat feeds show them at once, so a fan reads their own writes; other
+    /// instances learn them at their next tick.
+    pub fn note_seats(
+        &self,
+        concert_id: &ConcertId,
+        date: NaiveDate,
+        numbers: &[SeatNumber],
+        status: SeatStatus,
+    ) {
+        let mut state = self.lock();
+        let Some(feed) = state.dates.get_mut(&(concert_id.clone(), date)) else {
+            return;
+        };
+        let at = Instant::now();
+        for number in numbers {
+            feed.noted.insert(*number, at);
+            if feed.known.get(number) != Some(&status) {
+                feed.known.insert(*number, status);
+                if let Some((price, tier, row)) = feed.faces.get(number) {
+                    let _ = feed.tx.send(Seat {
+                        number: *number,
+                        status,
+                        price: price.clone(),
+                        tier: tier.clone(),
+                        row: *row,
+                    });
+                }
+            }
+        }
     }
 
     pub(super) fn watch_ticket(self: &Arc<Self>, ticket_id: &TicketId) -> PresenceGuard {

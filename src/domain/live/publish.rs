@@ -110,9 +110,15 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
             }
         }
         for (key, cursor) in &dates {
+            let read_began = Instant::now();
             let changed = seats::changed_since(conn, &key.0, key.1, *cursor, now).await?;
             if let Some(feed) = hub.lock().dates.get_mut(key) {
+                // A change this instance made after the read began is newer than the read.
+                feed.noted.retain(|_, at| *at > read_began);
                 for seat in changed.into_iter().map(Seat::from) {
+                    if feed.noted.contains_key(&seat.number) {
+                        continue;
+                    }
                     if feed.known.get(&seat.number) != Some(&seat.status) {
                         feed.known.insert(seat.number, seat.status);
                         // No receiver left is fine: the feed is pruned next tick.

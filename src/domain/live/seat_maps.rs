@@ -39,11 +39,12 @@ pub async fn seat_map(
                 .known
                 .iter()
                 .filter_map(|(number, status)| {
-                    feed.faces.get(number).map(|(price, tier)| Seat {
+                    feed.faces.get(number).map(|(price, tier, row)| Seat {
                         number: *number,
                         status: *status,
                         price: price.clone(),
                         tier: tier.clone(),
+                        row: *row,
                     })
                 })
                 .collect();

@@ -1,12 +1,14 @@
 //! Concerts, their price tiers and seats as the API shows them.
 
-use async_graphql::{Enum, ID, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::super::scalars::{Date, Decimal};
 use crate::domain::catalog;
+use crate::domain::services::Services;
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Concert {
     pub id: ID,
     pub title: String,
@@ -16,6 +18,11 @@ pub struct Concert {
     pub price: Decimal,
     pub dates: Vec<Date>,
     pub seats_per_date: i32,
+    /// Seats per row, numbered from the stage (equal to `seatsPerDate` for a concert without
+    /// rows: one row).
+    pub seats_per_row: i32,
+    #[graphql(skip)]
+    pub own_share: Option<u32>,
     /// Seat ranges and their prices, by first seat.
     pub price_tiers: Vec<PriceTier>,
     /// When the scheduled sale opens; null when none is scheduled.
@@ -37,11 +44,24 @@ impl From<catalog::Concert> for Concert {
             price: c.price.into(),
             dates: c.dates.into_iter().map(Date).collect(),
             seats_per_date: c.seats_per_date,
+            seats_per_row: c.seats_per_row.unwrap_or(c.seats_per_date),
+            own_share: c.max_tickets_per_fan,
             price_tiers: c.price_tiers.into_iter().map(Into::into).collect(),
             sale_opens_at: c.sale_opens_at,
             on_sale: c.on_sale,
             sold_out: c.sold_out,
         }
+    }
+}
+
+#[ComplexObject]
+impl Concert {
+    /// Most seats of this concert (every date together) one fan may hold and own at once;
+    /// refunded, released and lapsed seats give the allowance back.
+    async fn max_tickets_per_fan(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let default = ctx.data::<Services>()?.rules.max_tickets_per_fan;
+        let share = self.own_share.unwrap_or(u32::from(default));
+        Ok(i32::try_from(share).unwrap_or(i32::MAX))
     }
 }
 
@@ -80,6 +100,8 @@ pub struct Seat {
     pub price: Decimal,
     /// The name of the seat's price tier.
     pub tier: String,
+    /// The seat's row, from 1 (nearest the stage); 1 for every seat of a concert without rows.
+    pub row: i32,
 }
 
 impl From<catalog::Seat> for Seat {
@@ -89,6 +111,7 @@ impl From<catalog::Seat> for Seat {
             status: s.status.into(),
             price: s.price.into(),
             tier: s.tier,
+            row: s.row.into(),
         }
     }
 }

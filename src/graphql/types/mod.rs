@@ -2,14 +2,16 @@
 //! no rules here.
 
 mod accounts;
-mod booking;
 mod catalog;
+mod orders;
 mod queue;
 mod wallet;
 
 pub use accounts::{AuthPayload, Role, User};
-pub use booking::{Payment, Reservation, ReservationStatus};
 pub use catalog::{Concert, PriceTier, Seat, SeatStatus};
+pub use orders::{
+    Order, OrderSeat, OrderStatus, Payment, Reservation, ReservationStatus, TicketAllowance,
+};
 pub use queue::{
     QueueChallenge, QueueChallengeAnswer, QueueControlChange, QueueControls, QueueStats,
     QueueStatus, QueueTicket, Sale,

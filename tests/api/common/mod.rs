@@ -278,8 +278,9 @@ impl TestApp {
         let back = |column: &str| format!("{column} = {column} - INTERVAL {us} MICROSECOND");
         let mut conn = self.conn().await;
         conn.batch_execute(&format!(
-            "UPDATE seats SET {}; UPDATE reservations SET {}; \
+            "UPDATE seats SET {}; UPDATE reservations SET {}; UPDATE orders SET {}; \
              UPDATE queue_tickets SET {}, {}, {}; UPDATE queue_rooms SET {}, {};",
+            back("held_until"),
             back("held_until"),
             back("held_until"),
             back("last_seen_at"),

@@ -1,31 +1,26 @@
-//! Refunding a paid ticket, in one transaction: the reservation becomes REFUNDED, a REFUND ledger
-//! row credits its price back to the owner's wallet, and the seat is AVAILABLE again (the live
-//! feeds push it, and a sold-out waiting room reopens at its next admission step).
+//! Refunding a paid seat, in one transaction: the reservation becomes REFUNDED, a REFUND ledger
+//! row credits its price back to the owner's wallet, the seat is AVAILABLE again (the live feeds
+//! push it), the order is REFUNDED with its last paid seat, and a room closed as sold out opens
+//! again. The fan's fair share is given back with the seat.
 //!
 //! An operator may refund any ticket at any time; a fan their own, until `REFUND_CUTOFF` before
-//! the show's date begins (UTC); a sold-out room reopens in the same transaction. A refund is
-//! idempotent twice over: the reservation's status is
-//! checked under its row lock (a second refund of one ticket finds it REFUNDED and returns it,
+//! the show's date begins (UTC). A refund is idempotent twice over: the seat's status is checked
+//! under the order's lock (a second refund of one ticket finds it REFUNDED and returns it,
 //! crediting nothing), and an `idempotencyKey` replays the first answer and refuses reuse for
-//! another ticket. Rows are locked in the global order: users (by id), seat, reservation, room.
+//! another ticket. Rows are locked in the global order: users (by id), seats, order, room.
 
+use super::{Action, Reservation, ReservationStatus, Transition};
 use crate::db::ids::{ReservationId, UserId};
-use crate::db::models::ReservationRow;
-use crate::db::reservations::effective_status;
 use crate::db::states::SeatStatus;
-use crate::db::{self, Conn, queue_rooms, reservations, seats, users};
-use crate::domain::accounts::{Role, lock_user};
+use crate::db::{Conn, orders, queue_rooms, reservations, seats, users};
+use crate::domain::accounts::Role;
 use crate::domain::error::{Error, Result};
 use crate::domain::idempotency;
 use crate::domain::inputs::IdempotencyKey;
 use crate::domain::money::Money;
-use crate::domain::reservations::booking::{
-    self, Reservation, ReservationStatus, lock_reservation,
-};
 use crate::domain::services::Services;
-use crate::domain::time::chrono_duration;
-use crate::domain::time::utc;
-use crate::domain::wallet::{self, TransactionKind};
+use crate::domain::time::{chrono_duration, utc};
+use crate::domain::wallet::{self, LedgerFor, TransactionKind};
 
 pub async fn refund(
     services: &Services,
@@ -33,7 +28,7 @@ pub async fn refund(
     reservation_id: &ReservationId,
     key: Option<IdempotencyKey>,
 ) -> Result<Reservation> {
-    let current = booking::reservation(services, reservation_id).await?;
+    let current = super::views::reservation(services, reservation_id).await?;
     let owner = current.user_id.clone();
     let cutoff = chrono_duration(services.rules.refund_cutoff);
     let refunded = transaction!(services.db, async |conn: &mut Conn| {
@@ -45,29 +40,24 @@ pub async fn refund(
                 "this reservation belongs to another user".into(),
             ));
         }
-        // Users in id order: the caller's row serialises their idempotency keys, the owner's
-        // row their balance.
-        let mut people = vec![caller, &owner];
-        people.sort();
-        people.dedup();
-        for user in people {
-            lock_user(conn, user).await?;
-        }
+        // The caller's row serialises their idempotency keys, the owner's their balance.
+        let locked = super::lock(conn, &[caller, &owner], &current.order_id).await?;
         if let Some(key) = &key
             && idempotency::replay(conn, caller, key, "refund", reservation_id.as_str())
                 .await?
                 .is_some()
         {
-            return booking::find_reservation(conn, reservation_id).await;
+            return super::views::find_reservation(conn, reservation_id).await;
         }
-        booking::lock_seat(conn, &current).await?;
-        let row = lock_reservation(conn, reservation_id).await?;
-        let now = db::now(conn).await?;
-        match effective_status(&row, now) {
+        let (seat, status) = locked
+            .seats
+            .iter()
+            .find(|(r, _)| r.id == *reservation_id)
+            .cloned()
+            .ok_or(Error::NotFound("reservation"))?;
+        match status {
             ReservationStatus::Paid => {}
-            ReservationStatus::Refunded => {
-                return Ok(booking::to_reservation(row, ReservationStatus::Refunded));
-            }
+            ReservationStatus::Refunded => return Ok(super::to_reservation(seat, status)),
             ReservationStatus::Held => {
                 return Err(Error::bad_input(
                     "this reservation is not paid; release the hold instead",
@@ -77,8 +67,9 @@ pub async fn refund(
                 return Err(Error::bad_input("this reservation was never paid"));
             }
         }
+        let now = locked.now;
         if role != Role::Operator {
-            let show = row.date.and_hms_opt(0, 0, 0).unwrap_or_default();
+            let show = seat.date.and_hms_opt(0, 0, 0).unwrap_or_default();
             let closes = show - cutoff;
             if now >= closes {
                 return Err(Error::RefundWindowClosed {
@@ -87,24 +78,33 @@ pub async fn refund(
             }
         }
 
-        let price = Money::from_stored(row.price.clone());
+        let price = Money::from_stored(seat.price.clone());
         wallet::apply(
             conn,
             &owner,
             TransactionKind::Refund,
             &price,
-            Some(reservation_id),
+            LedgerFor::Seat(reservation_id),
         )
         .await?;
-        let seat = (&row.concert_id, row.date, row.seat_number);
-        if !seats::make_available(conn, seat, reservation_id, SeatStatus::Sold, now).await? {
+        let seat_key = (&seat.concert_id, seat.date, seat.seat_number);
+        if !seats::make_available(conn, seat_key, reservation_id, SeatStatus::Sold, now).await? {
             return Err(Error::corrupt(format!(
                 "seat of paid reservation {reservation_id} is not sold to it"
             )));
         }
         reservations::set_status(conn, reservation_id, ReservationStatus::Refunded, now).await?;
+        let paid_left = locked
+            .seats
+            .iter()
+            .any(|(r, s)| r.id != *reservation_id && *s == ReservationStatus::Paid);
+        if !paid_left
+            && let Transition::To(status) = super::transition(locked.status, Action::Refund)
+        {
+            orders::set_status(conn, &locked.row.id, status, locked.row.paid_at, now).await?;
+        }
         // A seat is on sale again: a room closed as sold out opens (last in the lock order).
-        queue_rooms::reopen(conn, &row.concert_id).await?;
+        queue_rooms::reopen(conn, &seat.concert_id).await?;
         if let Some(key) = &key {
             idempotency::record(
                 conn,
@@ -116,14 +116,15 @@ pub async fn refund(
             )
             .await?;
         }
-        let row = ReservationRow {
-            status: ReservationStatus::Refunded,
-            updated_at: now,
-            ..row
-        };
-        Ok(booking::to_reservation(row, ReservationStatus::Refunded))
+        super::views::find_reservation(conn, reservation_id).await
     })
     .await?;
     metrics::counter!("refunds_total").increment(1);
+    services.live.note_seats(
+        &refunded.concert_id,
+        refunded.date,
+        &[refunded.seat_number],
+        SeatStatus::Available,
+    );
     Ok(refunded)
 }

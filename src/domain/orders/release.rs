@@ -1,0 +1,143 @@
+//! Giving seats back before paying: a whole order (`releaseOrder`), or one seat of it (the seed
+//! API's `releaseSeat`: the order keeps its other seats, and is RELEASED with its last). A
+//! repeat of a release returns the order (or seat) as it is. And tidying: lapsed holds written
+//! back as AVAILABLE seats and EXPIRED orders, which the clock has made them already.
+
+use super::{Action, Order, OrderStatus, Reservation, ReservationStatus, Transition};
+use crate::db::ids::{OrderId, ReservationId, SeatNumber, UserId};
+use crate::db::states::SeatStatus;
+use crate::db::{Conn, orders, reservations, seats};
+use crate::domain::error::{Error, Result};
+use crate::domain::money::Money;
+use crate::domain::services::Services;
+
+/// The holder gives every seat of the order back.
+pub async fn release_order(
+    services: &Services,
+    user_id: &UserId,
+    order_id: &OrderId,
+) -> Result<Order> {
+    let (order, freed) = transaction!(services.db, async |conn: &mut Conn| {
+        let owner = orders::find(conn, order_id)
+            .await?
+            .ok_or(Error::NotFound("order"))?
+            .0
+            .user_id;
+        super::check_holder(&owner, user_id)?;
+        let locked = super::lock(conn, &[user_id], order_id).await?;
+        match super::transition(locked.status, Action::Release) {
+            Transition::To(_) => {}
+            Transition::Already => return Ok((locked.order(), Vec::new())),
+            Transition::Refused(e) => return Err(e),
+        }
+        let row = &locked.row;
+        let now = locked.now;
+        let mut freed = Vec::new();
+        for (seat, status) in &locked.seats {
+            if *status == ReservationStatus::Held {
+                let key = (&row.concert_id, row.date, seat.seat_number);
+                seats::make_available(conn, key, &seat.id, SeatStatus::Held, now).await?;
+                freed.push(seat.seat_number);
+            }
+        }
+        reservations::set_status_of_order(
+            conn,
+            order_id,
+            ReservationStatus::Held,
+            ReservationStatus::Cancelled,
+            now,
+        )
+        .await?;
+        orders::set_status(conn, order_id, OrderStatus::Released, None, now).await?;
+        Ok((super::views::find_order(conn, order_id).await?, freed))
+    })
+    .await?;
+    note_freed(services, &order, &freed);
+    Ok(order)
+}
+
+/// The seed API: the holder gives one seat back. Releasing a seat released before returns it
+/// unchanged, so a retried request is harmless.
+pub async fn release_seat(
+    services: &Services,
+    user_id: &UserId,
+    reservation_id: &ReservationId,
+) -> Result<Reservation> {
+    let current = super::views::reservation(services, reservation_id).await?;
+    if current.user_id != *user_id {
+        return Err(Error::Forbidden(
+            "this reservation belongs to another user".into(),
+        ));
+    }
+    let (order, seat) = transaction!(services.db, async |conn: &mut Conn| {
+        let locked = super::lock(conn, &[user_id], &current.order_id).await?;
+        let (seat, status) = locked
+            .seats
+            .iter()
+            .find(|(r, _)| r.id == *reservation_id)
+            .cloned()
+            .ok_or(Error::NotFound("reservation"))?;
+        match status {
+            ReservationStatus::Held => {}
+            ReservationStatus::Cancelled => {
+                return Ok((locked.order(), super::to_reservation(seat, status)));
+            }
+            ReservationStatus::Expired => return Err(Error::HoldExpired),
+            ReservationStatus::Paid | ReservationStatus::Refunded => {
+                return Err(Error::bad_input(
+                    "this reservation is paid; a paid seat cannot be released",
+                ));
+            }
+        }
+        let row = &locked.row;
+        let now = locked.now;
+        let key = (&row.concert_id, row.date, seat.seat_number);
+        seats::make_available(conn, key, &seat.id, SeatStatus::Held, now).await?;
+        reservations::set_status(conn, reservation_id, ReservationStatus::Cancelled, now).await?;
+        let others_held = locked
+            .seats
+            .iter()
+            .any(|(r, s)| r.id != *reservation_id && *s == ReservationStatus::Held);
+        if others_held {
+            let total = Money::from_stored(row.total.clone());
+            let price = Money::from_stored(seat.price.clone());
+            let left = Money::from_stored(total.as_decimal() - price.as_decimal());
+            orders::set_total(conn, &row.id, left.as_decimal(), now).await?;
+        } else {
+            orders::set_status(conn, &row.id, OrderStatus::Released, None, now).await?;
+        }
+        let order = super::views::find_order(conn, &row.id).await?;
+        let seat = order
+            .seats
+            .iter()
+            .find(|s| s.id == *reservation_id)
+            .cloned()
+            .ok_or(Error::NotFound("reservation"))?;
+        Ok((order, seat))
+    })
+    .await?;
+    note_freed(services, &order, &[seat.seat_number]);
+    Ok(seat)
+}
+
+fn note_freed(services: &Services, order: &Order, freed: &[SeatNumber]) {
+    services
+        .live
+        .note_seats(&order.concert_id, order.date, freed, SeatStatus::Available);
+}
+
+/// Writes lapsed holds back: seats to AVAILABLE, reservations and orders to EXPIRED. Each
+/// statement is its own short transaction over at most `batch` rows, so the sweeper never
+/// holds locks for long. Returns (seats, reservations) written.
+pub async fn sweep_expired_holds(services: &Services, batch: u32) -> Result<(usize, usize)> {
+    with_conn!(services.db, async |conn: &mut Conn| {
+        let seats_freed = seats::sweep_lapsed(conn, batch).await?;
+        let expired = reservations::sweep_lapsed(conn, batch).await?;
+        let orders_expired = orders::sweep_lapsed(conn, batch).await?;
+        if seats_freed + expired + orders_expired > 0 {
+            tracing::debug!(seats_freed, expired, orders_expired, "swept expired holds");
+        }
+        Ok((seats_freed, expired))
+    })
+    .await
+}
