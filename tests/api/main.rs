@@ -21,6 +21,7 @@ mod hostile;
 mod http_audit;
 mod live;
 mod operator;
+mod orders;
 mod payment;
 mod process;
 mod queue;

@@ -7,10 +7,12 @@
 //! for overlapping sets wait for each other in one direction and never deadlock; the loser
 //! finds a seat taken, changes nothing, and is told which seats (`SEAT_UNAVAILABLE`).
 //!
-//! Best available reads the free seats, then tries blocks best first, each locked with
-//! `SKIP LOCKED`: a block another fan is taking at that moment is skipped, never waited for,
-//! so 32 fans asking at once each get a distinct block. An answer of "no block" is given only
-//! from a round that skipped nothing (after a few short retries), with the largest block free.
+//! Best available choices of one date take turns on the date's row, so each sees what the one
+//! before it took and the best blocks are handed out in order (32 fans asking at once get the
+//! 32 best blocks, or a clean refusal). Within its turn it reads the free seats and tries blocks
+//! best first, each locked with `SKIP LOCKED`: seats a named hold is taking at that moment are
+//! skipped, never waited for. An answer of "no block" is given only from a round that skipped
+//! nothing (after a few short retries), with the largest block free.
 //!
 //! The fair share is counted under the fan's row lock: every transaction that adds seats to a
 //! fan locks that row first, so parallel sessions of one fan cannot both pass the check.
@@ -149,10 +151,11 @@ pub async fn hold_seats(
         let order = OrderId::new();
         let ids: Vec<ReservationId> = numbers.iter().map(|_| ReservationId::new()).collect();
         let held_until = now + chrono_duration(rules.hold_ttl);
-        for (number, id) in numbers.iter().zip(&ids) {
+        for (i, (number, id)) in numbers.iter().zip(&ids).enumerate() {
             let seat = (concert_id, date, *number);
             if !seats::take(conn, seat, user_id, id, held_until, now).await? {
-                return Err(why_not_taken(conn, concert_id, date, numbers).await);
+                // The seats before this one were free (this transaction took them).
+                return Err(why_not_taken(conn, concert_id, date, &numbers[i..]).await);
             }
         }
         let written = write_order(
@@ -261,6 +264,8 @@ async fn best_available_round(
             now,
         )
         .await?;
+        // After the fan's row, before any seat: the global lock order.
+        concerts::lock_date(conn, concert_id, date).await?;
         if let Some(tier) = &request.tier
             && !price_tiers::has_name(conn, concert_id, tier).await?
         {
@@ -484,8 +489,8 @@ pub(crate) async fn check_share(
     Ok(())
 }
 
-/// Why a seat of `numbers` could not be taken: one is not a seat of the date (bad input), or
-/// these are held or sold.
+/// Why the first of `numbers` could not be taken: one of them is not a seat of the date (bad
+/// input), or these are held or sold by others (the first of them at least).
 async fn why_not_taken(
     conn: &mut Conn,
     concert_id: &ConcertId,
@@ -499,7 +504,11 @@ async fn why_not_taken(
                 "seatNumber {missing} is not a seat of this concert",
             )));
         }
-        let taken = seats::taken_among(conn, concert_id, date, numbers).await?;
+        let mut taken = seats::taken_among(conn, concert_id, date, numbers).await?;
+        if taken.is_empty() {
+            // Taken and given back between the two statements: it was not free when asked.
+            taken = numbers[..1].to_vec();
+        }
         Ok::<_, Error>(Error::SeatUnavailable(Unavailable::Seats(taken)))
     };
     diagnosis.await.unwrap_or_else(|e| e)
