@@ -1,5 +1,6 @@
-//! The command line: `serve`, `migrate`, `seed`, `print-schema`. Each flag has an environment
-//! fallback; a missing or invalid value stops the process before it does anything.
+//! The command line: `serve`, `migrate`, `seed`, `print-schema`, `operator grant`. Each flag of
+//! the service has an environment fallback (`operator grant --email` is given on the command
+//! line); a missing or invalid value stops the process before it does anything.
 
 use clap::{Parser, Subcommand};
 

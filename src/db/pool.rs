@@ -16,8 +16,9 @@
 //! the server then rolls back whatever transaction was open and releases its row locks, so a
 //! mutation commits or rolls back whole whatever the client does, and a client that disconnects
 //! after the commit loses only the response. If a statement was executing at that moment, a
-//! `KILL QUERY` is sent on a separate, unpooled connection so a statement waiting on a row lock
-//! does not keep its transaction's locks until the lock-wait timeout.
+//! `KILL QUERY` is sent on a separate, unpooled connection (at most a few at once; past that the
+//! connection is only closed) so a statement waiting on a row lock does not keep its
+//! transaction's locks until the lock-wait timeout.
 //!
 //! We chose this over "run every unit of work to completion in a spawned task" because it holds
 //! by construction for every caller without making each body `'static`, costs nothing on the

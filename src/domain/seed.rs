@@ -1,5 +1,5 @@
-//! Demo data for a fresh database: three concerts with four future dates each (50 seats a date)
-//! and one demo user with a funded wallet. Runs only when there are no concerts yet.
+//! Demo data for a fresh database: three concerts with four future dates each (50 seats a date),
+//! a demo fan with a funded wallet and a demo operator. Runs only when there are no concerts yet.
 
 use chrono::{Days, NaiveDate};
 use diesel_async::RunQueryDsl;

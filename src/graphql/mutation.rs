@@ -1,5 +1,5 @@
-//! Mutation root. A failed mutation changes nothing: each one is a single domain call whose writes
-//! share one database transaction.
+//! Mutation root. A failed mutation changes nothing (a failed `signIn` is recorded for the
+//! lockout): each one is a single domain call whose writes share one database transaction.
 
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};

@@ -89,8 +89,8 @@ impl Query {
             .into())
     }
 
-    /// The concert's scheduled sale, or null when it has none (on sale). Public: anyone can check
-    /// the draw.
+    /// The concert's scheduled sale, or null when none is scheduled (see `Concert.onSale`).
+    /// Public: anyone can check the draw.
     async fn sale(&self, ctx: &Context<'_>, concert_id: ID) -> ApiResult<Option<Sale>> {
         let concert_id = parse_concert_id(&concert_id)?;
         Ok(queue::sale::sale(services(ctx)?, &concert_id)

@@ -8,8 +8,10 @@
 //! `ErrorCode::GraphqlValidationFailed`, as Apollo Server codes them; an input that passed validation and
 //! failed to convert while a field ran (a scalar's own check, such as a `Date` that is not a
 //! day) is `ErrorCode::BadUserInput`. An error still uncoded at the end of a request failed before
-//! execution (choosing the operation): `ErrorCode::GraphqlValidationFailed`. Every error sent is counted by
-//! code in `graphql_errors_total`, whichever transport carried it.
+//! execution (choosing the operation): `ErrorCode::GraphqlValidationFailed`. Every error of an
+//! operation that ran is counted by code in `graphql_errors_total`, over HTTP or a websocket;
+//! refusals before an operation runs (the per-address 429, a websocket's rate or subscription
+//! refusals) are counted by their own metrics.
 
 use std::sync::Arc;
 

@@ -18,8 +18,8 @@ pub struct Subscription;
 
 #[Subscription]
 impl Subscription {
-    /// Your place in line, pushed: the ticket at once, then whenever status, position or
-    /// estimated wait changes; completes after EXPIRED or COMPLETED. Needs `queueToken` in
+    /// Your place in line, pushed: the ticket at once, then whenever status, position,
+    /// estimated wait or `paused` changes; completes after EXPIRED or COMPLETED. Needs `queueToken` in
     /// `connection_init`. An open subscription counts as presence.
     async fn queue_ticket(
         &self,

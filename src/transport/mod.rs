@@ -1,5 +1,6 @@
 //! HTTP transport: the axum router. `/graphql` (GraphQL over HTTP, see `graphql_http`),
-//! `/graphql/ws` (subscriptions), `/health`, `/health/ready`, `/health/live`; and apart from it,
+//! `/graphql/ws` (subscriptions), `/health`, `/health/ready`, `/health/live`, the web app under
+//! `/app/` and GraphiQL's files under `/graphiql/`; and apart from it,
 //! on its own listener (`METRICS_BIND`), `/metrics` ([`metrics_router`]): what an instance
 //! counts is for its operators, not for whoever reaches the service port.
 //! Credentials are read from headers and resolved into a `Viewer` once per request, here.

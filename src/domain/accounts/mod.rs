@@ -192,8 +192,8 @@ fn sign_in_subject(email: &Email, address: Option<IpAddr>) -> String {
     )
 }
 
-/// Forgets failed sign-ins untouched for a day whose lock has lapsed (the background tidier runs
-/// it every minute): a run of failures older than that starts over.
+/// Forgets failed sign-ins untouched for a day whose lock has lapsed (the hold sweeper runs it
+/// every `HOLD_SWEEP_INTERVAL`): a run of failures older than that starts over.
 pub async fn forget_idle_sign_in_failures(services: &Services) -> Result<usize> {
     with_conn!(services.db, async |conn: &mut Conn| {
         Ok(sign_in_failures::forget_idle(conn, 24 * 3600, 10_000).await?)

@@ -14,7 +14,8 @@
 //! costs a few rows; feeds keep the last state they published and emit only real differences.
 //!
 //! Presence: a watched WAITING ticket is never abandoned. The hub refreshes `last_seen_at` of all
-//! watched tickets with one batched UPDATE every few seconds, well inside the abandon window.
+//! watched tickets in batched UPDATEs every `QUEUE_ABANDON_AFTER` / 3 (at most 20 s), well
+//! inside the abandon window.
 //!
 //! By job: `hub` holds the feeds; `streams` turns a feed into one
 //! subscription's stream; `publish` is the once-per-tick read that fills the feeds and refreshes

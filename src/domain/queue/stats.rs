@@ -1,6 +1,6 @@
 //! The operator's view of a room: the line, the turns, admissions, the seats, the controls. One
-//! read of a handful of indexed statements; the live hub runs it once per tick per watched room
-//! for every operator subscribed on the instance.
+//! read of a handful of indexed statements; the live hub runs it once per tick per watched room,
+//! however many operators on the instance watch it.
 
 use chrono::{NaiveDateTime, TimeDelta};
 
