@@ -179,6 +179,9 @@ impl FromSql<Text, Mysql> for QueueToken {
 pub struct SeatNumber(i16);
 
 impl SeatNumber {
+    /// Seat 1, nearest the stage.
+    pub const FIRST: Self = Self(1);
+
     /// `n` when it can number a seat (1 to 32,767).
     pub fn new(n: i32) -> Option<Self> {
         i16::try_from(n).ok().filter(|n| *n >= 1).map(Self)

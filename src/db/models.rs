@@ -47,8 +47,8 @@ pub struct ConcertRow {
 #[diesel(table_name = price_tiers, check_for_backend(diesel::mysql::Mysql))]
 pub struct PriceTierRow {
     pub concert_id: ConcertId,
-    pub from_seat: i16,
-    pub to_seat: i16,
+    pub from_seat: SeatNumber,
+    pub to_seat: SeatNumber,
     pub name: String,
     pub price: BigDecimal,
 }

@@ -41,8 +41,8 @@ pub struct Concert {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceTier {
     pub name: String,
-    pub from_seat: i32,
-    pub to_seat: i32,
+    pub from_seat: SeatNumber,
+    pub to_seat: SeatNumber,
     pub price: Money,
 }
 
@@ -50,8 +50,8 @@ impl From<PriceTierRow> for PriceTier {
     fn from(row: PriceTierRow) -> Self {
         Self {
             name: row.name,
-            from_seat: row.from_seat.into(),
-            to_seat: row.to_seat.into(),
+            from_seat: row.from_seat,
+            to_seat: row.to_seat,
             price: Money::from_stored(row.price),
         }
     }

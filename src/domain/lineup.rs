@@ -108,8 +108,9 @@ impl NewConcert {
         let tiers = match (request.price, request.tiers) {
             (Some(price), None) => vec![catalog::PriceTier {
                 name: SINGLE_TIER.into(),
-                from_seat: 1,
-                to_seat: seats_per_date.into(),
+                from_seat: SeatNumber::FIRST,
+                to_seat: SeatNumber::new(seats_per_date.into())
+                    .ok_or_else(|| Error::corrupt("seats per date below 1"))?,
                 price: price.positive_within(&cap)?,
             }],
             (None, Some(tiers)) => parse_tiers(tiers, seats_per_date.into(), &cap)?,
@@ -146,8 +147,8 @@ impl NewConcert {
             max_tickets_per_fan: None,
             tiers: vec![catalog::PriceTier {
                 name: SINGLE_TIER.into(),
-                from_seat: 1,
-                to_seat: 50,
+                from_seat: SeatNumber::FIRST,
+                to_seat: SeatNumber::new(50).unwrap_or(SeatNumber::FIRST),
                 price: price.clone(),
             }],
         }
@@ -218,40 +219,39 @@ fn parse_tiers(
     }
     let mut parsed = Vec::with_capacity(tiers.len());
     for t in tiers {
+        let name = text(&t.name, "a tier's name", 64)?;
+        let seat = |n: i32| {
+            SeatNumber::new(n)
+                .filter(|s| s.as_i32() <= seats)
+                .ok_or_else(|| {
+                    Error::bad_input(format!("tier {name:?} runs outside seats 1 to {seats}"))
+                })
+        };
         parsed.push(catalog::PriceTier {
-            name: text(&t.name, "a tier's name", 64)?,
-            from_seat: t.from_seat,
-            to_seat: t.to_seat,
+            from_seat: seat(t.from_seat)?,
+            to_seat: seat(t.to_seat)?,
             price: t.price.positive_within(cap)?,
+            name,
         });
     }
     parsed.sort_by_key(|t| t.from_seat);
     let mut next = 1;
     for t in &parsed {
-        if t.from_seat < 1 || t.to_seat > seats {
-            return Err(Error::bad_input(format!(
-                "tier {:?} runs outside seats 1 to {seats}",
-                t.name
-            )));
-        }
         if t.to_seat < t.from_seat {
             return Err(Error::bad_input(format!(
                 "tier {:?}: toSeat {} is before fromSeat {}",
                 t.name, t.to_seat, t.from_seat
             )));
         }
-        if t.from_seat != next {
-            let why = if t.from_seat > next {
-                "a gap"
-            } else {
-                "an overlap"
-            };
+        let from = t.from_seat.as_i32();
+        if from != next {
+            let why = if from > next { "a gap" } else { "an overlap" };
             return Err(Error::bad_input(format!(
                 "priceTiers leave {why} at seat {}: tiers must cover seats 1 to {seats} once each",
-                next.min(t.from_seat)
+                next.min(from)
             )));
         }
-        next = t.to_seat + 1;
+        next = t.to_seat.as_i32() + 1;
     }
     if next != seats + 1 {
         return Err(Error::bad_input(format!(
@@ -425,8 +425,8 @@ pub(crate) async fn insert(conn: &mut Conn, concert: &NewConcert) -> Result<Conc
         .iter()
         .map(|t| PriceTierRow {
             concert_id: id.clone(),
-            from_seat: t.from_seat as i16,
-            to_seat: t.to_seat as i16,
+            from_seat: t.from_seat,
+            to_seat: t.to_seat,
             name: t.name.clone(),
             price: t.price.as_decimal().clone(),
         })
@@ -461,12 +461,12 @@ async fn insert_seats(
     let mut rows: Vec<SeatRow> = Vec::new();
     for &date in dates {
         for number in 1..=seats_per_date {
-            let tier = tiers
-                .iter()
-                .find(|t| (t.from_seat..=t.to_seat).contains(&i32::from(number)))
-                .ok_or_else(|| Error::corrupt(format!("no tier for seat {number}")))?;
             let number = SeatNumber::new(number.into())
                 .ok_or_else(|| Error::corrupt(format!("seat {number}")))?;
+            let tier = tiers
+                .iter()
+                .find(|t| (t.from_seat..=t.to_seat).contains(&number))
+                .ok_or_else(|| Error::corrupt(format!("no tier for seat {number}")))?;
             rows.push(SeatRow {
                 concert_id: concert_id.clone(),
                 date,
@@ -597,6 +597,6 @@ mod tests {
         assert!(NewConcert::parse(huge, 2000).is_err());
         let one = NewConcert::parse(single, 100).expect("valid");
         assert_eq!(one.tiers.len(), 1);
-        assert_eq!(one.tiers[0].to_seat, 50);
+        assert_eq!(one.tiers[0].to_seat.as_i32(), 50);
     }
 }

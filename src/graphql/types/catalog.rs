@@ -78,8 +78,8 @@ impl From<catalog::PriceTier> for PriceTier {
     fn from(t: catalog::PriceTier) -> Self {
         Self {
             name: t.name,
-            from_seat: t.from_seat,
-            to_seat: t.to_seat,
+            from_seat: t.from_seat.as_i32(),
+            to_seat: t.to_seat.as_i32(),
             price: t.price.into(),
         }
     }
