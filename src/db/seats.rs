@@ -343,35 +343,6 @@ pub async fn take(
     Ok(taken == 1)
 }
 
-pub async fn price(conn: &mut Conn, seat: SeatKey<'_>) -> Result<BigDecimal, DieselError> {
-    seats::table
-        .find(seat)
-        .select(seats::price)
-        .first(conn)
-        .await
-}
-
-pub async fn exists(conn: &mut Conn, seat: SeatKey<'_>) -> Result<bool, DieselError> {
-    let found: Option<SeatNumber> = seats::table
-        .find(seat)
-        .select(seats::number)
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(found.is_some())
-}
-
-/// Locks the seat row for the rest of the transaction.
-pub async fn lock(conn: &mut Conn, seat: SeatKey<'_>) -> Result<(), DieselError> {
-    seats::table
-        .find(seat)
-        .select(seats::number)
-        .for_update()
-        .first::<SeatNumber>(conn)
-        .await
-        .map(drop)
-}
-
 /// Locks the seats `numbers` of one date for the rest of the transaction, in number order (the
 /// global lock order among seats).
 pub async fn lock_all(

@@ -16,7 +16,7 @@ use super::types::{
     Reservation, Sale, Wallet,
 };
 use crate::domain::inputs::{self, IdempotencyKey};
-use crate::domain::orders::{hold, pay, refund, release};
+use crate::domain::orders::{best, hold, pay, refund, release};
 use crate::domain::queue::challenge::Answer;
 use crate::domain::queue::controls::ControlsChange;
 use crate::domain::{accounts, lineup, queue, wallet};
@@ -153,12 +153,12 @@ impl Mutation {
         let services = services(ctx)?;
         let user_id = claimed_viewer(ctx)?;
         let concert_id = parse_concert_id(&concert_id)?;
-        let request = hold::BestRequest::parse(count, tier, together)?;
+        let request = best::BestRequest::parse(count, tier, together)?;
         let token = queue_token(ctx)?;
         queue::require_active(services, token, &concert_id, Some(user_id)).await?;
         let token = required_queue_token(ctx, "a Queue-Token header is required; call enterQueue")?;
         Ok(
-            hold::hold_best_available(services, user_id, &concert_id, date.0, &request, token)
+            best::hold_best_available(services, user_id, &concert_id, date.0, &request, token)
                 .await?
                 .into(),
         )

@@ -13,7 +13,7 @@ use super::types::{
     Concert, Order, QueueChallenge, QueueControlChange, QueueStats, QueueTicket, Reservation, Sale,
     Seat, TicketAllowance, User, Wallet,
 };
-use crate::domain::orders::{hold, views};
+use crate::domain::orders::{self, views};
 use crate::domain::paging::PageRequest;
 use crate::domain::{accounts, catalog, live, queue, wallet};
 use async_graphql::connection::Connection;
@@ -153,7 +153,7 @@ impl Query {
     ) -> ApiResult<TicketAllowance> {
         let user_id = viewer(ctx).await?;
         let concert_id = parse_concert_id(&concert_id)?;
-        Ok(hold::allowance(services(ctx)?, user_id, &concert_id)
+        Ok(orders::allowance(services(ctx)?, user_id, &concert_id)
             .await?
             .into())
     }

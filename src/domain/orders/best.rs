@@ -1,99 +1,255 @@
-//! Choosing the best free seats: the lowest numbers (nearest the stage), and for a group that
-//! sits together, adjacent numbers in one row. Pure: the caller reads the free seats, tries the
-//! blocks in this order under lock, and skips any block a racing fan got to first.
+//! Taking the best free seats (`holdBestAvailable`): the lowest numbers (nearest the stage),
+//! and for a group that sits together, adjacent numbers in one row.
+//!
+//! Best-available choices of one date take turns on the date's row, so each sees what the one
+//! before it took and the best blocks are handed out in order (32 fans asking at once get the
+//! best blocks, or a clean refusal). Within its turn it reads the free seats and tries blocks
+//! best first, each locked with `SKIP LOCKED`: seats a named hold is taking at that moment are
+//! skipped, never waited for. An answer of "no block" is given only from a round that skipped
+//! nothing (after a few short retries), with the largest block free.
 
-use crate::db::ids::SeatNumber;
+use std::time::Duration;
 
-/// How a date's seats are cut into rows: `seats_per_row` seats each, numbered from the stage;
-/// None, one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Rows {
-    pub seats_per_row: Option<u16>,
+use chrono::NaiveDate;
+
+use super::Order;
+use super::rows::Rows;
+use super::take::{self, MAX_SEATS_PER_ORDER, NewOrder, note_held};
+use crate::db::ids::{ConcertId, OrderId, QueueToken, ReservationId, SeatNumber, UserId};
+use crate::db::states::OrderSource;
+use crate::db::{Conn, concerts, price_tiers, seats};
+use crate::domain::error::{Error, Result, Unavailable};
+use crate::domain::queue;
+use crate::domain::services::Services;
+use crate::domain::time::chrono_duration;
+
+/// Most blocks one round of best available tries under lock.
+const MAX_BLOCK_TRIES: usize = 64;
+
+/// Rounds of best available before "no block" is answered while others were taking seats.
+const BEST_AVAILABLE_ROUNDS: u32 = 8;
+
+/// What best available is asked for, checked for shape.
+#[derive(Debug, Clone)]
+pub struct BestRequest {
+    pub count: usize,
+    pub tier: Option<String>,
+    pub together: bool,
 }
 
-impl Rows {
-    /// The row of seat `n`, from 1.
-    pub fn row_of(self, n: SeatNumber) -> i32 {
-        match self.seats_per_row {
-            Some(per_row) if per_row > 0 => (n.as_i32() - 1) / i32::from(per_row) + 1,
-            _ => 1,
-        }
+impl BestRequest {
+    pub fn parse(count: i32, tier: Option<String>, together: bool) -> Result<Self> {
+        let count = usize::try_from(count)
+            .ok()
+            .filter(|n| (1..=MAX_SEATS_PER_ORDER).contains(n))
+            .ok_or_else(|| {
+                Error::bad_input(format!(
+                    "count must be 1 to {MAX_SEATS_PER_ORDER}, got {count}"
+                ))
+            })?;
+        let tier = match tier.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) if t.chars().count() > 64 => {
+                return Err(Error::bad_input("tier names have at most 64 characters"));
+            }
+            Some(t) => Some(t.to_owned()),
+        };
+        Ok(Self {
+            count,
+            tier,
+            together,
+        })
     }
+}
 
-    /// True when `a` and `b` sit side by side in one row.
-    fn adjacent(self, a: SeatNumber, b: SeatNumber) -> bool {
-        b.as_i32() == a.as_i32() + 1 && self.row_of(a) == self.row_of(b)
-    }
-
-    /// The runs of adjacent seats among `free` (sorted by number), each as a slice.
-    fn runs(self, free: &[SeatNumber]) -> Vec<&[SeatNumber]> {
-        let mut runs = Vec::new();
-        let mut start = 0;
-        for i in 1..=free.len() {
-            if i == free.len() || !self.adjacent(free[i - 1], free[i]) {
-                if start < i {
-                    runs.push(&free[start..i]);
+/// Holds the best `request.count` free seats of `date` (in `request.tier`; side by side in one
+/// row when `request.together`) for the caller until `now + HOLD_TTL`.
+pub async fn hold_best_available(
+    services: &Services,
+    user_id: &UserId,
+    concert_id: &ConcertId,
+    date: NaiveDate,
+    request: &BestRequest,
+    queue_token: &QueueToken,
+) -> Result<Order> {
+    let mut round = 0;
+    loop {
+        round += 1;
+        match best_available_round(services, user_id, concert_id, date, request, queue_token).await
+        {
+            Err(Error::SeatUnavailable(Unavailable::NoBlock {
+                largest_block,
+                contended: true,
+            })) => {
+                if round >= BEST_AVAILABLE_ROUNDS {
+                    return Err(Error::SeatUnavailable(Unavailable::NoBlock {
+                        largest_block,
+                        contended: false,
+                    }));
                 }
-                start = i;
+                // Others were taking seats: theirs commit within milliseconds.
+                let pause = 5 + rand::random::<u64>() % (10 * u64::from(round));
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
-        }
-        runs
-    }
-
-    /// Every block of `count` adjacent free seats in one row, best first (lowest first seat).
-    pub fn blocks(self, free: &[SeatNumber], count: usize) -> Vec<Vec<SeatNumber>> {
-        if count == 0 {
-            return Vec::new();
-        }
-        let mut blocks = Vec::new();
-        for run in self.runs(free) {
-            for window in run.windows(count) {
-                blocks.push(window.to_vec());
+            Ok(order) => {
+                metrics::counter!("holds_taken_total").increment(order.seats.len() as u64);
+                note_held(services, &order);
+                return Ok(order);
             }
+            Err(other) => return Err(other),
         }
-        blocks.sort_by_key(|b| b[0]);
-        blocks
-    }
-
-    /// The most adjacent free seats in one row.
-    pub fn largest_block(self, free: &[SeatNumber]) -> usize {
-        self.runs(free).iter().map(|r| r.len()).max().unwrap_or(0)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seats(numbers: &[i32]) -> Vec<SeatNumber> {
-        numbers
-            .iter()
-            .map(|n| SeatNumber::new(*n).expect("seat"))
-            .collect()
-    }
-
-    #[test]
-    fn blocks_are_adjacent_in_one_row_and_lowest_first() {
-        let rows = Rows {
-            seats_per_row: Some(5),
+async fn best_available_round(
+    services: &Services,
+    user_id: &UserId,
+    concert_id: &ConcertId,
+    date: NaiveDate,
+    request: &BestRequest,
+    queue_token: &QueueToken,
+) -> Result<Order> {
+    let rules = &services.rules;
+    transaction!(services.db, async |conn: &mut Conn| {
+        let (terms, now) = take::begin(conn, user_id, concert_id, date).await?;
+        take::check_share(
+            conn,
+            rules,
+            &terms,
+            user_id,
+            concert_id,
+            date,
+            request.count,
+            now,
+        )
+        .await?;
+        // After the fan's row, before any seat: the global lock order.
+        concerts::lock_date(conn, concert_id, date).await?;
+        if let Some(tier) = &request.tier
+            && !price_tiers::has_name(conn, concert_id, tier).await?
+        {
+            return Err(Error::bad_input(format!(
+                "this concert has no tier named {tier:?}"
+            )));
+        }
+        let free = seats::free_numbers(conn, concert_id, date, request.tier.as_deref()).await?;
+        let rows = terms.rows;
+        let chosen = if request.together {
+            lock_best_block(conn, concert_id, date, rows, &free, request.count).await?
+        } else {
+            lock_lowest(
+                conn,
+                concert_id,
+                date,
+                request.tier.as_deref(),
+                &free,
+                request.count,
+            )
+            .await?
         };
-        // Row 1 is 1-5, row 2 is 6-10: 4,5,6,7 are consecutive but cross a row.
-        let free = seats(&[2, 4, 5, 6, 7, 8, 9, 12]);
-        let blocks = rows.blocks(&free, 3);
-        assert_eq!(blocks, vec![seats(&[6, 7, 8]), seats(&[7, 8, 9])]);
-        assert_eq!(rows.largest_block(&free), 4);
-        assert!(rows.blocks(&free, 5).is_empty());
-    }
-
-    #[test]
-    fn without_rows_the_whole_date_is_one_row() {
-        let rows = Rows {
-            seats_per_row: None,
+        let numbers = match chosen {
+            Ok(numbers) => numbers,
+            Err(contended) => {
+                return Err(Error::SeatUnavailable(Unavailable::NoBlock {
+                    largest_block: if request.together {
+                        rows.largest_block(&free)
+                    } else {
+                        free.len()
+                    },
+                    contended,
+                }));
+            }
         };
-        let free = seats(&[4, 5, 6, 7, 9]);
-        assert_eq!(rows.blocks(&free, 4), vec![seats(&[4, 5, 6, 7])]);
-        assert_eq!(rows.largest_block(&free), 4);
-        assert_eq!(rows.largest_block(&[]), 0);
-        assert_eq!(rows.row_of(seats(&[900])[0]), 1);
+        let order = OrderId::new();
+        let ids: Vec<ReservationId> = numbers.iter().map(|_| ReservationId::new()).collect();
+        let held_until = now + chrono_duration(rules.hold_ttl);
+        for (number, id) in numbers.iter().zip(&ids) {
+            // Locked by this transaction and free: the update cannot miss.
+            if !seats::take(
+                conn,
+                (concert_id, date, *number),
+                user_id,
+                id,
+                held_until,
+                now,
+            )
+            .await?
+            {
+                return Err(Error::corrupt(format!(
+                    "seat {number} locked free but not taken"
+                )));
+            }
+        }
+        let written = take::write_order(
+            conn,
+            NewOrder {
+                id: order,
+                user_id,
+                concert_id,
+                date,
+                numbers: &numbers,
+                ids: &ids,
+                source: OrderSource::Turn,
+                held_until,
+                now,
+            },
+        )
+        .await?;
+        queue::lock_active(conn, queue_token, concert_id, user_id, rules).await?;
+        Ok(written)
+    })
+    .await
+}
+
+/// The first block (best first) this transaction could lock whole; Err(true) when none, but
+/// some were skipped because others held them at that moment.
+async fn lock_best_block(
+    conn: &mut Conn,
+    concert_id: &ConcertId,
+    date: NaiveDate,
+    rows: Rows,
+    free: &[SeatNumber],
+    count: usize,
+) -> Result<Result<Vec<SeatNumber>, bool>> {
+    let mut contended = false;
+    let mut skip_through: Option<SeatNumber> = None;
+    let mut tries = 0;
+    for block in rows.blocks(free, count) {
+        if skip_through.is_some_and(|s| block[0] <= s) {
+            continue;
+        }
+        if tries == MAX_BLOCK_TRIES {
+            return Ok(Err(true));
+        }
+        tries += 1;
+        let locked = seats::lock_free_skipping_locked(conn, concert_id, date, &block).await?;
+        if locked.len() == block.len() {
+            return Ok(Ok(block));
+        }
+        contended = true;
+        // Every block through the first seat missing would miss it too.
+        skip_through = block.iter().find(|n| !locked.contains(n)).copied();
+    }
+    Ok(Err(contended))
+}
+
+/// The lowest `count` free seats this transaction could lock; Err(contended) when fewer.
+async fn lock_lowest(
+    conn: &mut Conn,
+    concert_id: &ConcertId,
+    date: NaiveDate,
+    tier: Option<&str>,
+    free: &[SeatNumber],
+    count: usize,
+) -> Result<Result<Vec<SeatNumber>, bool>> {
+    if free.len() < count {
+        return Ok(Err(false));
+    }
+    let locked = seats::lock_lowest_free(conn, concert_id, date, tier, count).await?;
+    if locked.len() == count {
+        Ok(Ok(locked))
+    } else {
+        // Fewer than the free seats read: the others are being taken right now.
+        Ok(Err(true))
     }
 }

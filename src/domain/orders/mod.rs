@@ -2,8 +2,8 @@
 //! together. A reservation is one seat of an order (the seed API's `holdSeat` makes an order of
 //! one seat, and `pay`, `releaseSeat`, `refund` act through the order their reservation is in).
 //!
-//! By job: `hold` takes seats (named, or the best free ones: `best` picks them), `pay` pays a
-//! whole order, `release` gives seats back and tidies lapsed orders, `refund` credits a paid
+//! By job: `hold` takes the seats a fan names, `best` the best free ones, both through `take`
+//! (the fair share, writing the order); `pay` pays a whole order, `release` gives seats back and tidies lapsed orders, `refund` credits a paid
 //! seat back, `views` reads orders and reservations. Every transition of an existing order goes
 //! through [`lock`]: users (by id), then the order's seats (by number), then the order row; and
 //! every status change is decided by one table, [`transition`].
@@ -11,11 +11,13 @@
 //! A HELD order past `held_until` is EXPIRED by the database clock, before any sweeper writes
 //! it; so are its seats.
 
-mod best;
+pub mod best;
 pub mod hold;
 pub mod pay;
 pub mod refund;
 pub mod release;
+mod rows;
+mod take;
 pub mod views;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -29,6 +31,7 @@ use crate::domain::money::Money;
 use crate::domain::time::utc;
 
 pub use crate::db::states::{OrderSource, OrderStatus, ReservationStatus};
+pub use take::{Allowance, allowance};
 
 /// An order as its holder sees it.
 #[derive(Debug, Clone)]

@@ -171,8 +171,8 @@ pub struct TicketAllowance {
     pub remaining: i32,
 }
 
-impl From<orders::hold::Allowance> for TicketAllowance {
-    fn from(a: orders::hold::Allowance) -> Self {
+impl From<orders::Allowance> for TicketAllowance {
+    fn from(a: orders::Allowance) -> Self {
         let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         Self {
             limit: int(a.limit),
