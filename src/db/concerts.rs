@@ -111,22 +111,6 @@ pub async fn hold_terms(
         .optional()
 }
 
-/// Locks one date's row for the rest of the transaction: best-available choices of a date take
-/// turns on it.
-pub async fn lock_date(
-    conn: &mut Conn,
-    id: &ConcertId,
-    date: NaiveDate,
-) -> Result<(), DieselError> {
-    concert_dates::table
-        .find((id, date))
-        .select(concert_dates::date)
-        .for_update()
-        .first::<NaiveDate>(conn)
-        .await
-        .map(drop)
-}
-
 /// Sets a concert's fair share (None: the configured default).
 pub async fn set_max_tickets_per_fan(
     conn: &mut Conn,

@@ -81,6 +81,10 @@ id_type!(
     OrderId
 );
 id_type!(
+    /// `waitlist_entries.id`: one fan's place on a sold-out date's waitlist.
+    WaitlistEntryId
+);
+id_type!(
     /// `reservations.id`: one seat of an order.
     ReservationId
 );

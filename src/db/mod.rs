@@ -39,6 +39,7 @@ pub mod sales;
 pub mod seats;
 pub mod sign_in_failures;
 pub mod users;
+pub mod waitlist;
 
 use chrono::NaiveDateTime;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};

@@ -7,11 +7,12 @@ use diesel::prelude::*;
 
 use super::ids::{
     ConcertId, LedgerEntryId, OrderId, PaymentId, QueueToken, ReservationId, SeatNumber, TicketId,
-    UserId,
+    UserId, WaitlistEntryId,
 };
 use super::schema::*;
 use super::states::{
     LedgerKind, OrderSource, OrderStatus, ReservationStatus, Role, SeatStatus, TicketStatus,
+    WaitlistStatus,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -88,6 +89,23 @@ pub struct SeatRow {
     pub reservation_id: Option<ReservationId>,
     pub updated_at: NaiveDateTime,
     pub tier: String,
+}
+
+/// One fan's place on a date's waitlist.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = waitlist_entries, check_for_backend(diesel::mysql::Mysql))]
+pub struct WaitlistEntryRow {
+    pub id: WaitlistEntryId,
+    pub concert_id: ConcertId,
+    pub date: NaiveDate,
+    pub user_id: UserId,
+    pub seq: i64,
+    pub seat_count: i16,
+    pub status: WaitlistStatus,
+    pub order_id: Option<OrderId>,
+    pub offer_expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
 }
 
 /// The seats a fan holds on one date, as one thing to pay, release or refund.

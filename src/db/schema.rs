@@ -68,6 +68,25 @@ diesel::table! {
     concert_dates (concert_id, date) {
         concert_id -> Char,
         date -> Date,
+        waitlist_issued -> Bigint,
+        waitlist_served -> Bigint,
+        waitlist_waiting -> Integer,
+    }
+}
+
+diesel::table! {
+    waitlist_entries (id) {
+        id -> Char,
+        concert_id -> Char,
+        date -> Date,
+        user_id -> Char,
+        seq -> Bigint,
+        seat_count -> Smallint,
+        status -> Varchar,
+        order_id -> Nullable<Char>,
+        offer_expires_at -> Nullable<Datetime>,
+        created_at -> Datetime,
+        updated_at -> Datetime,
     }
 }
 
@@ -219,6 +238,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     seats,
     reservations,
     orders,
+    waitlist_entries,
     wallet_transactions,
     payments,
     idempotency_keys,

@@ -31,6 +31,14 @@ macro_rules! free_sql {
         concat!("(seats.status = 'AVAILABLE' OR ", lapsed_sql!(), ")")
     };
 }
+/// SQL: the seat's date has no waitlist waiting (else its free seats are the waitlist's, not on
+/// sale).
+macro_rules! not_for_waitlist_sql {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM concert_dates w WHERE w.concert_id = seats.concert_id \
+         AND w.date = seats.date AND w.waitlist_waiting > 0)"
+    };
+}
 /// SQL: the seat is held and its hold still runs.
 macro_rules! live_hold_sql {
     () => {
@@ -50,6 +58,11 @@ fixed_sql!(
     /// SQL for a seat's status as clients see it: a HELD seat whose deadline has passed is
     /// AVAILABLE.
     pub EffectiveStatus: Text = concat!("CASE WHEN ", lapsed_sql!(), " THEN 'AVAILABLE' ELSE seats.status END")
+);
+
+fixed_sql!(
+    /// SQL condition: the seat's date has no waitlist waiting.
+    NotForWaitlist: Bool = not_for_waitlist_sql!()
 );
 
 fixed_sql!(
@@ -132,6 +145,8 @@ pub async fn inventory(conn: &mut Conn, concert: &ConcertId) -> Result<Inventory
         diesel::sql_query(concat!(
             "SELECT CAST(COALESCE(SUM(",
             free_sql!(),
+            " AND ",
+            not_for_waitlist_sql!(),
             "), 0) AS SIGNED) AS available, CAST(COALESCE(SUM(",
             live_hold_sql!(),
             "), 0) AS SIGNED) AS held, \
@@ -165,6 +180,8 @@ pub async fn availability(
             concat!(
                 "SELECT EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() AND ",
                 free_sql!(),
+                " AND ",
+                not_for_waitlist_sql!(),
                 ") AS free, EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() AND ",
                 live_hold_sql!(),
                 ") AS held, EXISTS(SELECT 1 FROM seats WHERE concert_id = ? AND date >= UTC_DATE() \
@@ -188,6 +205,7 @@ pub async fn dates_with_free_seats(
         .filter(seats::concert_id.eq(concert))
         .filter(NotPast)
         .filter(IsFree)
+        .filter(NotForWaitlist)
         .select(seats::date)
         .distinct()
         .order(seats::date.asc())

@@ -103,6 +103,21 @@ stored_enum!(
 );
 
 stored_enum!(
+    /// `waitlist_entries.status`. OFFERED past `offer_expires_at` reads EXPIRED.
+    WaitlistStatus {
+        Waiting = "WAITING",
+        /// Seats are held for the fan as an order until the offer's deadline.
+        Offered = "OFFERED",
+        /// The offer was paid.
+        Accepted = "ACCEPTED",
+        /// The offer lapsed unpaid.
+        Expired = "EXPIRED",
+        /// The fan left the waitlist or declined the offer.
+        Left = "LEFT",
+    }
+);
+
+stored_enum!(
     /// `queue_tickets.status`. An ACTIVE ticket past `expires_at` is over without a write;
     /// clients see ABANDONED tickets as EXPIRED.
     TicketStatus {

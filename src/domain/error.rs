@@ -25,6 +25,9 @@ pub enum Error {
     InsufficientBalance { needed: String, available: String },
     #[error("you already hold {0} seats for this date, the most allowed")]
     HoldLimitReached(u32),
+    /// A waitlist join for a date that has free seats: hold them instead.
+    #[error("this date has free seats: hold them instead of joining its waitlist")]
+    SeatsAvailable,
     /// The fan's fair share of the concert would be exceeded.
     #[error("at most {limit} tickets per fan for this concert; you may take {remaining} more")]
     TicketLimitReached { limit: u32, remaining: u32 },
@@ -84,6 +87,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Unavailable {
     /// These seats (by number) are held or sold.
     Seats(Vec<crate::db::ids::SeatNumber>),
+    /// Free seats of this date go to its waitlist first.
+    ForWaitlist,
     /// No block of the size asked is free; `largest_block` is the most adjacent free seats in
     /// one row. `contended`: some seats were being taken by others at that moment (the caller
     /// tries again before answering).
@@ -101,6 +106,10 @@ impl std::fmt::Display for Unavailable {
                 let numbers: Vec<String> = seats.iter().map(ToString::to_string).collect();
                 write!(f, "seats {} are not available", numbers.join(", "))
             }
+            Self::ForWaitlist => write!(
+                f,
+                "seats of this date go to the fans on its waitlist first; join the waitlist"
+            ),
             Self::NoBlock { largest_block, .. } => write!(
                 f,
                 "not enough free seats together; the most free side by side is {largest_block}"

@@ -38,6 +38,10 @@ pub struct Rules {
           value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub max_holds_per_date: u32,
 
+    /// How long a waitlist offer holds its seats for the fan before passing them on.
+    #[arg(long, env = "WAITLIST_OFFER_TTL", default_value = "10m", value_parser = positive_duration)]
+    pub waitlist_offer_ttl: Duration,
+
     /// The largest amount a single charge may add to a wallet.
     #[arg(long, env = "MAX_CHARGE", default_value = "1000000.00", value_parser = positive_money)]
     pub max_charge: Money,
@@ -129,6 +133,7 @@ impl Default for Rules {
             hold_ttl: Duration::from_secs(5 * 60),
             max_tickets_per_fan: 6,
             max_holds_per_date: 0,
+            waitlist_offer_ttl: Duration::from_secs(10 * 60),
             max_charge: Money::from_stored(1_000_000.into()),
             jwt_ttl: Duration::from_secs(60 * 60),
             queue_active_limit: 100,

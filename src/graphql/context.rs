@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID};
 
 use super::error::ApiError;
-use crate::db::ids::{ConcertId, OrderId, QueueToken, ReservationId, UserId};
+use crate::db::ids::{ConcertId, OrderId, QueueToken, ReservationId, UserId, WaitlistEntryId};
 use std::sync::Arc;
 
 use async_graphql::ServerResult;
@@ -104,6 +104,11 @@ pub fn parse_concert_id(id: &ID) -> Result<ConcertId, ApiError> {
 /// An order id argument.
 pub fn parse_order_id(id: &ID) -> Result<OrderId, ApiError> {
     Ok(parse_id(id, "orderId", OrderId::parse)?)
+}
+
+/// A waitlist entry id argument.
+pub fn parse_entry_id(id: &ID) -> Result<WaitlistEntryId, ApiError> {
+    Ok(parse_id(id, "entryId", WaitlistEntryId::parse)?)
 }
 
 /// A reservation id argument.

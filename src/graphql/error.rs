@@ -46,6 +46,7 @@ pub fn code(error: &Error) -> ErrorCode {
         Error::NotAdmitted(_) => ErrorCode::NotAdmitted,
         Error::SeatUnavailable(_) => ErrorCode::SeatUnavailable,
         Error::TicketLimitReached { .. } => ErrorCode::TicketLimitReached,
+        Error::SeatsAvailable => ErrorCode::SeatsAvailable,
         Error::HoldExpired => ErrorCode::HoldExpired,
         Error::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
         Error::HoldLimitReached(_) => ErrorCode::HoldLimitReached,
@@ -170,6 +171,9 @@ pub fn to_graphql(error: &Error) -> async_graphql::Error {
         Error::SeatUnavailable(Unavailable::Seats(seats)) if !seats.is_empty() => {
             let numbers: Vec<i32> = seats.iter().map(|n| n.as_i32()).collect();
             gql = gql.extend_with(|_, e| e.set("seats", numbers));
+        }
+        Error::SeatUnavailable(Unavailable::ForWaitlist) => {
+            gql = gql.extend_with(|_, e| e.set("waitlist", true));
         }
         Error::SeatUnavailable(Unavailable::NoBlock { largest_block, .. }) => {
             gql = gql.extend_with(|_, e| e.set("largestBlock", *largest_block as u64));

@@ -25,9 +25,9 @@ pub enum ErrorCode {
     /// The queue token is missing, unknown, still waiting, expired, completed, or for another
     /// concert.
     NotAdmitted,
-    /// A seat asked for is held or sold (`extensions.seats`: which, for `holdSeats`), or no
-    /// block of free seats fits a best-available request (`extensions.largestBlock`). Nothing
-    /// was taken.
+    /// A seat asked for is held or sold (`extensions.seats`: which, for `holdSeats`), no block
+    /// of free seats fits a best-available request (`extensions.largestBlock`), or the date's
+    /// freed seats go to its waitlist first (`extensions.waitlist`). Nothing was taken.
     SeatUnavailable,
     /// Paying or releasing a hold past its deadline.
     HoldExpired,
@@ -36,6 +36,8 @@ pub enum ErrorCode {
     /// Already holding `MAX_HOLDS_PER_DATE` seats for that date (a cap of its own, off by
     /// default).
     HoldLimitReached,
+    /// `joinWaitlist` for a date that has free seats: hold them instead.
+    SeatsAvailable,
     /// The order would take the fan past the concert's fair share (`maxTicketsPerFan`, held
     /// and paid seats of every date): `extensions.limit`, `extensions.remaining`.
     TicketLimitReached,
@@ -134,7 +136,7 @@ mod tests {
             "GRAPHQL_VALIDATION_FAILED"
         );
         assert_eq!(ErrorCode::CsrfPrevented.as_str(), "CSRF_PREVENTED");
-        assert_eq!(ErrorCode::all().count(), 31);
+        assert_eq!(ErrorCode::all().count(), 32);
         for code in ErrorCode::all() {
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
         }

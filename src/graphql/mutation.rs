@@ -5,18 +5,18 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::context::{
-    claimed_viewer, client_address, parse_concert_id, parse_order_id, parse_reservation_id,
-    queue_token, required_queue_token, services,
+    claimed_viewer, client_address, parse_concert_id, parse_entry_id, parse_order_id,
+    parse_reservation_id, queue_token, required_queue_token, services,
 };
 use super::error::ApiResult;
 use super::inputs::{CreateConcertInput, QueueControlsInput, UpdateConcertInput};
 use super::scalars::{Date, Decimal};
 use super::types::{
     AuthPayload, Concert, Order, Payment, QueueChallengeAnswer, QueueControls, QueueTicket,
-    Reservation, Sale, Wallet,
+    Reservation, Sale, WaitlistEntry, Wallet,
 };
 use crate::domain::inputs::{self, IdempotencyKey};
-use crate::domain::orders::{best, hold, pay, refund, release};
+use crate::domain::orders::{best, hold, pay, refund, release, waitlist};
 use crate::domain::queue::challenge::Answer;
 use crate::domain::queue::controls::ControlsChange;
 use crate::domain::{accounts, lineup, queue, wallet};
@@ -187,6 +187,34 @@ impl Mutation {
         let user_id = claimed_viewer(ctx)?;
         let order_id = parse_order_id(&order_id)?;
         Ok(release::release_order(services(ctx)?, user_id, &order_id)
+            .await?
+            .into())
+    }
+
+    /// Joins a sold-out date's waitlist for `count` seats (`SEATS_AVAILABLE` while it has free
+    /// seats): freed seats are offered in join order, as an order held for you until
+    /// `offerExpiresAt`. Needs `Authorization`, no queue turn. A second join returns your entry.
+    async fn join_waitlist(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        date: Date,
+        count: i32,
+    ) -> ApiResult<WaitlistEntry> {
+        let user_id = claimed_viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        Ok(
+            waitlist::join(services(ctx)?, user_id, &concert_id, date.0, count)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Leaves the waitlist; with an offer, declines it (its seats pass to the next fan).
+    async fn leave_waitlist(&self, ctx: &Context<'_>, entry_id: ID) -> ApiResult<WaitlistEntry> {
+        let user_id = claimed_viewer(ctx)?;
+        let entry_id = parse_entry_id(&entry_id)?;
+        Ok(waitlist::leave(services(ctx)?, user_id, &entry_id)
             .await?
             .into())
     }

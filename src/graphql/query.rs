@@ -11,9 +11,9 @@ use super::paging::connection;
 use super::scalars::Date;
 use super::types::{
     Concert, Order, QueueChallenge, QueueControlChange, QueueStats, QueueTicket, Reservation, Sale,
-    Seat, TicketAllowance, User, Wallet,
+    Seat, TicketAllowance, User, WaitlistEntry, Wallet,
 };
-use crate::domain::orders::{self, views};
+use crate::domain::orders::{self, views, waitlist};
 use crate::domain::paging::PageRequest;
 use crate::domain::{accounts, catalog, live, queue, wallet};
 use async_graphql::connection::Connection;
@@ -133,6 +133,16 @@ impl Query {
         let request = PageRequest::parse(first, after.as_deref())?;
         let page = views::orders_page(services(ctx)?, user_id, &request).await?;
         Ok(connection(page, after.is_some(), Order::from))
+    }
+
+    /// Your waitlist entries, newest first (the 50 most recent). Needs `Authorization`.
+    async fn my_waitlist(&self, ctx: &Context<'_>) -> ApiResult<Vec<WaitlistEntry>> {
+        let user_id = viewer(ctx).await?;
+        Ok(waitlist::my_waitlist(services(ctx)?, user_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// One of your orders (`NOT_FOUND` for anyone else's). Needs `Authorization`.

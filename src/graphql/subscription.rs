@@ -11,7 +11,7 @@ use super::context::{
 };
 use super::error::ApiResult;
 use super::scalars::Date;
-use super::types::{QueueStats, QueueTicket, Seat};
+use super::types::{QueueStats, QueueTicket, Seat, WaitlistEntry};
 use crate::domain::live;
 
 pub struct Subscription;
@@ -38,6 +38,16 @@ impl Subscription {
         Ok(stats_stream(ctx, concert_id).await?)
     }
 
+    /// Your waitlist entries (the 50 most recent), pushed at once and whenever one changes:
+    /// an offer arrives (with its order and deadline), is paid, lapses or is declined, or your
+    /// position moves. Needs `authorization` in `connection_init`; no queue turn.
+    async fn my_waitlist(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<BoxStream<'static, Vec<WaitlistEntry>>> {
+        Ok(waitlist_stream(ctx).await?)
+    }
+
     /// Each seat of the date whose status changes (held, released, expired, sold), from any
     /// instance, within about one tick. Needs an ACTIVE `queueToken` for the concert.
     async fn seat_updates(
@@ -56,6 +66,15 @@ async fn queue_ticket_stream(ctx: &Context<'_>) -> ApiResult<BoxStream<'static, 
     let user_id = optional_viewer(ctx)?;
     let stream = live::watch_ticket(services, token, user_id).await?;
     Ok(stream.map(QueueTicket::from).boxed())
+}
+
+async fn waitlist_stream(ctx: &Context<'_>) -> ApiResult<BoxStream<'static, Vec<WaitlistEntry>>> {
+    // Reads the fan's entries: UNAUTHENTICATED without a valid token.
+    let user_id = claimed_viewer(ctx)?;
+    let stream = live::watch_waitlist(services(ctx)?, user_id).await?;
+    Ok(stream
+        .map(|entries| entries.into_iter().map(WaitlistEntry::from).collect())
+        .boxed())
 }
 
 async fn stats_stream(

@@ -31,5 +31,6 @@ mod restart;
 mod sale;
 mod service;
 mod sold_out;
+mod waitlist;
 mod wallet;
 mod ws_protocol;

@@ -9,8 +9,9 @@ use std::time::Instant;
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use tokio::sync::{broadcast, watch};
 
-use crate::db::ids::{ConcertId, QueueToken, SeatNumber, TicketId};
-use crate::db::models::QueueTicketRow;
+use crate::db::ids::{ConcertId, QueueToken, SeatNumber, TicketId, UserId};
+use crate::db::models::{QueueTicketRow, WaitlistEntryRow};
+use crate::db::states::WaitlistStatus;
 use crate::domain::catalog::{Seat, SeatStatus};
 use crate::domain::queue::stats::QueueStats;
 use crate::domain::queue::{RoomGauge, TicketStatus};
@@ -42,14 +43,21 @@ pub(super) struct HubState {
     /// Tickets `queueTicket` polls are answered for from memory (`polls`), and their tokens.
     pub(super) polled: HashMap<TicketId, Polled>,
     pub(super) polled_tokens: HashMap<QueueToken, TicketId>,
+    /// Waitlisted fans watching their entries (`myWaitlist`), and where the tick reads from.
+    pub(super) waitlists: HashMap<UserId, watch::Sender<Arc<WaitlistSnapshot>>>,
+    pub(super) waitlist_cursor: Option<NaiveDateTime>,
 }
+
+/// A waitlisted fan's entries as last read, each with its date's served mark (positions).
+pub(super) type WaitlistSnapshot = Vec<(WaitlistEntryRow, WaitlistStatus, i64)>;
 
 impl HubState {
     pub(super) fn subscribers(&self) -> usize {
         let rooms: usize = self.rooms.values().map(|f| f.tx.receiver_count()).sum();
         let dates: usize = self.dates.values().map(|f| f.tx.receiver_count()).sum();
         let stats: usize = self.stats.values().map(|f| f.receiver_count()).sum();
-        rooms + dates + stats
+        let waitlists: usize = self.waitlists.values().map(|f| f.receiver_count()).sum();
+        rooms + dates + stats + waitlists
     }
 }
 

@@ -26,9 +26,11 @@ mod polls;
 mod publish;
 mod seat_maps;
 mod streams;
+mod waitlists;
 
 pub use hub::{LiveHub, RoomSnapshot, TicketChange};
 pub use polls::{poll, require_turn};
 pub use publish::{LiveTickReport, publish_changes};
 pub use seat_maps::seat_map;
 pub use streams::{watch_seats, watch_stats, watch_ticket};
+pub use waitlists::watch_waitlist;

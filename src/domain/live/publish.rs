@@ -34,7 +34,7 @@ pub struct LiveTickReport {
 pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
     let hub = &services.live;
     let presence_every = presence_interval(services.rules.queue_abandon_after);
-    let (rooms, dates, stats, presence, subscribers) = {
+    let (rooms, dates, stats, presence, waitlists, subscribers) = {
         let mut state = hub.lock();
         // Tickets nobody polled for two presence intervals are forgotten (and their presence
         // stops, so admission may skip them as abandoned).
@@ -83,10 +83,18 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
         } else {
             Vec::new()
         };
-        (rooms, dates, stats, presence, state.subscribers())
+        let waitlists = !state.waitlists.is_empty();
+        (
+            rooms,
+            dates,
+            stats,
+            presence,
+            waitlists,
+            state.subscribers(),
+        )
     };
     metrics::gauge!("live_subscribers").set(subscribers as f64);
-    if rooms.is_empty() && dates.is_empty() && stats.is_empty() {
+    if rooms.is_empty() && dates.is_empty() && stats.is_empty() && !waitlists {
         return Ok(LiveTickReport::default());
     }
 
@@ -133,6 +141,9 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
             if let Some(feed) = hub.lock().stats.get(concert_id) {
                 feed.send_replace(Some(Arc::new(read)));
             }
+        }
+        if waitlists {
+            super::waitlists::publish(conn, hub, now).await?;
         }
         for chunk in presence.chunks(PRESENCE_CHUNK) {
             queue_tickets::touch(conn, chunk).await?;

@@ -17,7 +17,7 @@ use super::rows::Rows;
 use super::take::{self, MAX_SEATS_PER_ORDER, NewOrder, note_held};
 use crate::db::ids::{ConcertId, OrderId, QueueToken, ReservationId, SeatNumber, UserId};
 use crate::db::states::OrderSource;
-use crate::db::{Conn, concerts, price_tiers, seats};
+use crate::db::{Conn, price_tiers, seats};
 use crate::domain::error::{Error, Result, Unavailable};
 use crate::domain::queue;
 use crate::domain::services::Services;
@@ -111,7 +111,8 @@ async fn best_available_round(
 ) -> Result<Order> {
     let rules = &services.rules;
     transaction!(services.db, async |conn: &mut Conn| {
-        let (terms, now) = take::begin(conn, user_id, concert_id, date).await?;
+        let (terms, now) =
+            take::begin(conn, user_id, concert_id, date, take::DateTurn::Exclusive).await?;
         take::check_share(
             conn,
             rules,
@@ -123,8 +124,6 @@ async fn best_available_round(
             now,
         )
         .await?;
-        // After the fan's row, before any seat: the global lock order.
-        concerts::lock_date(conn, concert_id, date).await?;
         if let Some(tier) = &request.tier
             && !price_tiers::has_name(conn, concert_id, tier).await?
         {

@@ -68,7 +68,8 @@ pub async fn hold_seats(
             .join(",")
     );
     let order = transaction!(services.db, async |conn: &mut Conn| {
-        let (terms, now) = take::begin(conn, user_id, concert_id, date).await?;
+        let (terms, now) =
+            take::begin(conn, user_id, concert_id, date, take::DateTurn::Shared).await?;
         if let Some(key) = &key
             && let Some(first) =
                 idempotency::replay(conn, user_id, key, "hold_seats", &fingerprint).await?

@@ -19,6 +19,7 @@ pub mod release;
 mod rows;
 mod take;
 pub mod views;
+pub mod waitlist;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 

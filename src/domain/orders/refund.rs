@@ -31,7 +31,7 @@ pub async fn refund(
     let current = super::views::reservation(services, reservation_id).await?;
     let owner = current.user_id.clone();
     let cutoff = chrono_duration(services.rules.refund_cutoff);
-    let refunded = transaction!(services.db, async |conn: &mut Conn| {
+    let (refunded, waits) = transaction!(services.db, async |conn: &mut Conn| {
         let role = users::role(conn, caller)
             .await?
             .ok_or_else(|| Error::Unauthenticated("unknown user".into()))?;
@@ -47,7 +47,10 @@ pub async fn refund(
                 .await?
                 .is_some()
         {
-            return super::views::find_reservation(conn, reservation_id).await;
+            return Ok((
+                super::views::find_reservation(conn, reservation_id).await?,
+                false,
+            ));
         }
         let (seat, status) = locked
             .seats
@@ -57,7 +60,7 @@ pub async fn refund(
             .ok_or(Error::NotFound("reservation"))?;
         match status {
             ReservationStatus::Paid => {}
-            ReservationStatus::Refunded => return Ok(super::to_reservation(seat, status)),
+            ReservationStatus::Refunded => return Ok((super::to_reservation(seat, status), false)),
             ReservationStatus::Held => {
                 return Err(Error::bad_input(
                     "this reservation is not paid; release the hold instead",
@@ -116,10 +119,17 @@ pub async fn refund(
             )
             .await?;
         }
-        super::views::find_reservation(conn, reservation_id).await
+        let waits = super::release::waitlist_waits(conn, &seat.concert_id, seat.date).await?;
+        Ok((
+            super::views::find_reservation(conn, reservation_id).await?,
+            waits,
+        ))
     })
     .await?;
     metrics::counter!("refunds_total").increment(1);
+    if waits {
+        super::release::pass_on(services, &refunded.concert_id, refunded.date).await;
+    }
     services.live.note_seats(
         &refunded.concert_id,
         refunded.date,

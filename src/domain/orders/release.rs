@@ -3,10 +3,12 @@
 //! repeat of a release returns the order (or seat) as it is. And tidying: lapsed holds written
 //! back as AVAILABLE seats and EXPIRED orders, which the clock has made them already.
 
-use super::{Action, Order, OrderStatus, Reservation, ReservationStatus, Transition};
-use crate::db::ids::{OrderId, ReservationId, SeatNumber, UserId};
+use super::{Action, Order, OrderSource, OrderStatus, Reservation, ReservationStatus, Transition};
+use chrono::NaiveDate;
+
+use crate::db::ids::{ConcertId, OrderId, ReservationId, SeatNumber, UserId};
 use crate::db::states::SeatStatus;
-use crate::db::{Conn, orders, reservations, seats};
+use crate::db::{Conn, orders, reservations, seats, waitlist};
 use crate::domain::error::{Error, Result};
 use crate::domain::money::Money;
 use crate::domain::services::Services;
@@ -17,7 +19,7 @@ pub async fn release_order(
     user_id: &UserId,
     order_id: &OrderId,
 ) -> Result<Order> {
-    let (order, freed) = transaction!(services.db, async |conn: &mut Conn| {
+    let (order, freed, waits) = transaction!(services.db, async |conn: &mut Conn| {
         let owner = orders::find(conn, order_id)
             .await?
             .ok_or(Error::NotFound("order"))?
@@ -27,7 +29,7 @@ pub async fn release_order(
         let locked = super::lock(conn, &[user_id], order_id).await?;
         match super::transition(locked.status, Action::Release) {
             Transition::To(_) => {}
-            Transition::Already => return Ok((locked.order(), Vec::new())),
+            Transition::Already => return Ok((locked.order(), Vec::new(), false)),
             Transition::Refused(e) => return Err(e),
         }
         let row = &locked.row;
@@ -49,10 +51,21 @@ pub async fn release_order(
         )
         .await?;
         orders::set_status(conn, order_id, OrderStatus::Released, None, now).await?;
-        Ok((super::views::find_order(conn, order_id).await?, freed))
+        if row.source == OrderSource::Waitlist {
+            super::waitlist::settle_offer(conn, order_id, false, now).await?;
+        }
+        let waits = waitlist_waits(conn, &row.concert_id, row.date).await?;
+        Ok((
+            super::views::find_order(conn, order_id).await?,
+            freed,
+            waits,
+        ))
     })
     .await?;
     note_freed(services, &order, &freed);
+    if waits {
+        pass_on(services, &order.concert_id, order.date).await;
+    }
     Ok(order)
 }
 
@@ -69,7 +82,7 @@ pub async fn release_seat(
             "this reservation belongs to another user".into(),
         ));
     }
-    let (order, seat) = transaction!(services.db, async |conn: &mut Conn| {
+    let (order, seat, waits) = transaction!(services.db, async |conn: &mut Conn| {
         let locked = super::lock(conn, &[user_id], &current.order_id).await?;
         let (seat, status) = locked
             .seats
@@ -80,7 +93,7 @@ pub async fn release_seat(
         match status {
             ReservationStatus::Held => {}
             ReservationStatus::Cancelled => {
-                return Ok((locked.order(), super::to_reservation(seat, status)));
+                return Ok((locked.order(), super::to_reservation(seat, status), false));
             }
             ReservationStatus::Expired => return Err(Error::HoldExpired),
             ReservationStatus::Paid | ReservationStatus::Refunded => {
@@ -105,6 +118,9 @@ pub async fn release_seat(
             orders::set_total(conn, &row.id, left.as_decimal(), now).await?;
         } else {
             orders::set_status(conn, &row.id, OrderStatus::Released, None, now).await?;
+            if row.source == OrderSource::Waitlist {
+                super::waitlist::settle_offer(conn, &row.id, false, now).await?;
+            }
         }
         let order = super::views::find_order(conn, &row.id).await?;
         let seat = order
@@ -113,11 +129,33 @@ pub async fn release_seat(
             .find(|s| s.id == *reservation_id)
             .cloned()
             .ok_or(Error::NotFound("reservation"))?;
-        Ok((order, seat))
+        let waits = waitlist_waits(conn, &row.concert_id, row.date).await?;
+        Ok((order, seat, waits))
     })
     .await?;
     note_freed(services, &order, &[seat.seat_number]);
+    if waits {
+        pass_on(services, &order.concert_id, order.date).await;
+    }
     Ok(seat)
+}
+
+/// Whether the date's waitlist waits: read in the transaction that freed seats, so a fan who
+/// frees seats of a date nobody waits for pays no further round trip.
+pub(super) async fn waitlist_waits(
+    conn: &mut Conn,
+    concert_id: &ConcertId,
+    date: NaiveDate,
+) -> Result<bool> {
+    Ok(waitlist::counters(conn, concert_id, date).await?.waiting > 0)
+}
+
+/// Seats given back go to the date's waitlist first, at once. The change is committed already:
+/// a failure here is logged, and the hold sweeper's next round offers them.
+pub(super) async fn pass_on(services: &Services, concert_id: &ConcertId, date: NaiveDate) {
+    if let Err(err) = super::waitlist::offer_freed(services, concert_id, date).await {
+        tracing::warn!(error = ?err, "waitlist offer after freeing seats failed");
+    }
 }
 
 fn note_freed(services: &Services, order: &Order, freed: &[SeatNumber]) {

@@ -11,9 +11,9 @@ use super::{Order, OrderSource, OrderStatus, ReservationStatus, to_order};
 use crate::db::ids::{ConcertId, OrderId, ReservationId, SeatNumber, UserId};
 use crate::db::models::{OrderRow, ReservationRow};
 use crate::db::states::SeatStatus;
-use crate::db::{Conn, concerts, orders, reservations, seats};
+use crate::db::{Conn, concerts, orders, reservations, seats, waitlist};
 use crate::domain::accounts::lock_user_at_now;
-use crate::domain::error::{Error, Result};
+use crate::domain::error::{Error, Result, Unavailable};
 use crate::domain::money::Money;
 use crate::domain::rules::Rules;
 use crate::domain::services::Services;
@@ -68,24 +68,51 @@ pub(crate) struct Terms {
     pub max_tickets_per_fan: Option<u32>,
 }
 
-/// The start of every hold: the date exists, then the fan's row is locked (the first lock of
-/// the order) with the database clock.
-pub(super) async fn begin(
+/// How a hold meets the date's row (its waitlist counters): named holds read it shared, so
+/// they run side by side and a waitlist join waits for them; best-available choices lock it, so
+/// they take turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DateTurn {
+    Shared,
+    Exclusive,
+}
+
+/// The date's terms: its rows and the concert's fair share.
+pub(crate) async fn terms(
     conn: &mut Conn,
-    user_id: &UserId,
     concert_id: &ConcertId,
     date: NaiveDate,
-) -> Result<(Terms, NaiveDateTime)> {
+) -> Result<Terms> {
     let (per_row, share) = concerts::hold_terms(conn, concert_id, date)
         .await?
         .ok_or(Error::NotFound("concert date"))?;
-    let now = lock_user_at_now(conn, user_id).await?;
-    let terms = Terms {
+    Ok(Terms {
         rows: Rows {
             seats_per_row: per_row.and_then(|n| u16::try_from(n).ok()),
         },
         max_tickets_per_fan: share.and_then(|n| u32::try_from(n).ok()),
+    })
+}
+
+/// The start of every hold taken in a turn: the date exists, the fan's row is locked (the first
+/// lock of the order) with the database clock, then the date's row (`turn`); while the date's
+/// waitlist waits, its freed seats are the waitlist's (`SEAT_UNAVAILABLE`, `waitlist`).
+pub(crate) async fn begin(
+    conn: &mut Conn,
+    user_id: &UserId,
+    concert_id: &ConcertId,
+    date: NaiveDate,
+    turn: DateTurn,
+) -> Result<(Terms, NaiveDateTime)> {
+    let terms = terms(conn, concert_id, date).await?;
+    let now = lock_user_at_now(conn, user_id).await?;
+    let counters = match turn {
+        DateTurn::Shared => waitlist::counters_shared(conn, concert_id, date).await?,
+        DateTurn::Exclusive => waitlist::lock_counters(conn, concert_id, date).await?,
     };
+    if counters.is_some_and(|c| c.waiting > 0) {
+        return Err(Error::SeatUnavailable(Unavailable::ForWaitlist));
+    }
     Ok((terms, now))
 }
 

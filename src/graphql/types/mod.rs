@@ -5,6 +5,7 @@ mod accounts;
 mod catalog;
 mod orders;
 mod queue;
+mod waitlist;
 mod wallet;
 
 pub use accounts::{AuthPayload, Role, User};
@@ -16,4 +17,5 @@ pub use queue::{
     QueueChallenge, QueueChallengeAnswer, QueueControlChange, QueueControls, QueueStats,
     QueueStatus, QueueTicket, Sale,
 };
+pub use waitlist::{WaitlistEntry, WaitlistStatus};
 pub use wallet::{Wallet, WalletTransaction, WalletTransactionKind};

@@ -279,10 +279,12 @@ impl TestApp {
         let mut conn = self.conn().await;
         conn.batch_execute(&format!(
             "UPDATE seats SET {}; UPDATE reservations SET {}; UPDATE orders SET {}; \
+             UPDATE waitlist_entries SET {}; \
              UPDATE queue_tickets SET {}, {}, {}; UPDATE queue_rooms SET {}, {};",
             back("held_until"),
             back("held_until"),
             back("held_until"),
+            back("offer_expires_at"),
             back("last_seen_at"),
             back("activated_at"),
             back("expires_at"),

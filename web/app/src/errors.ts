@@ -15,6 +15,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   HOLD_EXPIRED: "Your hold ran out. Hold the seat again.",
   INSUFFICIENT_BALANCE: "Your balance does not cover this. Top up first.",
   HOLD_LIMIT_REACHED: "You are already holding as many seats as allowed for this date.",
+  SEATS_AVAILABLE: "This date has free seats again. Pick yours on the seat map.",
   TICKET_LIMIT_REACHED: "That would be more tickets than one fan may have for this concert.",
   SALE_NOT_OPEN: "The sale has not opened yet.",
   REFUND_WINDOW_CLOSED: "Refunds for this ticket have closed. Ask the organiser.",
