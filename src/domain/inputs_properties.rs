@@ -8,6 +8,9 @@ use super::error::Error;
 use super::inputs::{Email, IdempotencyKey, Password, Username, seat_number};
 use super::money::Money;
 use crate::db::ids::{ConcertId, QueueToken, ReservationId, UserId};
+use crate::domain::orders::MAX_SEATS_PER_ORDER;
+use crate::domain::orders::best::BestRequest;
+use crate::domain::orders::hold::SeatSet;
 use crate::domain::queue::challenge::Answer;
 
 /// Text a hostile client might send: any unicode, SQL and format metacharacters, long runs.
@@ -62,6 +65,39 @@ proptest! {
     fn seat_numbers_are_1_to_50_or_refused(n in any::<i32>()) {
         match seat_number(n) {
             Ok(seat) => prop_assert!(seat.get() >= 1),
+            Err(e) => prop_assert!(matches!(e, Error::BadInput(_))),
+        }
+    }
+
+    #[test]
+    fn an_order_names_1_to_100_distinct_seats_sorted_or_is_refused(
+        numbers in proptest::collection::vec(1i32..200, 0..130),
+    ) {
+        let seats: Vec<_> = numbers.iter().filter_map(|n| seat_number(*n).ok()).collect();
+        let mut distinct = seats.clone();
+        distinct.sort();
+        distinct.dedup();
+        match SeatSet::parse(seats.clone()) {
+            Ok(set) => {
+                prop_assert!(!seats.is_empty() && seats.len() <= MAX_SEATS_PER_ORDER);
+                prop_assert_eq!(set.numbers(), distinct.as_slice(), "sorted, each once");
+            }
+            Err(e) => {
+                prop_assert!(matches!(e, Error::BadInput(_)));
+                prop_assert!(
+                    seats.is_empty() || seats.len() > MAX_SEATS_PER_ORDER || distinct.len() < seats.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn best_available_asks_for_1_to_100_seats_and_a_short_tier(
+        count in any::<i32>(),
+        tier in proptest::option::of(hostile()),
+    ) {
+        match BestRequest::parse(count, tier.clone(), true) {
+            Ok(r) => prop_assert!((1..=MAX_SEATS_PER_ORDER).contains(&r.count)),
             Err(e) => prop_assert!(matches!(e, Error::BadInput(_))),
         }
     }

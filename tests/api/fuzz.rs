@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use crate::common::TestApp;
 
-const TABLES: &str = "users, concerts, concert_dates, seats, reservations, wallet_transactions, \
-                      payments, idempotency_keys, queue_rooms, queue_tickets, queue_challenges_used";
+const TABLES: &str = "users, concerts, concert_dates, seats, reservations, orders, \
+                      wallet_transactions, payments, idempotency_keys, queue_rooms, queue_tickets, \
+                      queue_challenges_used, waitlist_entries";
 
 #[derive(QueryableByName, PartialEq, Debug)]
 struct Checksum {
@@ -78,6 +79,15 @@ async fn no_argument_value_breaks_a_mutation_or_changes_a_row_when_refused() {
     app.charge(&fan, "100.00").await.ok();
     let held = app.hold(&fan, &concert, dates[0], 1).await.ok();
     let reservation = held["holdSeat"]["id"].clone();
+    let order = app
+        .gql(
+            "mutation($c: ID!, $d: Date!) { holdSeats(concertId: $c, date: $d, seatNumbers: [7, 8]) { id } }",
+            json!({ "c": concert, "d": dates[0].to_string() }),
+            &fan.auth(),
+        )
+        .await
+        .ok()["holdSeats"]["id"]
+        .clone();
     let date = json!(dates[0].to_string());
 
     // Each mutation with valid arguments, by variable name and GraphQL type.
@@ -108,9 +118,51 @@ async fn no_argument_value_breaks_a_mutation_or_changes_a_row_when_refused() {
             "holdSeat(concertId: $a, date: $b, seatNumber: $c) { id }",
             vec![
                 ("a", "ID!", json!(concert)),
-                ("b", "Date!", date),
+                ("b", "Date!", date.clone()),
                 ("c", "Int!", json!(2)),
             ],
+        ),
+        (
+            "holdSeats(concertId: $a, date: $b, seatNumbers: $c, idempotencyKey: $d) { id }",
+            vec![
+                ("a", "ID!", json!(concert)),
+                ("b", "Date!", date.clone()),
+                ("c", "[Int!]!", json!([3, 4])),
+                ("d", "String", json!(null)),
+            ],
+        ),
+        (
+            "holdBestAvailable(concertId: $a, date: $b, count: $c, tier: $d, together: $e) { id }",
+            vec![
+                ("a", "ID!", json!(concert)),
+                ("b", "Date!", date.clone()),
+                ("c", "Int!", json!(1)),
+                ("d", "String", json!("General")),
+                ("e", "Boolean", json!(true)),
+            ],
+        ),
+        (
+            "payOrder(orderId: $a, idempotencyKey: $b) { id }",
+            vec![
+                ("a", "ID!", order.clone()),
+                ("b", "String!", json!("fuzz-pay-order")),
+            ],
+        ),
+        (
+            "releaseOrder(orderId: $a) { id }",
+            vec![("a", "ID!", order)],
+        ),
+        (
+            "joinWaitlist(concertId: $a, date: $b, count: $c) { id }",
+            vec![
+                ("a", "ID!", json!(concert)),
+                ("b", "Date!", date.clone()),
+                ("c", "Int!", json!(2)),
+            ],
+        ),
+        (
+            "leaveWaitlist(entryId: $a) { id }",
+            vec![("a", "ID!", json!("01a24dbc-d10c-75f3-85e5-3e22a5edeaf7"))],
         ),
         (
             "releaseSeat(reservationId: $a) { status }",

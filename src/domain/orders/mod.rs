@@ -32,7 +32,7 @@ use crate::domain::money::Money;
 use crate::domain::time::utc;
 
 pub use crate::db::states::{OrderSource, OrderStatus, ReservationStatus};
-pub use take::{Allowance, allowance};
+pub use take::{Allowance, MAX_SEATS_PER_ORDER, allowance};
 
 /// An order as its holder sees it.
 #[derive(Debug, Clone)]
