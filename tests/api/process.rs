@@ -1157,3 +1157,198 @@ async fn a_two_thousand_deep_literal_over_every_transport_leaves_the_process_ser
     let status = server.wait(Duration::from_secs(10)).await.expect("exits");
     assert!(status.success(), "exit status {status}");
 }
+
+/// Runs `sql` (statements separated by `;`) on the database.
+async fn execute(database_url: &str, sql: &str) {
+    use diesel_async::SimpleAsyncConnection;
+    let mut conn = Conn::establish(database_url).await.expect("connect");
+    conn.batch_execute(sql).await.expect("execute");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_an_instance_during_a_waitlist_offer_loses_no_seat() {
+    let db = TestDb::create().await;
+    let env = [
+        ("WAITLIST_OFFER_TTL", "2s"),
+        ("HOLD_SWEEP_INTERVAL", "300ms"),
+        ("QUEUE_TICK", "100ms"),
+    ];
+    let mut a = ServerProcess::start("A", &db.url, &env, None).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client");
+    let client = a.client(&http);
+
+    // A date of two seats, on sale at once (no sale record), sold out to one buyer.
+    let operator = client.sign_up(&unique_name()).await;
+    execute(
+        &db.url,
+        &format!(
+            "UPDATE users SET role = 'OPERATOR' WHERE id = '{}'",
+            operator.user_id
+        ),
+    )
+    .await;
+    let date = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
+    let created = client
+        .gql(
+            "mutation($i: CreateConcertInput!) { createConcert(input: $i) { id } }",
+            json!({ "i": { "title": "Two Seats", "venue": "Box", "dates": [date.to_string()],
+                           "seatsPerDate": 2, "price": "10.00" } }),
+            &operator.auth(),
+        )
+        .await
+        .ok();
+    let concert = created["createConcert"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    execute(
+        &db.url,
+        &format!("DELETE FROM sales WHERE concert_id = '{concert}'"),
+    )
+    .await;
+    let mut buyer = client.sign_up(&unique_name()).await;
+    client
+        .gql(CHARGE, json!({ "a": "20.00", "k": "buyer" }), &buyer.auth())
+        .await
+        .ok();
+    assert_eq!(
+        client.enter_queue(&mut buyer, &concert).await["status"],
+        "ACTIVE"
+    );
+    let held = client
+        .gql(
+            "mutation($c: ID!, $d: Date!) { holdSeats(concertId: $c, date: $d, seatNumbers: [1, 2]) { id seats { reservationId } } }",
+            json!({ "c": concert, "d": date.to_string() }),
+            &buyer.auth(),
+        )
+        .await
+        .ok();
+    client
+        .gql(
+            "mutation($o: ID!) { payOrder(orderId: $o, idempotencyKey: \"buy\") { status } }",
+            json!({ "o": held["holdSeats"]["id"] }),
+            &buyer.auth(),
+        )
+        .await
+        .ok();
+    let seat_one = held["holdSeats"]["seats"][0]["reservationId"]
+        .as_str()
+        .expect("reservation")
+        .to_owned();
+    let mut waiters = Vec::new();
+    for _ in 0..3 {
+        let fan = client.sign_up(&unique_name()).await;
+        client
+            .gql(
+                "mutation($c: ID!, $d: Date!) { joinWaitlist(concertId: $c, date: $d, count: 1) { status } }",
+                json!({ "c": concert, "d": date.to_string() }),
+                &fan.auth(),
+            )
+            .await
+            .ok();
+        waiters.push(fan);
+    }
+
+    // The refund frees seat 1 and A dies at about the same moment: before, during or after the
+    // offer it makes right after committing.
+    let refund = {
+        let client = client.clone();
+        let operator = operator.clone();
+        let seat_one = seat_one.clone();
+        tokio::spawn(async move {
+            client
+                .gql(
+                    "mutation($r: ID!) { refund(reservationId: $r) { status } }",
+                    json!({ "r": seat_one }),
+                    &operator.auth(),
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    a.sigkill().await;
+    assert!(a.wait(Duration::from_secs(5)).await.is_some(), "A exits");
+    let _ = refund.await;
+
+    let b = ServerProcess::start("B", &db.url, &env, None).await;
+    let client = b.client(&http);
+    let refunded = count(
+        &db.url,
+        &format!(
+            "SELECT COUNT(*) AS n FROM reservations WHERE id = '{seat_one}' AND status = 'REFUNDED'"
+        ),
+    )
+    .await;
+    if refunded == 0 {
+        // A died before the refund committed: it is asked again, as the operator would.
+        client
+            .gql(
+                "mutation($r: ID!) { refund(reservationId: $r) { status } }",
+                json!({ "r": seat_one }),
+                &operator.auth(),
+            )
+            .await
+            .ok();
+    }
+
+    // Nobody pays: the seat goes to each waiter in turn (2 s each), then back on sale.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let expired = count(
+            &db.url,
+            "SELECT COUNT(*) AS n FROM waitlist_entries WHERE status = 'EXPIRED' \
+             OR (status = 'OFFERED' AND offer_expires_at <= UTC_TIMESTAMP(6))",
+        )
+        .await;
+        let waiting = count(
+            &db.url,
+            "SELECT COUNT(*) AS n FROM concert_dates WHERE waitlist_waiting > 0",
+        )
+        .await;
+        if expired == 3 && waiting == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the offers did not pass on: {expired} lapsed, {waiting} dates waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Each waiter was offered seat 1 once, in join order.
+    let offers = count(
+        &db.url,
+        "SELECT COUNT(*) AS n FROM orders o JOIN reservations r ON r.order_id = o.id \
+         WHERE o.source = 'WAITLIST' AND r.seat_number = 1",
+    )
+    .await;
+    assert_eq!(offers, 3, "one offer per waiter");
+    let in_order = count(
+        &db.url,
+        "SELECT COUNT(*) AS n FROM waitlist_entries a JOIN waitlist_entries b \
+           ON b.concert_id = a.concert_id AND b.seq = a.seq + 1 \
+         JOIN orders oa ON oa.id = a.order_id JOIN orders ob ON ob.id = b.order_id \
+         WHERE oa.created_at < ob.created_at",
+    )
+    .await;
+    assert_eq!(in_order, 2, "offered in join order");
+    // And the seat is on sale again: a fan in a turn holds it through B.
+    let mut late = client.sign_up(&unique_name()).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.enter_queue(&mut late, &concert).await["status"] != "ACTIVE" {
+        assert!(Instant::now() < deadline, "the room reopens");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client
+        .gql(
+            "mutation($c: ID!, $d: Date!) { holdSeats(concertId: $c, date: $d, seatNumbers: [1]) { id } }",
+            json!({ "c": concert, "d": date.to_string() }),
+            &late.auth(),
+        )
+        .await
+        .ok();
+    assert_invariants(&db.url).await;
+    b.sigterm().await;
+}
