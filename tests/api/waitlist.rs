@@ -296,3 +296,69 @@ async fn a_waitlisted_fan_is_offered_a_refunded_seat_live_and_can_leave() {
     );
     assert_invariants(&app.db.url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seats_refunded_at_once_are_each_offered_once_to_the_first_in_line() {
+    let app = TestApp::spawn_with(test_rules(), Background::NONE).await;
+    let (concert, date) = small_concert(&app, 10).await;
+    let client = app.client();
+    let operator = app.operator().await;
+    // Two buyers (six seats a fan at most) take all ten.
+    let (one, two) = (
+        app.admitted_fan(&concert).await,
+        app.admitted_fan(&concert).await,
+    );
+    app.charge(&one, "100.00").await.ok();
+    app.charge(&two, "100.00").await.ok();
+    let mut sold = Vec::new();
+    for (fan, seats) in [(&one, vec![1, 2, 3, 4, 5]), (&two, vec![6, 7, 8, 9, 10])] {
+        let held = client
+            .gql(
+                "mutation($c: ID!, $d: Date!, $s: [Int!]!) { holdSeats(concertId: $c, date: $d, seatNumbers: $s) { id seats { reservationId } } }",
+                json!({ "c": concert, "d": date.to_string(), "s": seats }),
+                &fan.auth(),
+            )
+            .await
+            .ok();
+        client
+            .gql(
+                "mutation($o: ID!) { payOrder(orderId: $o, idempotencyKey: \"buy\") { status } }",
+                json!({ "o": held["holdSeats"]["id"] }),
+                &fan.auth(),
+            )
+            .await
+            .ok();
+        for seat in held["holdSeats"]["seats"].as_array().expect("seats") {
+            sold.push(seat["reservationId"].as_str().expect("id").to_owned());
+        }
+    }
+    let mut line = Vec::new();
+    for _ in 0..12 {
+        let fan = app.fan().await;
+        join(&client, &fan, &concert, date, 1).await.ok();
+        line.push(fan);
+    }
+
+    // Ten refunds at once, each followed by its own offer round.
+    futures::future::join_all(sold.iter().map(|r| refund(&client, &operator, r))).await;
+    // Rounds that met another round's locks left their seats to the sweeper's beat.
+    waitlist::offer_rounds(app.services())
+        .await
+        .expect("rounds");
+
+    let mut offered = std::collections::HashSet::new();
+    for (i, fan) in line.iter().enumerate() {
+        let entry = my_waitlist(&client, fan).await;
+        if i < 10 {
+            assert_eq!(entry["status"], "OFFERED", "fan {i} of the line: {entry}");
+            let seat = entry["offer"]["seats"][0]["number"].as_i64().expect("seat");
+            assert!(offered.insert(seat), "seat {seat} offered twice");
+        } else {
+            assert_eq!(entry["status"], "WAITING");
+            assert_eq!(entry["position"], i64::try_from(i).expect("i") - 10);
+        }
+    }
+    assert_eq!(offered.len(), 10);
+    assert_eq!(app.count("orders", "source = 'WAITLIST'").await, 10);
+    assert_invariants(&app.db.url).await;
+}
