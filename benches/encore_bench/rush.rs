@@ -15,7 +15,10 @@
 //!   answer is `SEAT_UNAVAILABLE` or, once a fan holds their fair share (6),
 //!   `TICKET_LIMIT_REACHED` (expected, not errors);
 //! - `pay`: a fresh admitted fan holds a free seat and pays for it (a payment ends a turn): the
-//!   rate counts these pairs, the latencies are the payment's alone.
+//!   rate counts these pairs, the latencies are the payment's alone;
+//! - `order4`, `single4`: a fresh admitted fan buys four seats, as one order (`holdSeats`,
+//!   `payOrder`) or the seed API's way (`holdSeat` and `pay` four times each): the rate counts
+//!   purchases, the latencies are the whole purchase's; their ratio is printed.
 //!
 //! After `enter`, `hold` and `pay` the **raw baseline** runs: the same domain calls the resolvers
 //! make, so the same SQL, through a diesel-async pool of the same size in this process, at the
@@ -59,6 +62,10 @@ pub enum Mode {
     Hold,
     Race,
     Pay,
+    /// A fresh admitted fan buys four seats as one order: `holdSeats` of four, `payOrder`.
+    Order4,
+    /// The same four seats the seed API's way: `holdSeat` four times, `pay` four times.
+    Single4,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -71,7 +78,7 @@ pub struct RushBench {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "flow,enter,poll,seats,charge,hold,race,pay"
+        default_value = "flow,enter,poll,seats,charge,hold,race,pay,order4,single4"
     )]
     pub modes: Vec<Mode>,
     /// Concurrent clients.
@@ -158,6 +165,9 @@ struct Stage {
     /// not held on (a client holds its own seat number on each date, so no two clients meet).
     dates: Vec<String>,
     next_date: Vec<AtomicUsize>,
+    /// Purchases of four seats so far (`order4`, `single4`): the n-th takes seats
+    /// `(n % 12) * 4 + 1..=+4` of date `DATES / 2 + n / 12`, apart from the other modes' seats.
+    next_four: AtomicUsize,
 }
 
 async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
@@ -220,6 +230,7 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
         active,
         next_payer: AtomicUsize::new(waiting + active),
         payers_end: waiting + active + payers,
+        next_four: AtomicUsize::new(0),
     });
 
     println!(
@@ -232,6 +243,7 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
     );
     let raw = raw_services(url)?;
     let mut ratios = Vec::new();
+    let mut purchases: BTreeMap<String, f64> = BTreeMap::new();
     for mode in args.modes.iter().filter(|m| **m != Mode::Flow) {
         let name = format!("{mode:?}").to_lowercase();
         let mut served = Vec::new();
@@ -241,6 +253,7 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
             healthy &= report(&name, round, &figures, &broken);
             served.push(figures.per_sec);
         }
+        purchases.insert(name.clone(), served.iter().sum::<f64>() / served.len() as f64);
         if !matches!(mode, Mode::Enter | Mode::Hold | Mode::Pay) {
             continue;
         }
@@ -258,6 +271,16 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
         println!(
             "{name:<8} service/raw: {:.2} ({served:.0} / {baseline:.0} per second, mean of two runs each)",
             served / baseline
+        );
+    }
+    if let (Some(order), Some(single)) = (purchases.get("order4"), purchases.get("single4")) {
+        anyhow::ensure!(
+            *order > 0.0 && *single > 0.0,
+            "a purchase mode measured nothing"
+        );
+        println!(
+            "four seats bought: order4/single4 {:.2} ({order:.0} / {single:.0} purchases per second, mean of two runs each)",
+            order / single
         );
     }
     println!(
@@ -385,6 +408,17 @@ async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::R
             let mut errors: BTreeMap<String, usize> = BTreeMap::new();
             let mut n = 0usize;
             while Instant::now() < deadline {
+                if matches!(mode, Mode::Order4 | Mode::Single4) {
+                    let Some(outcome) = buy_four(&stage, mode, worker).await else {
+                        *errors.entry("OUT_OF_FANS_OR_DATES".into()).or_default() += 1;
+                        break;
+                    };
+                    match outcome {
+                        Ok(ms) => latencies.push(ms),
+                        Err(code) => *errors.entry(code).or_default() += 1,
+                    }
+                    continue;
+                }
                 let Some((query, variables, fan, queue_token)) = request(&stage, mode, worker, n)
                 else {
                     *errors.entry("OUT_OF_FANS_OR_DATES".into()).or_default() += 1;
@@ -425,6 +459,64 @@ async fn run_mode(stage: &Arc<Stage>, mode: Mode, args: &RushBench) -> anyhow::R
         })
     });
     figures(workers, started).await
+}
+
+/// One purchase of four seats by a fresh admitted fan, as `order4` or `single4`: the whole
+/// exchange's milliseconds, or the first error code met. None when fans or dates are used up.
+async fn buy_four(stage: &Stage, mode: Mode, worker: usize) -> Option<Result<f64, String>> {
+    let n = stage.next_four.fetch_add(1, Ordering::Relaxed);
+    let date = stage.dates.get(DATES / 2 + n / 12)?.clone();
+    let first = (n % 12) * 4 + 1;
+    let seats: Vec<usize> = (first..first + 4).collect();
+    let i = holder(stage, Mode::Pay, worker)?;
+    let fan = UserId::parse(&user_id(i))?;
+    let token = stage.signer.issue(&fan).ok()?;
+    let queue = queue_token(i);
+    let base = &stage.bases[worker % stage.bases.len()];
+    let ask = async |query: &str, variables: Value| -> Result<Value, String> {
+        let body = send(stage, base, &token, Some(&queue), query, variables)
+            .await
+            .ok_or_else(|| "HTTP_FAILED".to_owned())?;
+        match body["errors"][0]["extensions"]["code"].as_str() {
+            Some(code) => Err(code.to_owned()),
+            None => Ok(body["data"].clone()),
+        }
+    };
+    let sent = Instant::now();
+    let outcome = async {
+        if mode == Mode::Order4 {
+            let held = ask(
+                "mutation($c: ID!, $d: Date!, $s: [Int!]!) { holdSeats(concertId: $c, date: $d, seatNumbers: $s) { id } }",
+                json!({ "c": stage.concert, "d": date, "s": seats }),
+            )
+            .await?;
+            ask(
+                "mutation($o: ID!, $k: String!) { payOrder(orderId: $o, idempotencyKey: $k) { status } }",
+                json!({ "o": held["holdSeats"]["id"], "k": format!("four-{n}") }),
+            )
+            .await?;
+        } else {
+            let mut ids = Vec::new();
+            for seat in &seats {
+                let held = ask(
+                    "mutation($c: ID!, $d: Date!, $s: Int!) { holdSeat(concertId: $c, date: $d, seatNumber: $s) { id } }",
+                    json!({ "c": stage.concert, "d": date, "s": seat }),
+                )
+                .await?;
+                ids.push(held["holdSeat"]["id"].clone());
+            }
+            for id in ids {
+                ask(
+                    "mutation($r: ID!) { pay(reservationId: $r) { id } }",
+                    json!({ "r": id }),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    Some(outcome.map(|()| sent.elapsed().as_secs_f64() * 1000.0))
 }
 
 /// What each worker measured: latencies in ms, errors by code.
@@ -581,8 +673,8 @@ fn request(
 ) -> Option<(&'static str, Value, UserId, Option<String>)> {
     let fan = |i: usize| UserId::parse(&user_id(i));
     match mode {
-        // Runs on its own (bench::flow), never one request at a time.
-        Mode::Flow => None,
+        // Run on their own (bench::flow, buy_four), never one request at a time.
+        Mode::Flow | Mode::Order4 | Mode::Single4 => None,
         Mode::Enter => {
             let i = stage.next_fresh.fetch_add(1, Ordering::Relaxed);
             (i < stage.fans).then_some(())?;
