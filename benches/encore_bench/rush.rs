@@ -253,7 +253,10 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
             healthy &= report(&name, round, &figures, &broken);
             served.push(figures.per_sec);
         }
-        purchases.insert(name.clone(), served.iter().sum::<f64>() / served.len() as f64);
+        purchases.insert(
+            name.clone(),
+            served.iter().sum::<f64>() / served.len() as f64,
+        );
         if !matches!(mode, Mode::Enter | Mode::Hold | Mode::Pay) {
             continue;
         }

@@ -66,27 +66,40 @@ async fn fans_race_for_the_last_seats_and_an_operator_steers_in_a_real_browser()
         output.status.success(),
         "browser e2e failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("'s hold appear live"), "{stdout}");
+    assert!(stdout.contains("'s pair held live"), "{stdout}");
     assert!(
-        stdout.contains("the winner paid and sees the ticket"),
+        stdout.contains("the winner paid the order of two and sees both tickets"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("a waitlisted fan was offered a refunded seat live and paid it"),
         "{stdout}"
     );
     assert!(
         stdout.contains("GraphiQL ran { concerts { title } } offline"),
         "{stdout}"
     );
-    assert_eq!(app.count("payments", "1=1").await, 1);
-    // The three fans entered with a solved proof of work.
-    assert_eq!(app.count("queue_challenges_used", "1=1").await, 3);
+    // The winner's order of two, the last seat, the waitlist offer.
+    assert_eq!(app.count("payments", "1=1").await, 3);
+    assert_eq!(
+        app.count("orders", "source = 'WAITLIST' AND status = 'PAID'")
+            .await,
+        1
+    );
+    // The four fans entered with a solved proof of work.
+    assert_eq!(app.count("queue_challenges_used", "1=1").await, 4);
+    crate::common::assert_invariants(&app.db.url).await;
     assert!(
         stdout.contains("a fan without websockets waited through the pause by polling"),
         "{stdout}"
     );
     for shot in [
         "graphiql",
-        "seat-held-live",
+        "seats-held-live",
         "my-tickets",
         "operator-dashboard",
+        "waitlist-waiting",
+        "waitlist-offer",
     ] {
         assert!(
             std::path::Path::new(&format!("{shots}/{shot}.png")).exists(),

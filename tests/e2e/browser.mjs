@@ -3,10 +3,12 @@
 // test `browser::...`, configured by environment: ENCORE_URL, CONCERT_ID, OPERATOR_EMAIL,
 // OPERATOR_PASSWORD, SHOTS (a directory for the screenshots of each step).
 //
-// Two fans race for the last seats: both click the same seat at once, one gets it and the other
-// sees the hold appear on the live seat map without a reload; the winner pays and sees the ticket; the operator watches the dashboard (seats sold moves), pauses and
-// resumes while a fan without websockets waits by polling and is admitted; GraphiQL runs
-// `{ concerts { title } }` offline.
+// Two fans race for the last pair: both pick seats 2 and 3 and hold them at once, one gets both
+// and the other neither, seeing the hold appear on the live seat map without a reload; the
+// winner pays the order and sees the tickets; the operator watches the dashboard (seats sold
+// moves), pauses and resumes while a fan without websockets waits by polling, is admitted and
+// buys the last seat; a fan who finds the date sold out joins its waitlist, is offered a seat
+// the winner refunds, live, and pays it; GraphiQL runs `{ concerts { title } }` offline.
 
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -108,36 +110,42 @@ try {
     await fan.getByText("It is your turn! Pick your seat.").waitFor();
   }
   for (const fan of [a, b]) {
-    const seat = fan.locator('.seatmap [data-seat="2"]');
-    await seat.waitFor();
-    if ((await seat.getAttribute("data-status")) !== "AVAILABLE") fail("seat 2 not free at first");
+    for (const n of [2, 3]) {
+      const seat = fan.locator(`.seatmap [data-seat="${n}"]`);
+      await seat.waitFor();
+      if ((await seat.getAttribute("data-status")) !== "AVAILABLE") fail(`seat ${n} not free at first`);
+      await seat.click();
+    }
   }
-  // Both go for seat 2 at once: exactly one gets it.
-  await Promise.all([a, b].map((fan) => fan.locator('.seatmap [data-seat="2"]').click()));
+  // Both hold the pair at once: one gets both seats, the other neither.
+  await Promise.all([a, b].map((fan) => fan.getByRole("button", { name: /^Hold seats 2, 3/ }).click()));
   const won = await Promise.all(
     [a, b].map((fan) =>
       fan
-        .getByRole("heading", { name: "Seat 2 is yours for" })
+        .getByRole("heading", { name: "Seats 2, 3 are yours for" })
         .waitFor({ timeout: 5_000 })
         .then(() => true, () => false),
     ),
   );
-  if (won[0] === won[1]) fail(`seat 2 went to ${won[0] ? "both" : "neither"}`);
+  if (won[0] === won[1]) fail(`the pair went to ${won[0] ? "both" : "neither"}`);
   const [winner, loser] = won[0] ? [a, b] : [b, a];
-  // The other sees the hold on the live map, without a reload.
-  await loser.locator('.seatmap [data-seat="2"][data-status="HELD"]').waitFor({ timeout: 10_000 });
-  await shot(loser, "seat-held-live");
-  log(`fan ${won[0] ? "B" : "A"} saw fan ${won[0] ? "A" : "B"}'s hold appear live`);
+  // The other holds nothing, is told why, and sees the hold on the live map without a reload.
+  await loser.getByText("Someone else just took a seat you picked").waitFor();
+  for (const n of [2, 3]) {
+    await loser.locator(`.seatmap [data-seat="${n}"][data-status="HELD"]`).waitFor({ timeout: 10_000 });
+  }
+  await shot(loser, "seats-held-live");
+  log(`fan ${won[0] ? "B" : "A"} got neither seat and saw fan ${won[0] ? "A" : "B"}'s pair held live`);
   await winner.getByRole("button", { name: /Top up/ }).click();
   await winner.getByRole("button", { name: /^Pay / }).click();
   await winner.getByRole("link", { name: "See my tickets" }).first().click();
-  await winner.locator('tr[data-status="PAID"]').first().waitFor();
+  await winner.locator('tr[data-status="PAID"]').nth(1).waitFor();
   await shot(winner, "my-tickets");
-  log("the winner paid and sees the ticket");
+  log("the winner paid the order of two and sees both tickets");
   await loser.locator('.seatmap [data-seat="2"][data-status="SOLD"]').waitFor({ timeout: 10_000 });
 
   // The dashboard moved by itself; pause and resume.
-  await op.locator(`[data-stat="seatsSold"]:text-is("${soldBefore + 1}")`).waitFor({ timeout: 10_000 });
+  await op.locator(`[data-stat="seatsSold"]:text-is("${soldBefore + 2}")`).waitFor({ timeout: 10_000 });
   await op.getByRole("button", { name: "Pause" }).click();
   await op.locator('[data-stat="state"]:text-is("paused")').waitFor({ timeout: 10_000 });
   await shot(op, "operator-dashboard");
@@ -152,7 +160,41 @@ try {
   await op.locator('[data-stat="state"]:text-is("admitting")').waitFor({ timeout: 10_000 });
   await c.getByText("It is your turn! Pick your seat.").waitFor({ timeout: 30_000 });
   log("a fan without websockets waited through the pause by polling and was admitted");
-  log(`operator saw seats sold go ${soldBefore} -> ${soldBefore + 1}, paused and resumed`);
+  log(`operator saw seats sold go ${soldBefore} -> ${soldBefore + 2}, paused and resumed`);
+  // C buys the last seat: the date is sold out.
+  await c.locator('.seatmap [data-seat="1"]').click();
+  await c.getByRole("button", { name: /^Hold seat 1/ }).click();
+  await c.getByRole("button", { name: /Top up/ }).click();
+  await c.getByRole("button", { name: /^Pay / }).click();
+  await c.getByText(/^Paid: seat 1/).waitFor();
+  log("a third fan bought the last seat");
+
+  // A fan who finds it sold out joins the waitlist; a refund comes back to them, live.
+  const w = await person({ width: 390, height: 844 });
+  await signUp(w, `fan_w_${Date.now()}`);
+  await w.goto(`${base}/app/#/concert/${concertId}`);
+  await w.getByRole("button", { name: "Join the waitlist" }).click({ timeout: 15_000 });
+  await w.getByText(/ahead of you\. We hold seats for you/).waitFor();
+  await shot(w, "waitlist-waiting");
+  const refund = await winner.evaluate(async () => {
+    const s = JSON.parse(sessionStorage.getItem("encore.session"));
+    const ask = (query, variables) =>
+      fetch("/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${s.token}` },
+        body: JSON.stringify({ query, variables }),
+      }).then((r) => r.json());
+    const mine = await ask("{ myReservations { id seatNumber status } }");
+    const seat = mine.data.myReservations.find((r) => r.seatNumber === 2 && r.status === "PAID");
+    return ask("mutation($r: ID!) { refund(reservationId: $r) { status } }", { r: seat.id });
+  });
+  if (refund.data?.refund.status !== "REFUNDED") fail(`refund: ${JSON.stringify(refund)}`);
+  await w.getByText("Seats came back for you!").waitFor({ timeout: 15_000 });
+  await shot(w, "waitlist-offer");
+  await w.getByRole("button", { name: /Top up/ }).click();
+  await w.getByRole("button", { name: /^Pay / }).click();
+  await w.getByText(/from the waitlist/).waitFor();
+  log("a waitlisted fan was offered a refunded seat live and paid it");
 
   const outside = refused.filter((u) => !u.startsWith("data:"));
   if (outside.length > 0) log(`refused requests off the machine: ${outside.join(", ")}`);

@@ -1,7 +1,8 @@
 //! Refunding a paid seat, in one transaction: the reservation becomes REFUNDED, a REFUND ledger
 //! row credits its price back to the owner's wallet, the seat is AVAILABLE again (the live feeds
 //! push it), the order is REFUNDED with its last paid seat, and a room closed as sold out opens
-//! again. The fan's fair share is given back with the seat.
+//! again (unless the date's waitlist waits: the seat is offered to it first, right after the
+//! commit). The fan's fair share is given back with the seat.
 //!
 //! An operator may refund any ticket at any time; a fan their own, until `REFUND_CUTOFF` before
 //! the show's date begins (UTC). A refund is idempotent twice over: the seat's status is checked
@@ -106,8 +107,12 @@ pub async fn refund(
         {
             orders::set_status(conn, &locked.row.id, status, locked.row.paid_at, now).await?;
         }
-        // A seat is on sale again: a room closed as sold out opens (last in the lock order).
-        queue_rooms::reopen(conn, &seat.concert_id).await?;
+        // A seat is on sale again, unless its date's waitlist waits for it: a room closed as
+        // sold out opens (last in the lock order).
+        let waits = super::release::waitlist_waits(conn, &seat.concert_id, seat.date).await?;
+        if !waits {
+            queue_rooms::reopen(conn, &seat.concert_id).await?;
+        }
         if let Some(key) = &key {
             idempotency::record(
                 conn,
@@ -119,7 +124,6 @@ pub async fn refund(
             )
             .await?;
         }
-        let waits = super::release::waitlist_waits(conn, &seat.concert_id, seat.date).await?;
         Ok((
             super::views::find_reservation(conn, reservation_id).await?,
             waits,

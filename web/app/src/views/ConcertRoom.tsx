@@ -13,6 +13,7 @@ import { errorCode, humanError } from "../errors";
 import { setActiveConcert, setQueueToken } from "../session";
 import { websocketsFailed } from "../apollo";
 import { SeatPicker } from "./SeatPicker";
+import { Waitlist } from "./Waitlist";
 
 const FINAL = ["EXPIRED", "COMPLETED"];
 
@@ -100,6 +101,14 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
       {ticket && <TicketStatus ticket={ticket} onRejoin={() => void join()} />}
       {ticket?.status === "ACTIVE" && concert && (
         <SeatPicker concertId={concertId} dates={concert.dates} turnEndsAt={ticket.expiresAt ?? null} />
+      )}
+      {/* Only once the ticket (and its token) exists: the websocket's connection_init carries it. */}
+      {ticket && ticket.status !== "ACTIVE" && concert && (
+        <Waitlist
+          concertId={concertId}
+          dates={concert.dates}
+          soldOut={ticket?.status === "SOLD_OUT" || concert.soldOut}
+        />
       )}
     </section>
   );

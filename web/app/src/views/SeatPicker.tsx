@@ -1,55 +1,110 @@
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { useMutation, useQuery, useSubscription } from "@apollo/client";
 
 import {
-  ChargeDocument,
-  HoldSeatDocument,
-  MeDocument,
-  PayDocument,
+  HoldBestAvailableDocument,
+  HoldSeatsDocument,
   SeatsDocument,
   SeatUpdatesDocument,
-  type HoldSeatMutation,
+  TicketAllowanceDocument,
+  type OrderFieldsFragment,
 } from "../gql/graphql";
 import { humanError } from "../errors";
 import { fromCents, toCents } from "../money";
+import { Checkout } from "./Checkout";
 
-type Hold = HoldSeatMutation["holdSeat"];
-
-/** The seat map of a date, kept current by `seatUpdates`, then the hold and the payment. */
+/**
+ * The seat map of a date drawn as rows from the stage, kept current by `seatUpdates`; seats are
+ * picked into a basket (or the best N together asked for) and held as one order, then paid.
+ */
 export function SeatPicker(props: { concertId: string; dates: string[]; turnEndsAt: string | null }) {
   const { concertId, dates } = props;
   const [date, setDate] = useState(dates[0] ?? "");
-  const [hold, setHold] = useState<Hold | null>(null);
-  const [paid, setPaid] = useState(false);
+  const [order, setOrder] = useState<OrderFieldsFragment | null>(null);
+  const [paid, setPaid] = useState<OrderFieldsFragment | null>(null);
+  const [basket, setBasket] = useState<number[]>([]);
+  const [bestCount, setBestCount] = useState(2);
   const seats = useQuery(SeatsDocument, { variables: { concertId, date }, skip: !date });
+  const allowance = useQuery(TicketAllowanceDocument, {
+    variables: { concertId },
+    fetchPolicy: "network-only",
+  });
   const [statuses, setStatuses] = useState<Record<number, string>>({});
-  const [holdSeat, holding] = useMutation(HoldSeatDocument);
+  const [holdSeats, holding] = useMutation(HoldSeatsDocument);
+  const [holdBest, holdingBest] = useMutation(HoldBestAvailableDocument);
 
-  useEffect(() => setStatuses({}), [date]);
+  useEffect(() => {
+    setStatuses({});
+    setBasket([]);
+  }, [date]);
   useSubscription(SeatUpdatesDocument, {
     variables: { concertId, date },
     skip: !date,
     onData: ({ data }) => {
       const seat = data.data?.seatUpdates;
-      if (seat) setStatuses((s) => ({ ...s, [seat.number]: seat.status }));
+      if (!seat) return;
+      setStatuses((s) => ({ ...s, [seat.number]: seat.status }));
+      if (seat.status !== "AVAILABLE") setBasket((b) => b.filter((n) => n !== seat.number));
     },
   });
 
-  if (paid && hold) {
+  const all = seats.data?.seats ?? [];
+  const rows = useMemo(() => {
+    const byRow = new Map<number, typeof all>();
+    for (const s of all) byRow.set(s.row, [...(byRow.get(s.row) ?? []), s]);
+    return [...byRow.entries()].sort(([a], [b]) => a - b);
+  }, [all]);
+  const tiers = useMemo(() => {
+    const seen = new Map<string, string>();
+    for (const s of all) if (!seen.has(s.tier)) seen.set(s.tier, s.price);
+    return [...seen.entries()];
+  }, [all]);
+
+  if (paid) {
     return (
       <div className="done" role="status">
         <p>
-          Paid: seat {hold.seatNumber} on {hold.date}. <a href="#/tickets">See my tickets</a>
+          Paid: seat{paid.seats.length > 1 ? "s" : ""} {paid.seats.map((s) => s.number).join(", ")} on{" "}
+          {paid.date}. <a href="#/tickets">See my tickets</a>
         </p>
       </div>
     );
   }
-  if (hold) return <Checkout hold={hold} onPaid={() => setPaid(true)} onLost={() => setHold(null)} />;
+  if (order) {
+    return (
+      <Checkout
+        order={order}
+        onPaid={(o) => setPaid(o)}
+        onLost={() => {
+          setOrder(null);
+          void seats.refetch();
+          void allowance.refetch();
+        }}
+      />
+    );
+  }
 
-  const take = async (number: number) => {
-    const r = await holdSeat({ variables: { concertId, date, seatNumber: number } });
-    if (r.data) setHold(r.data.holdSeat);
+  const remaining = allowance.data?.ticketAllowance.remaining;
+  const statusOf = (n: number, stored: string) => statuses[n] ?? stored;
+  const total = all
+    .filter((s) => basket.includes(s.number))
+    .reduce((sum, s) => sum + toCents(s.price), 0n);
+  const toggle = (n: number) =>
+    setBasket((b) => (b.includes(n) ? b.filter((x) => x !== n) : [...b, n].sort((x, y) => x - y)));
+  const held = (o: OrderFieldsFragment) => {
+    setBasket([]);
+    setOrder(o);
   };
+  const takeBasket = async () => {
+    const r = await holdSeats({ variables: { concertId, date, seatNumbers: basket } });
+    if (r.data) held(r.data.holdSeats);
+  };
+  const takeBest = async () => {
+    const r = await holdBest({ variables: { concertId, date, count: bestCount } });
+    if (r.data) held(r.data.holdBestAvailable);
+  };
+  const error = holding.error ?? holdingBest.error;
+  const busy = holding.loading || holdingBest.loading;
 
   return (
     <div>
@@ -61,89 +116,78 @@ export function SeatPicker(props: { concertId: string; dates: string[]; turnEnds
           ))}
         </select>
       </label>
+      {remaining !== undefined && (
+        <p data-allowance={remaining}>
+          You may take {remaining} more ticket{remaining === 1 ? "" : "s"} for this concert.
+        </p>
+      )}
       {seats.error && <p role="alert" className="error">{humanError(seats.error)}</p>}
-      {holding.error && <p role="alert" className="error">{humanError(holding.error)}</p>}
+      {error && (
+        <p role="alert" className="error">
+          {humanError(error)}
+        </p>
+      )}
       <ul className="legend" aria-label="Legend">
         <li className="seat AVAILABLE">free</li>
         <li className="seat HELD">held</li>
         <li className="seat SOLD">sold</li>
+        {tiers.map(([tier, price]) => (
+          <li key={tier} className="tier">
+            {tier} {price}
+          </li>
+        ))}
       </ul>
-      <div className="seatmap" role="group" aria-label={`Seats on ${date}`}>
-        {seats.data?.seats.map((s) => {
-          const status = statuses[s.number] ?? s.status;
-          return (
-            <button
-              key={s.number}
-              type="button"
-              className={`seat ${status}`}
-              data-seat={s.number}
-              data-status={status}
-              disabled={status !== "AVAILABLE" || holding.loading}
-              aria-label={`Seat ${s.number}, ${s.tier}, ${s.price}, ${status.toLowerCase()}`}
-              title={`${s.tier} · ${s.price}`}
-              onClick={() => void take(s.number).catch(() => {})}
-            >
-              {s.number}
-            </button>
-          );
-        })}
+      <div className="venue" role="group" aria-label={`Seats on ${date}`}>
+        <div className="stage" aria-hidden="true">Stage</div>
+        {rows.map(([row, inRow]) => (
+          <div key={row} className="seatmap" role="group" aria-label={`Row ${row}`}>
+            {inRow.map((s) => {
+              const status = statusOf(s.number, s.status);
+              const picked = basket.includes(s.number);
+              return (
+                <button
+                  key={s.number}
+                  type="button"
+                  className={`seat ${status}${picked ? " picked" : ""}`}
+                  data-seat={s.number}
+                  data-status={status}
+                  aria-pressed={picked}
+                  disabled={status !== "AVAILABLE" || busy}
+                  aria-label={`Seat ${s.number}, row ${row}, ${s.tier}, ${s.price}, ${status.toLowerCase()}`}
+                  title={`Row ${row} · ${s.tier} · ${s.price}`}
+                  onClick={() => toggle(s.number)}
+                >
+                  {s.number}
+                </button>
+              );
+            })}
+          </div>
+        ))}
+      </div>
+      <div className="basket inline">
+        <button
+          type="button"
+          disabled={basket.length === 0 || busy}
+          onClick={() => void takeBasket().catch(() => void seats.refetch())}
+        >
+          {basket.length === 0
+            ? "Pick seats on the map"
+            : `Hold seat${basket.length > 1 ? "s" : ""} ${basket.join(", ")} · ${fromCents(total)}`}
+        </button>
+        <label>
+          Or the best seats together
+          <input
+            type="number"
+            min={1}
+            max={remaining ?? 6}
+            value={bestCount}
+            onChange={(e) => setBestCount(Math.max(1, Number(e.target.value) || 1))}
+          />
+        </label>
+        <button type="button" disabled={busy} onClick={() => void takeBest().catch(() => void seats.refetch())}>
+          Hold the best {bestCount}
+        </button>
       </div>
     </div>
   );
-}
-
-function Checkout({ hold, onPaid, onLost }: { hold: Hold; onPaid: () => void; onLost: () => void }) {
-  const left = useCountdown(hold.heldUntil);
-  const me = useQuery(MeDocument, { fetchPolicy: "network-only" });
-  const [charge, charging] = useMutation(ChargeDocument);
-  const [pay, paying] = useMutation(PayDocument);
-  // Integer cents, never Number: 0.1 + 0.2 is not 0.3.
-  const balance = toCents(me.data?.me.balance ?? "0");
-  const shortBy = toCents(hold.price) - balance;
-  const missing = shortBy > 0n ? shortBy : 0n;
-  const error = charging.error ?? paying.error;
-
-  const topUp = async () => {
-    await charge({ variables: { amount: fromCents(missing), key: `top-up-${hold.id}` } });
-    await me.refetch();
-  };
-  const buy = async () => {
-    const r = await pay({ variables: { reservationId: hold.id, key: `pay-${hold.id}` } });
-    if (r.data?.pay.reservation.status === "PAID") onPaid();
-  };
-
-  return (
-    <div className="checkout" aria-labelledby="checkout-title">
-      <h2 id="checkout-title">Seat {hold.seatNumber} is yours for</h2>
-      <p className="countdown" role="timer" aria-live="off">
-        {left > 0 ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` : "0:00"}
-      </p>
-      {left <= 0 && (
-        <p role="alert" className="error">
-          Your hold ran out. <button type="button" onClick={onLost}>Pick a seat again</button>
-        </p>
-      )}
-      <p>Price {hold.price} · your balance {me.data?.me.balance ?? "…"}</p>
-      {error && <p role="alert" className="error">{humanError(error)}</p>}
-      {missing > 0n ? (
-        <button type="button" onClick={() => void topUp().catch(() => {})} disabled={charging.loading}>
-          Top up {fromCents(missing)}
-        </button>
-      ) : (
-        <button type="button" onClick={() => void buy().catch(() => {})} disabled={paying.loading || left <= 0}>
-          Pay {hold.price}
-        </button>
-      )}
-    </div>
-  );
-}
-
-function useCountdown(until: string): number {
-  const end = new Date(until).getTime();
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(t);
-  }, []);
-  return Math.max(0, Math.round((end - now) / 1000));
 }

@@ -1,0 +1,114 @@
+import { useEffect, useState } from "react";
+import { useMutation, useQuery } from "@apollo/client";
+
+import {
+  ChargeDocument,
+  MeDocument,
+  PayOrderDocument,
+  ReleaseOrderDocument,
+  type OrderFieldsFragment,
+} from "../gql/graphql";
+import { humanError } from "../errors";
+import { fromCents, toCents } from "../money";
+
+/** One held order: its seats, one countdown, one Pay (after a top-up when short), Release. */
+export function Checkout({
+  order,
+  onPaid,
+  onLost,
+}: {
+  order: OrderFieldsFragment;
+  onPaid: (order: OrderFieldsFragment) => void;
+  onLost: () => void;
+}) {
+  const left = useCountdown(order.heldUntil);
+  const me = useQuery(MeDocument, { fetchPolicy: "network-only" });
+  const [charge, charging] = useMutation(ChargeDocument);
+  const [pay, paying] = useMutation(PayOrderDocument);
+  const [release, releasing] = useMutation(ReleaseOrderDocument);
+  // Integer cents, never Number: 0.1 + 0.2 is not 0.3.
+  const balance = toCents(me.data?.me.balance ?? "0");
+  const shortBy = toCents(order.total) - balance;
+  const missing = shortBy > 0n ? shortBy : 0n;
+  const error = charging.error ?? paying.error ?? releasing.error;
+  const numbers = order.seats.map((s) => s.number).join(", ");
+  const many = order.seats.length > 1;
+
+  const topUp = async () => {
+    await charge({ variables: { amount: fromCents(missing), key: `top-up-${order.id}` } });
+    await me.refetch();
+  };
+  const buy = async () => {
+    const r = await pay({ variables: { orderId: order.id, key: `pay-${order.id}` } });
+    if (r.data?.payOrder.status === "PAID") onPaid(r.data.payOrder);
+  };
+  const giveBack = async () => {
+    await release({ variables: { orderId: order.id } });
+    onLost();
+  };
+
+  return (
+    <div className="checkout" aria-labelledby="checkout-title">
+      <h2 id="checkout-title">
+        Seat{many ? "s" : ""} {numbers} {many ? "are" : "is"} yours for
+      </h2>
+      <p className="countdown" role="timer" aria-live="off">
+        {left > 0 ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` : "0:00"}
+      </p>
+      {left > 0 && left <= 60 && <p role="alert">Less than a minute left to pay.</p>}
+      {left <= 0 && (
+        <p role="alert" className="error">
+          Your hold ran out. <button type="button" onClick={onLost}>Pick seats again</button>
+        </p>
+      )}
+      <ul>
+        {order.seats.map((s) => (
+          <li key={s.number}>
+            Seat {s.number} · {s.tier} · {s.price}
+          </li>
+        ))}
+      </ul>
+      <p>
+        Total {order.total} · your balance {me.data?.me.balance ?? "…"}
+      </p>
+      {error && <p role="alert" className="error">{humanError(error)}</p>}
+      <div className="inline">
+        {missing > 0n ? (
+          <button
+            type="button"
+            onClick={() => void topUp().catch(() => {})}
+            disabled={charging.loading || left <= 0}
+          >
+            Top up {fromCents(missing)}
+          </button>
+        ) : (
+          <button
+            type="button"
+            onClick={() => void buy().catch(() => void me.refetch())}
+            disabled={paying.loading || left <= 0}
+          >
+            Pay {order.total}
+          </button>
+        )}
+        <button
+          type="button"
+          className="link"
+          onClick={() => void giveBack().catch(() => {})}
+          disabled={releasing.loading || left <= 0}
+        >
+          Release
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function useCountdown(until: string): number {
+  const end = new Date(until).getTime();
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  return Math.max(0, Math.round((end - now) / 1000));
+}
