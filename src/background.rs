@@ -24,7 +24,7 @@ use crate::domain::{accounts, live, queue};
 
 use crate::domain::services::Services;
 
-use crate::domain::orders::{release, waitlist};
+use crate::domain::orders::{offers, release};
 
 /// Which loops an instance runs (tests switch them off to drive the steps by hand).
 #[derive(Debug, Clone, Copy)]
@@ -127,7 +127,7 @@ async fn hold_sweeper(services: Services, shutdown: CancellationToken) {
     {
         let sweep = async {
             release::sweep_expired_holds(&services, 1000).await?;
-            waitlist::offer_rounds(&services).await?;
+            offers::offer_rounds(&services).await?;
             queue::forget_spent_challenges(&services).await?;
             accounts::forget_idle_sign_in_failures(&services).await
         };

@@ -88,7 +88,7 @@ async fn seed_concert(
         "INSERT INTO concerts (id, title, venue, price, created_at, max_tickets_per_fan)
            VALUES ('{id}', '{title}', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6), 30000);
          INSERT INTO price_tiers VALUES ('{id}', 1, 50, 'General', 10.00);
-         INSERT INTO concert_dates SELECT '{id}', UTC_DATE() + INTERVAL seq DAY FROM seq_1_to_{dates};
+         INSERT INTO concert_dates (concert_id, date) SELECT '{id}', UTC_DATE() + INTERVAL seq DAY FROM seq_1_to_{dates};
          INSERT INTO seats (concert_id, date, number, price, status, updated_at)
            SELECT '{id}', UTC_DATE() + INTERVAL d.seq DAY, s.seq, 10.00, 'AVAILABLE', UTC_TIMESTAMP(6)
            FROM seq_1_to_{dates} d, seq_1_to_50 s;

@@ -61,6 +61,11 @@ fixed_sql!(
 );
 
 fixed_sql!(
+    /// SQL condition: the seat is held and its hold still runs.
+    LiveHold: Bool = live_hold_sql!()
+);
+
+fixed_sql!(
     /// SQL condition: the seat's date has no waitlist waiting.
     NotForWaitlist: Bool = not_for_waitlist_sql!()
 );
@@ -285,6 +290,23 @@ pub async fn lock_lowest_free(
                 .await
         }
     }
+}
+
+/// Whether a seat of the date is held now (a live hold, database clock).
+pub async fn has_live_hold(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    date: NaiveDate,
+) -> Result<bool, DieselError> {
+    let found: Option<SeatNumber> = seats::table
+        .filter(seats::concert_id.eq(concert))
+        .filter(seats::date.eq(date))
+        .filter(LiveHold)
+        .select(seats::number)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
 }
 
 /// Of `numbers`, the seats of the date that exist (by number).

@@ -274,10 +274,11 @@ pub async fn of_user(
         .await
 }
 
-/// Dates whose waitlist has entries waiting.
+/// Dates from today on (database clock) whose waitlist has entries waiting.
 pub async fn dates_waiting(conn: &mut Conn) -> Result<Vec<(ConcertId, NaiveDate)>, DieselError> {
     concert_dates::table
         .filter(concert_dates::waitlist_waiting.gt(0))
+        .filter(concert_dates::date.ge(diesel::dsl::sql::<Date>("UTC_DATE()")))
         .select((concert_dates::concert_id, concert_dates::date))
         .load(conn)
         .await

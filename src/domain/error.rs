@@ -25,8 +25,8 @@ pub enum Error {
     InsufficientBalance { needed: String, available: String },
     #[error("you already hold {0} seats for this date, the most allowed")]
     HoldLimitReached(u32),
-    /// A waitlist join for a date that has free seats: hold them instead.
-    #[error("this date has free seats: hold them instead of joining its waitlist")]
+    /// A waitlist join for a date that is not sold out (seats free or held): the queue serves it.
+    #[error("this date is not sold out: its seats are free or held; queue for them instead")]
     SeatsAvailable,
     /// The fan's fair share of the concert would be exceeded.
     #[error("at most {limit} tickets per fan for this concert; you may take {remaining} more")]
@@ -71,6 +71,11 @@ pub enum Error {
     Pool(#[from] PoolError),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+    /// A unit of work that must be rolled back and run again from a fresh read (a waitlist
+    /// round that found a seat it read free sold meanwhile). Never reaches a client: the
+    /// caller starts over; if it ever did, it would be an internal error.
+    #[error("the state changed under the unit of work; start over")]
+    StartOver,
     /// One failure met by several callers at once (a batch of queue entries): each gets it.
     #[error("{0}")]
     Shared(std::sync::Arc<Error>),
@@ -147,7 +152,10 @@ impl Error {
         match self {
             Self::Shared(inner) => inner.is_internal(),
             Self::OutcomeUnknown(inner) => inner.is_internal(),
-            _ => matches!(self, Self::Database(_) | Self::Pool(_) | Self::Internal(_)),
+            _ => matches!(
+                self,
+                Self::Database(_) | Self::Pool(_) | Self::Internal(_) | Self::StartOver
+            ),
         }
     }
 

@@ -77,28 +77,39 @@ proptest! {
         let mut distinct = seats.clone();
         distinct.sort();
         distinct.dedup();
+        let valid = !seats.is_empty()
+            && seats.len() <= MAX_SEATS_PER_ORDER
+            && distinct.len() == seats.len();
         match SeatSet::parse(seats.clone()) {
             Ok(set) => {
-                prop_assert!(!seats.is_empty() && seats.len() <= MAX_SEATS_PER_ORDER);
+                prop_assert!(valid, "accepted {:?}", seats);
                 prop_assert_eq!(set.numbers(), distinct.as_slice(), "sorted, each once");
             }
             Err(e) => {
+                prop_assert!(!valid, "refused {:?}", seats);
                 prop_assert!(matches!(e, Error::BadInput(_)));
-                prop_assert!(
-                    seats.is_empty() || seats.len() > MAX_SEATS_PER_ORDER || distinct.len() < seats.len()
-                );
             }
         }
     }
 
     #[test]
     fn best_available_asks_for_1_to_100_seats_and_a_short_tier(
-        count in any::<i32>(),
-        tier in proptest::option::of(hostile()),
+        count in prop_oneof![-5i32..110, any::<i32>()],
+        tier in proptest::option::of(prop_oneof!["[A-Za-z ]{0,80}", hostile()]),
     ) {
+        let trimmed = tier.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let valid = (1..=MAX_SEATS_PER_ORDER as i32).contains(&count)
+            && trimmed.is_none_or(|t| t.chars().count() <= 64);
         match BestRequest::parse(count, tier.clone(), true) {
-            Ok(r) => prop_assert!((1..=MAX_SEATS_PER_ORDER).contains(&r.count)),
-            Err(e) => prop_assert!(matches!(e, Error::BadInput(_))),
+            Ok(r) => {
+                prop_assert!(valid, "accepted {} {:?}", count, tier);
+                prop_assert_eq!(r.count as i32, count);
+                prop_assert_eq!(r.tier.as_deref(), trimmed);
+            }
+            Err(e) => {
+                prop_assert!(!valid, "refused {} {:?}", count, tier);
+                prop_assert!(matches!(e, Error::BadInput(_)));
+            }
         }
     }
 

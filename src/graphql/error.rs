@@ -60,6 +60,7 @@ pub fn code(error: &Error) -> ErrorCode {
         Error::Database(_)
         | Error::Pool(_)
         | Error::Internal(_)
+        | Error::StartOver
         | Error::Shared(_)
         | Error::OutcomeUnknown(_) => ErrorCode::InternalServerError,
     }

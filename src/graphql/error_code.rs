@@ -36,7 +36,7 @@ pub enum ErrorCode {
     /// Already holding `MAX_HOLDS_PER_DATE` seats for that date (a cap of its own, off by
     /// default).
     HoldLimitReached,
-    /// `joinWaitlist` for a date that has free seats: hold them instead.
+    /// `joinWaitlist` for a date that is not sold out (seats free or held): queue for them.
     SeatsAvailable,
     /// The order would take the fan past the concert's fair share (`maxTicketsPerFan`, held
     /// and paid seats of every date): `extensions.limit`, `extensions.remaining`.

@@ -420,7 +420,7 @@ async fn an_order_is_paid_whole_with_one_ledger_row_or_not_at_all() {
     let other = app.admitted_fan(&concert).await;
     assert_eq!(
         pay_order(&client, &other, &order, "k4").await.code(),
-        "FORBIDDEN"
+        "NOT_FOUND"
     );
     let seen = client
         .gql(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use encore::background::Background;
 use encore::config::Rules;
-use encore::domain::orders::waitlist;
+use encore::domain::orders::offers;
 use serde_json::{Value, json};
 
 use crate::common::ws::{MODERN, WsClient};
@@ -203,9 +203,7 @@ async fn freed_seats_go_to_the_waitlist_in_join_order_and_only_then_back_on_sale
     // W3's offer lapses: nobody waits any more, so the seats are back on sale.
     app.time_passes(test_rules().waitlist_offer_ttl + Duration::from_secs(1))
         .await;
-    waitlist::offer_rounds(app.services())
-        .await
-        .expect("rounds");
+    offers::offer_rounds(app.services()).await.expect("rounds");
     assert_eq!(my_waitlist(&client, &w3).await["status"], "EXPIRED");
     let again = app.admitted_fan(&concert).await;
     client
@@ -342,9 +340,7 @@ async fn seats_refunded_at_once_are_each_offered_once_to_the_first_in_line() {
     // Ten refunds at once, each followed by its own offer round.
     futures::future::join_all(sold.iter().map(|r| refund(&client, &operator, r))).await;
     // Rounds that met another round's locks left their seats to the sweeper's beat.
-    waitlist::offer_rounds(app.services())
-        .await
-        .expect("rounds");
+    offers::offer_rounds(app.services()).await.expect("rounds");
 
     let mut offered = std::collections::HashSet::new();
     for (i, fan) in line.iter().enumerate() {
@@ -360,5 +356,72 @@ async fn seats_refunded_at_once_are_each_offered_once_to_the_first_in_line() {
     }
     assert_eq!(offered.len(), 10);
     assert_eq!(app.count("orders", "source = 'WAITLIST'").await, 10);
+    assert_invariants(&app.db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fan_at_their_fair_share_leaves_the_line_instead_of_holding_seats_back() {
+    let app = TestApp::spawn_with(test_rules(), Background::NONE).await;
+    let (concert, date) = small_concert(&app, 3).await;
+    let client = app.client();
+    let operator = app.operator().await;
+    let (capped, buyer) = (
+        app.admitted_fan(&concert).await,
+        app.admitted_fan(&concert).await,
+    );
+    let mine = sell_out(&app, &capped, &concert, date, 1).await;
+    assert_eq!(mine.len(), 1);
+    // The buyer takes seats 2 and 3.
+    app.charge(&buyer, "100.00").await.ok();
+    let held = client
+        .gql(
+            "mutation($c: ID!, $d: Date!) { holdSeats(concertId: $c, date: $d, seatNumbers: [2, 3]) { id seats { reservationId } } }",
+            json!({ "c": concert, "d": date.to_string() }),
+            &buyer.auth(),
+        )
+        .await
+        .ok();
+    client
+        .gql(
+            "mutation($o: ID!) { payOrder(orderId: $o, idempotencyKey: \"b\") { status } }",
+            json!({ "o": held["holdSeats"]["id"] }),
+            &buyer.auth(),
+        )
+        .await
+        .ok();
+    // Sold out: the capped fan queues for one more, then a second fan behind them.
+    join(&client, &capped, &concert, date, 1).await.ok();
+    let behind = app.fan().await;
+    join(&client, &behind, &concert, date, 1).await.ok();
+    // The operator lowers the share to one: the capped fan can take no more.
+    client
+        .gql(
+            "mutation($c: ID!) { updateConcert(concertId: $c, input: { maxTicketsPerFan: 1 }) { maxTicketsPerFan } }",
+            json!({ "c": concert }),
+            &operator.auth(),
+        )
+        .await
+        .ok();
+
+    refund(
+        &client,
+        &operator,
+        held["holdSeats"]["seats"][0]["reservationId"]
+            .as_str()
+            .expect("id"),
+    )
+    .await;
+    assert_eq!(my_waitlist(&client, &capped).await["status"], "EXPIRED");
+    let served = my_waitlist(&client, &behind).await;
+    assert_eq!(
+        served["status"], "OFFERED",
+        "the next fan gets the seat: {served}"
+    );
+    assert_eq!(served["offer"]["seats"], json!([{ "number": 2 }]));
+    assert_eq!(
+        app.count("concert_dates", "waitlist_waiting > 0").await,
+        0,
+        "nobody waits: later seats go back on sale"
+    );
     assert_invariants(&app.db.url).await;
 }

@@ -68,8 +68,7 @@ pub async fn hold_seats(
             .join(",")
     );
     let order = transaction!(services.db, async |conn: &mut Conn| {
-        let (terms, now) =
-            take::begin(conn, user_id, concert_id, date, take::DateTurn::Shared).await?;
+        let (terms, now) = take::begin_fan(conn, user_id, concert_id, date).await?;
         if let Some(key) = &key
             && let Some(first) =
                 idempotency::replay(conn, user_id, key, "hold_seats", &fingerprint).await?
@@ -78,6 +77,7 @@ pub async fn hold_seats(
                 .ok_or_else(|| Error::corrupt(format!("idempotency result {first:?}")))?;
             return super::views::find_order(conn, &first).await;
         }
+        take::take_date_turn(conn, concert_id, date, take::DateTurn::Shared).await?;
         take::check_share(
             conn,
             rules,

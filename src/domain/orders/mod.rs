@@ -13,6 +13,7 @@
 
 pub mod best;
 pub mod hold;
+pub mod offers;
 pub mod pay;
 pub mod refund;
 pub mod release;
@@ -158,14 +159,13 @@ pub(crate) async fn lock(conn: &mut Conn, users: &[&UserId], order: &OrderId) ->
     })
 }
 
-/// Refuses anyone but the order's holder.
+/// Refuses anyone but the order's holder, as if the order did not exist: an order id tells
+/// nothing to anyone else.
 pub(crate) fn check_holder(order_user: &UserId, caller: &UserId) -> Result<()> {
     if order_user == caller {
         Ok(())
     } else {
-        Err(Error::Forbidden(
-            "this order belongs to another user".into(),
-        ))
+        Err(Error::NotFound("order"))
     }
 }
 

@@ -169,7 +169,7 @@ async fn pay_in(
         .await?;
         orders::set_status(conn, order_id, OrderStatus::Paid, Some(now), now).await?;
         if row.source == OrderSource::Waitlist {
-            super::waitlist::settle_offer(conn, order_id, true, now).await?;
+            super::offers::settle_offer(conn, order_id, true, now).await?;
         }
         // The turn ends with the last live hold paid: a fan holding several orders pays them
         // one by one within the same turn.

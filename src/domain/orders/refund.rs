@@ -131,14 +131,15 @@ pub async fn refund(
     })
     .await?;
     metrics::counter!("refunds_total").increment(1);
-    if waits {
-        super::release::pass_on(services, &refunded.concert_id, refunded.date).await;
-    }
+    // The seat as the refund left it, then as the waitlist's offer takes it.
     services.live.note_seats(
         &refunded.concert_id,
         refunded.date,
         &[refunded.seat_number],
         SeatStatus::Available,
     );
+    if waits {
+        super::release::pass_on(services, &refunded.concert_id, refunded.date).await;
+    }
     Ok(refunded)
 }

@@ -52,7 +52,7 @@ pub async fn release_order(
         .await?;
         orders::set_status(conn, order_id, OrderStatus::Released, None, now).await?;
         if row.source == OrderSource::Waitlist {
-            super::waitlist::settle_offer(conn, order_id, false, now).await?;
+            super::offers::settle_offer(conn, order_id, false, now).await?;
         }
         let waits = waitlist_waits(conn, &row.concert_id, row.date).await?;
         Ok((
@@ -119,7 +119,7 @@ pub async fn release_seat(
         } else {
             orders::set_status(conn, &row.id, OrderStatus::Released, None, now).await?;
             if row.source == OrderSource::Waitlist {
-                super::waitlist::settle_offer(conn, &row.id, false, now).await?;
+                super::offers::settle_offer(conn, &row.id, false, now).await?;
             }
         }
         let order = super::views::find_order(conn, &row.id).await?;
@@ -153,7 +153,7 @@ pub(super) async fn waitlist_waits(
 /// Seats given back go to the date's waitlist first, at once. The change is committed already:
 /// a failure here is logged, and the hold sweeper's next round offers them.
 pub(super) async fn pass_on(services: &Services, concert_id: &ConcertId, date: NaiveDate) {
-    if let Err(err) = super::waitlist::offer_freed(services, concert_id, date).await {
+    if let Err(err) = super::offers::offer_freed(services, concert_id, date).await {
         tracing::warn!(error = ?err, "waitlist offer after freeing seats failed");
     }
 }

@@ -104,8 +104,31 @@ pub(crate) async fn begin(
     date: NaiveDate,
     turn: DateTurn,
 ) -> Result<(Terms, NaiveDateTime)> {
+    let (terms, now) = begin_fan(conn, user_id, concert_id, date).await?;
+    take_date_turn(conn, concert_id, date, turn).await?;
+    Ok((terms, now))
+}
+
+/// The first half of [`begin`]: the date's terms, then the fan's row locked with the clock (a
+/// keyed hold replays between the halves, so a repeat is answered whatever the date's state).
+pub(crate) async fn begin_fan(
+    conn: &mut Conn,
+    user_id: &UserId,
+    concert_id: &ConcertId,
+    date: NaiveDate,
+) -> Result<(Terms, NaiveDateTime)> {
     let terms = terms(conn, concert_id, date).await?;
     let now = lock_user_at_now(conn, user_id).await?;
+    Ok((terms, now))
+}
+
+/// The second half of [`begin`]: the date's row (`turn`), and the waitlist's claim on it.
+pub(crate) async fn take_date_turn(
+    conn: &mut Conn,
+    concert_id: &ConcertId,
+    date: NaiveDate,
+    turn: DateTurn,
+) -> Result<()> {
     let counters = match turn {
         DateTurn::Shared => waitlist::counters_shared(conn, concert_id, date).await?,
         DateTurn::Exclusive => waitlist::lock_counters(conn, concert_id, date).await?,
@@ -113,7 +136,7 @@ pub(crate) async fn begin(
     if counters.is_some_and(|c| c.waiting > 0) {
         return Err(Error::SeatUnavailable(Unavailable::ForWaitlist));
     }
-    Ok((terms, now))
+    Ok(())
 }
 
 /// Refuses an order that would take the fan past their fair share of the concert (or past the

@@ -36,7 +36,8 @@ pub struct WaitlistEntry {
     /// Seats asked for.
     pub count: i32,
     pub status: WaitlistStatus,
-    /// Entries ahead of yours (0: you are next); null unless WAITING. Never grows.
+    /// At most this many entries ahead of yours (0: you are next); null unless WAITING. Never
+    /// grows.
     pub position: Option<i32>,
     /// When the offer passes to the next fan unless paid.
     pub offer_expires_at: Option<DateTime<Utc>>,
