@@ -822,7 +822,8 @@ async fn prepare(
     let first = user_id(waiting);
     let last = user_id(waiting + active - 1);
     conn.batch_execute(&format!(
-        "INSERT INTO wallet_transactions VALUES {funded};
+        "INSERT INTO wallet_transactions (id, user_id, kind, amount, balance_after, reservation_id, \
+         created_at) VALUES {funded};
          UPDATE users SET balance = 1000000.00 WHERE id BETWEEN '{first}' AND '{last}';"
     ))
     .await?;
