@@ -400,7 +400,8 @@ async fn prepare(conn: &mut Conn, fans: usize, dates: usize) -> anyhow::Result<S
             })
             .collect();
         conn.batch_execute(&format!(
-            "INSERT INTO users (id, username, email, password_hash, balance, created_at) VALUES {}; INSERT INTO wallet_transactions VALUES {};",
+            "INSERT INTO users (id, username, email, password_hash, balance, created_at) VALUES {}; \
+             INSERT INTO wallet_transactions (id, user_id, kind, amount, balance_after, reservation_id, created_at) VALUES {};",
             users.join(","),
             ledger.join(",")
         ))
