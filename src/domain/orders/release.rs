@@ -166,16 +166,23 @@ fn note_freed(services: &Services, order: &Order, freed: &[SeatNumber]) {
 
 /// Writes lapsed holds back: seats to AVAILABLE, reservations and orders to EXPIRED. Each
 /// statement is its own short transaction over at most `batch` rows, so the sweeper never
-/// holds locks for long. Returns (seats, reservations) written.
+/// holds locks for long, retried like any other when it meets a deadlock (its range scans can
+/// cross a hold or payment under a rush). Returns (seats, reservations) written.
 pub async fn sweep_expired_holds(services: &Services, batch: u32) -> Result<(usize, usize)> {
-    with_conn!(services.db, async |conn: &mut Conn| {
-        let seats_freed = seats::sweep_lapsed(conn, batch).await?;
-        let expired = reservations::sweep_lapsed(conn, batch).await?;
-        let orders_expired = orders::sweep_lapsed(conn, batch).await?;
-        if seats_freed + expired + orders_expired > 0 {
-            tracing::debug!(seats_freed, expired, orders_expired, "swept expired holds");
-        }
-        Ok((seats_freed, expired))
+    let seats_freed = transaction!(services.db, async |conn: &mut Conn| {
+        Ok(seats::sweep_lapsed(conn, batch).await?)
     })
-    .await
+    .await?;
+    let expired = transaction!(services.db, async |conn: &mut Conn| {
+        Ok(reservations::sweep_lapsed(conn, batch).await?)
+    })
+    .await?;
+    let orders_expired = transaction!(services.db, async |conn: &mut Conn| {
+        Ok(orders::sweep_lapsed(conn, batch).await?)
+    })
+    .await?;
+    if seats_freed + expired + orders_expired > 0 {
+        tracing::debug!(seats_freed, expired, orders_expired, "swept expired holds");
+    }
+    Ok((seats_freed, expired))
 }
