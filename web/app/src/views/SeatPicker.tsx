@@ -24,6 +24,7 @@ export function SeatPicker(props: { concertId: string; dates: string[]; turnEnds
   const [paid, setPaid] = useState<OrderFieldsFragment | null>(null);
   const [basket, setBasket] = useState<number[]>([]);
   const [bestCount, setBestCount] = useState(2);
+  const [bestTier, setBestTier] = useState("");
   const seats = useQuery(SeatsDocument, { variables: { concertId, date }, skip: !date });
   const allowance = useQuery(TicketAllowanceDocument, {
     variables: { concertId },
@@ -100,7 +101,9 @@ export function SeatPicker(props: { concertId: string; dates: string[]; turnEnds
     if (r.data) held(r.data.holdSeats);
   };
   const takeBest = async () => {
-    const r = await holdBest({ variables: { concertId, date, count: bestCount } });
+    const r = await holdBest({
+      variables: { concertId, date, count: bestCount, tier: bestTier === "" ? null : bestTier },
+    });
     if (r.data) held(r.data.holdBestAvailable);
   };
   const error = holding.error ?? holdingBest.error;
@@ -131,8 +134,8 @@ export function SeatPicker(props: { concertId: string; dates: string[]; turnEnds
         <li className="seat AVAILABLE">free</li>
         <li className="seat HELD">held</li>
         <li className="seat SOLD">sold</li>
-        {tiers.map(([tier, price]) => (
-          <li key={tier} className="tier">
+        {tiers.map(([tier, price], i) => (
+          <li key={tier} className={`tier tint-${i % 6}`}>
             {tier} {price}
           </li>
         ))}
@@ -144,11 +147,12 @@ export function SeatPicker(props: { concertId: string; dates: string[]; turnEnds
             {inRow.map((s) => {
               const status = statusOf(s.number, s.status);
               const picked = basket.includes(s.number);
+              const tint = tiers.findIndex(([tier]) => tier === s.tier) % 6;
               return (
                 <button
                   key={s.number}
                   type="button"
-                  className={`seat ${status}${picked ? " picked" : ""}`}
+                  className={`seat ${status} tint-${tint}${picked ? " picked" : ""}`}
                   data-seat={s.number}
                   data-status={status}
                   aria-pressed={picked}
@@ -184,6 +188,19 @@ export function SeatPicker(props: { concertId: string; dates: string[]; turnEnds
             onChange={(e) => setBestCount(Math.max(1, Number(e.target.value) || 1))}
           />
         </label>
+        {tiers.length > 1 && (
+          <label>
+            in
+            <select value={bestTier} onChange={(e) => setBestTier(e.target.value)}>
+              <option value="">any tier</option>
+              {tiers.map(([tier, price]) => (
+                <option key={tier} value={tier}>
+                  {tier} ({price})
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         <button type="button" disabled={busy} onClick={() => void takeBest().catch(() => void seats.refetch())}>
           Hold the best {bestCount}
         </button>
