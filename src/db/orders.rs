@@ -5,7 +5,6 @@
 //! any sweeper writes it: [`effective_status`] is that rule for a row in hand, `EffectiveStatus`
 //! the same rule inside a query.
 
-use bigdecimal::BigDecimal;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
@@ -78,22 +77,6 @@ pub async fn set_status(
         orders::paid_at.eq(paid_at),
         orders::updated_at.eq(now),
     )))
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
-/// Writes the order's total after a seat left it.
-pub async fn set_total(
-    conn: &mut Conn,
-    id: &OrderId,
-    total: &BigDecimal,
-    now: NaiveDateTime,
-) -> Result<(), DieselError> {
-    Cached(
-        diesel::update(orders::table.find(id))
-            .set((orders::total.eq(total), orders::updated_at.eq(now))),
-    )
     .execute(conn)
     .await
     .map(drop)

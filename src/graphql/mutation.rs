@@ -219,8 +219,8 @@ impl Mutation {
             .into())
     }
 
-    /// Cancels your own hold of this seat; the seat is free again at once (the rest of its
-    /// order stays held).
+    /// Gives back your unpaid hold: the order this reservation belongs to (for a `holdSeat`, that
+    /// seat), as `pay` pays it; the seats are free again at once. A repeat returns the seat.
     async fn release_seat(&self, ctx: &Context<'_>, reservation_id: ID) -> ApiResult<Reservation> {
         // The use case locks the user's row: UNAUTHENTICATED when it is gone.
         let user_id = claimed_viewer(ctx)?;

@@ -444,33 +444,15 @@ async fn releasing_an_order_frees_every_seat_and_a_repeat_changes_nothing() {
     let (concert, dates) = app.concert("10.00", 1).await;
     let client = app.client();
     let fan = app.admitted_fan(&concert).await;
-    let held = hold_seats(&client, &fan, &concert, dates[0], &[10, 11])
+    let first = hold_seats(&client, &fan, &concert, dates[0], &[10, 11])
         .await
-        .ok();
-    let order = held["holdSeats"]["id"].as_str().expect("id").to_owned();
-    // One seat of it released the seed API's way: the order keeps the other.
-    let first_seat = held["holdSeats"]["seats"][0]["reservationId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    client
-        .gql(
-            "mutation($r: ID!) { releaseSeat(reservationId: $r) { status } }",
-            json!({ "r": first_seat }),
-            &fan.auth(),
-        )
+        .ok()["holdSeats"]
+        .clone();
+    let second = hold_seats(&client, &fan, &concert, dates[0], &[12, 13])
         .await
-        .ok();
-    let now = client
-        .gql(
-            &format!("query($o: ID!) {{ order(id: $o) {{ {ORDER} }} }}"),
-            json!({ "o": order }),
-            &fan.auth(),
-        )
-        .await
-        .ok();
-    assert_eq!(now["order"]["status"], "HELD");
-    assert_eq!(now["order"]["total"], "10.00");
+        .ok()["holdSeats"]
+        .clone();
+    let order = first["id"].as_str().expect("id").to_owned();
 
     let release = "mutation($o: ID!) { releaseOrder(orderId: $o) { status total } }";
     let released = client
@@ -483,15 +465,47 @@ async fn releasing_an_order_frees_every_seat_and_a_repeat_changes_nothing() {
         .await
         .ok();
     assert_eq!(repeat["releaseOrder"]["status"], "RELEASED");
-    assert_eq!(app.count("seats", "status = 'HELD'").await, 0);
+    assert_eq!(
+        app.count("seats", "status = 'HELD'").await,
+        2,
+        "the other order stays"
+    );
     assert_eq!(
         pay_order(&client, &fan, &order, "late").await.code(),
         "BAD_USER_INPUT",
         "a released order cannot be paid"
     );
+
+    // The seed API's way, through one seat: the whole order goes, as `pay` pays it whole.
+    let seat = second["seats"][0]["reservationId"].as_str().expect("id");
+    let via_seat = "mutation($r: ID!) { releaseSeat(reservationId: $r) { status } }";
+    let gone = client
+        .gql(via_seat, json!({ "r": seat }), &fan.auth())
+        .await
+        .ok();
+    assert_eq!(gone["releaseSeat"]["status"], "CANCELLED");
+    let again = client
+        .gql(via_seat, json!({ "r": seat }), &fan.auth())
+        .await
+        .ok();
+    assert_eq!(
+        again["releaseSeat"]["status"], "CANCELLED",
+        "a repeat is harmless"
+    );
+    let now = client
+        .gql(
+            &format!("query($o: ID!) {{ order(id: $o) {{ {ORDER} }} }}"),
+            json!({ "o": second["id"] }),
+            &fan.auth(),
+        )
+        .await
+        .ok();
+    assert_eq!(now["order"]["status"], "RELEASED");
+    assert_eq!(app.count("seats", "status = 'HELD'").await, 0);
+
     // The seats are free for anyone.
     let other = app.admitted_fan(&concert).await;
-    hold_seats(&client, &other, &concert, dates[0], &[10, 11])
+    hold_seats(&client, &other, &concert, dates[0], &[10, 11, 12, 13])
         .await
         .ok();
     assert_invariants(&app.db.url).await;

@@ -1,6 +1,6 @@
-//! Giving seats back before paying: a whole order (`releaseOrder`), or one seat of it (the seed
-//! API's `releaseSeat`: the order keeps its other seats, and is RELEASED with its last). A
-//! repeat of a release returns the order (or seat) as it is. And tidying: lapsed holds written
+//! Giving seats back before paying: a whole order (`releaseOrder`, and the seed API's
+//! `releaseSeat`, which releases the order its reservation belongs to). A repeat of a release
+//! returns the order (or seat) as it is. And tidying: lapsed holds written
 //! back as AVAILABLE seats and EXPIRED orders, which the clock has made them already.
 
 use super::{Action, Order, OrderSource, OrderStatus, Reservation, ReservationStatus, Transition};
@@ -10,7 +10,6 @@ use crate::db::ids::{ConcertId, OrderId, ReservationId, SeatNumber, UserId};
 use crate::db::states::SeatStatus;
 use crate::db::{Conn, orders, reservations, seats, waitlist};
 use crate::domain::error::{Error, Result};
-use crate::domain::money::Money;
 use crate::domain::services::Services;
 
 /// The holder gives every seat of the order back.
@@ -69,8 +68,9 @@ pub async fn release_order(
     Ok(order)
 }
 
-/// The seed API: the holder gives one seat back. Releasing a seat released before returns it
-/// unchanged, so a retried request is harmless.
+/// The seed API: the holder gives back the order this reservation belongs to (for a
+/// `holdSeat`, that one seat), as `pay` pays it. Releasing again returns the seat unchanged, so
+/// a retried request is harmless.
 pub async fn release_seat(
     services: &Services,
     user_id: &UserId,
@@ -82,62 +82,22 @@ pub async fn release_seat(
             "this reservation belongs to another user".into(),
         ));
     }
-    let (order, seat, waits) = transaction!(services.db, async |conn: &mut Conn| {
-        let locked = super::lock(conn, &[user_id], &current.order_id).await?;
-        let (seat, status) = locked
-            .seats
-            .iter()
-            .find(|(r, _)| r.id == *reservation_id)
-            .cloned()
-            .ok_or(Error::NotFound("reservation"))?;
-        match status {
-            ReservationStatus::Held => {}
-            ReservationStatus::Cancelled => {
-                return Ok((locked.order(), super::to_reservation(seat, status), false));
-            }
-            ReservationStatus::Expired => return Err(Error::HoldExpired),
-            ReservationStatus::Paid | ReservationStatus::Refunded => {
-                return Err(Error::bad_input(
-                    "this reservation is paid; a paid seat cannot be released",
-                ));
-            }
+    match current.status {
+        ReservationStatus::Cancelled => return Ok(current),
+        ReservationStatus::Paid | ReservationStatus::Refunded => {
+            return Err(Error::bad_input(
+                "this reservation is paid; a paid seat cannot be released",
+            ));
         }
-        let row = &locked.row;
-        let now = locked.now;
-        let key = (&row.concert_id, row.date, seat.seat_number);
-        seats::make_available(conn, key, &seat.id, SeatStatus::Held, now).await?;
-        reservations::set_status(conn, reservation_id, ReservationStatus::Cancelled, now).await?;
-        let others_held = locked
-            .seats
-            .iter()
-            .any(|(r, s)| r.id != *reservation_id && *s == ReservationStatus::Held);
-        if others_held {
-            let total = Money::from_stored(row.total.clone());
-            let price = Money::from_stored(seat.price.clone());
-            let left = Money::from_stored(total.as_decimal() - price.as_decimal());
-            orders::set_total(conn, &row.id, left.as_decimal(), now).await?;
-        } else {
-            orders::set_status(conn, &row.id, OrderStatus::Released, None, now).await?;
-            if row.source == OrderSource::Waitlist {
-                super::offers::settle_offer(conn, &row.id, false, now).await?;
-            }
-        }
-        let order = super::views::find_order(conn, &row.id).await?;
-        let seat = order
-            .seats
-            .iter()
-            .find(|s| s.id == *reservation_id)
-            .cloned()
-            .ok_or(Error::NotFound("reservation"))?;
-        let waits = waitlist_waits(conn, &row.concert_id, row.date).await?;
-        Ok((order, seat, waits))
-    })
-    .await?;
-    note_freed(services, &order, &[seat.seat_number]);
-    if waits {
-        pass_on(services, &order.concert_id, order.date).await;
+        ReservationStatus::Held | ReservationStatus::Expired => {}
     }
-    Ok(seat)
+    // The order as its release left it names the seat: no second read.
+    release_order(services, user_id, &current.order_id)
+        .await?
+        .seats
+        .into_iter()
+        .find(|seat| seat.id == *reservation_id)
+        .ok_or(Error::NotFound("reservation"))
 }
 
 /// Whether the date's waitlist waits: read in the transaction that freed seats, so a fan who
