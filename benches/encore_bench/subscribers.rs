@@ -5,7 +5,9 @@
 //! websocket per fan subscribed to `queueTicket`, then releases admission and measures, for every
 //! fan, the delay from admission (`activated_at`, database clock) to the ACTIVE push arriving.
 //! Prints connections held, the server's RSS, p50/p99/max push delay and the live ticker's
-//! statements per tick (from the server's `/metrics`, on its METRICS_BIND). Runs on loopback only.
+//! statements per tick (from the server's `/metrics`, on its METRICS_BIND), and fails when any
+//! fan's push did not arrive or nothing was measured. Runs on loopback only. A test runs it at a
+//! small count (`tests/api/bench_smoke.rs`), so it cannot silently stop measuring again.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -219,6 +221,16 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
         }
     );
     server.kill().await.ok();
+    // A bench that measured nothing fails, whatever it printed.
+    if pushed.len() < n {
+        bail!("only {} of {n} ACTIVE pushes arrived", pushed.len());
+    }
+    if delays.len() < n || delays.iter().any(|d| !d.is_finite()) {
+        bail!("push delays measured for {} of {n} fans", delays.len());
+    }
+    if ticks <= 0.0 {
+        bail!("the live ticker did not tick during the run");
+    }
     Ok(())
 }
 
@@ -230,16 +242,11 @@ fn queue_token(i: usize) -> String {
     format!("bench{i:0>38}")
 }
 
-/// A concert and `n` fans with WAITING tickets behind `n` ACTIVE blockers. Returns the concert id.
+/// A concert with seats to sell (admission admits nobody into a room with nothing left) and `n`
+/// fans with WAITING tickets behind `n` ACTIVE blockers. Returns the concert id.
 async fn prepare(conn: &mut Conn, n: usize) -> anyhow::Result<String> {
     let concert = uuid::Uuid::now_v7().to_string();
-    conn.batch_execute(&format!(
-        "INSERT INTO concerts (id, title, venue, price, created_at)
-           VALUES ('{concert}', 'Bench Night', 'Loopback Arena', 10.00, UTC_TIMESTAMP(6));
-         INSERT INTO queue_rooms (concert_id, issued, admitted_seq) VALUES ('{concert}', {}, {n});",
-        2 * n
-    ))
-    .await?;
+    super::seed_concert(conn, &concert, "Bench Night", 1, 2 * n, n).await?;
     for start in (0..n).step_by(2000) {
         let end = (start + 2000).min(n);
         let users: Vec<String> = (start..end)

@@ -9,6 +9,7 @@ mod common;
 mod abuse;
 mod accounts;
 mod apollo;
+mod bench_smoke;
 mod browser;
 mod catalog;
 mod challenge;
