@@ -234,8 +234,10 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
     });
 
     println!(
-        "--- bench rush: {} connections, {} s per run, release build, loopback",
-        args.connections, args.seconds
+        "--- bench rush: {} connections, {} s per run, release build, loopback, {}",
+        args.connections,
+        args.seconds,
+        super::support::durability(&mut conn).await?
     );
     println!(
         "{:<8} {:>4} {:>10} {:>9} {:>9} {:>9}  errors",

@@ -193,8 +193,9 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
     let statements = metrics_after.1 - metrics_before.1;
 
     println!(
-        "--- bench subscribers (count {n}, admit {} /s)",
-        args.admit_per_sec
+        "--- bench subscribers (count {n}, admit {} /s, {})",
+        args.admit_per_sec,
+        super::support::durability(&mut conn).await?
     );
     println!(
         "connections held:        {}",

@@ -53,3 +53,26 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
         .copied()
         .unwrap_or(f64::NAN)
 }
+
+/// The server's durability setting as a bench prints it: figures mean little without it.
+pub async fn durability(conn: &mut encore::db::Conn) -> anyhow::Result<String> {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        v: i64,
+    }
+    let setting: Setting =
+        diesel::sql_query("SELECT CAST(@@GLOBAL.innodb_flush_log_at_trx_commit AS SIGNED) AS v")
+            .get_result(conn)
+            .await?;
+    let words = if setting.v == 1 {
+        "durable"
+    } else {
+        "relaxed, the last second of commits can be lost"
+    };
+    Ok(format!(
+        "innodb_flush_log_at_trx_commit={} ({words})",
+        setting.v
+    ))
+}
