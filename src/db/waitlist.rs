@@ -34,39 +34,31 @@ pub struct Counters {
     pub waiting: i32,
 }
 
-/// The date's counters under a shared lock: taking seats of a date reads whether its waitlist
-/// waits, and a join (which locks the row exclusively) cannot slip in between.
-pub async fn counters_shared(
-    conn: &mut Conn,
-    concert: &ConcertId,
-    date: NaiveDate,
-) -> Result<Option<Counters>, DieselError> {
-    Cached(
-        diesel::sql_query(
-            "SELECT waitlist_issued AS issued, waitlist_served AS served, \
-             waitlist_waiting AS waiting FROM concert_dates \
-             WHERE concert_id = ? AND date = ? LOCK IN SHARE MODE",
-        )
-        .bind::<Text, _>(concert)
-        .bind::<Date, _>(date),
-    )
-    .get_result(conn)
-    .await
-    .optional()
+/// How a transaction holds a date's row: shared (named holds, side by side; a join waits for
+/// them) or exclusive (joins, offer rounds, best-available choices: one at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLock {
+    Shared,
+    Exclusive,
 }
 
-/// The date's counters, the row locked for the rest of the transaction.
-pub async fn lock_counters(
+/// The date's counters, its row locked `lock` for the rest of the transaction.
+pub async fn locked_counters(
     conn: &mut Conn,
     concert: &ConcertId,
     date: NaiveDate,
+    lock: RowLock,
 ) -> Result<Option<Counters>, DieselError> {
+    let clause = match lock {
+        RowLock::Shared => "LOCK IN SHARE MODE",
+        RowLock::Exclusive => "FOR UPDATE",
+    };
     Cached(
-        diesel::sql_query(
+        diesel::sql_query(format!(
             "SELECT waitlist_issued AS issued, waitlist_served AS served, \
              waitlist_waiting AS waiting FROM concert_dates \
-             WHERE concert_id = ? AND date = ? FOR UPDATE",
-        )
+             WHERE concert_id = ? AND date = ? {clause}"
+        ))
         .bind::<Text, _>(concert)
         .bind::<Date, _>(date),
     )

@@ -15,8 +15,9 @@ use chrono::NaiveDate;
 use super::Order;
 use super::rows::Rows;
 use super::take::{self, MAX_SEATS_PER_ORDER, NewOrder, note_held};
-use crate::db::ids::{ConcertId, OrderId, QueueToken, ReservationId, SeatNumber, UserId};
+use crate::db::ids::{ConcertId, QueueToken, SeatNumber, UserId};
 use crate::db::states::OrderSource;
+use crate::db::waitlist::RowLock;
 use crate::db::{Conn, price_tiers, seats};
 use crate::domain::error::{Error, Result, Unavailable};
 use crate::domain::queue;
@@ -111,8 +112,7 @@ async fn best_available_round(
 ) -> Result<Order> {
     let rules = &services.rules;
     transaction!(services.db, async |conn: &mut Conn| {
-        let (terms, now) =
-            take::begin(conn, user_id, concert_id, date, take::DateTurn::Exclusive).await?;
+        let (terms, now) = take::begin(conn, user_id, concert_id, date, RowLock::Exclusive).await?;
         take::check_share(
             conn,
             rules,
@@ -159,41 +159,23 @@ async fn best_available_round(
                 }));
             }
         };
-        let order = OrderId::new();
-        let ids: Vec<ReservationId> = numbers.iter().map(|_| ReservationId::new()).collect();
-        let held_until = now + chrono_duration(rules.hold_ttl);
-        for (number, id) in numbers.iter().zip(&ids) {
-            // Locked by this transaction and free: the update cannot miss.
-            if !seats::take(
-                conn,
-                (concert_id, date, *number),
-                user_id,
-                id,
-                held_until,
-                now,
-            )
-            .await?
-            {
-                return Err(Error::corrupt(format!(
-                    "seat {number} locked free but not taken"
-                )));
-            }
-        }
-        let written = take::write_order(
+        let taken = take::take_order(
             conn,
             NewOrder {
-                id: order,
                 user_id,
                 concert_id,
                 date,
                 numbers: &numbers,
-                ids: &ids,
                 source: OrderSource::Turn,
-                held_until,
+                held_until: now + chrono_duration(rules.hold_ttl),
                 now,
             },
         )
         .await?;
+        // Locked by this transaction and free: no update can miss.
+        let written = taken.map_err(|i| {
+            Error::corrupt(format!("seat {} locked free but not taken", numbers[i]))
+        })?;
         queue::lock_active(conn, queue_token, concert_id, user_id, rules).await?;
         Ok(written)
     })

@@ -11,7 +11,8 @@ use chrono::NaiveDate;
 
 use super::take::{self, MAX_SEATS_PER_ORDER, NewOrder, note_held};
 use super::{Order, OrderSource};
-use crate::db::ids::{ConcertId, OrderId, QueueToken, ReservationId, SeatNumber, UserId};
+use crate::db::ids::{ConcertId, OrderId, QueueToken, SeatNumber, UserId};
+use crate::db::waitlist::RowLock;
 use crate::db::{Conn, seats};
 use crate::domain::error::{Error, Result, Unavailable};
 use crate::domain::idempotency;
@@ -77,7 +78,7 @@ pub async fn hold_seats(
                 .ok_or_else(|| Error::corrupt(format!("idempotency result {first:?}")))?;
             return super::views::find_order(conn, &first).await;
         }
-        take::take_date_turn(conn, concert_id, date, take::DateTurn::Shared).await?;
+        take::take_date_turn(conn, concert_id, date, RowLock::Shared).await?;
         take::check_share(
             conn,
             rules,
@@ -89,31 +90,24 @@ pub async fn hold_seats(
             now,
         )
         .await?;
-        let order = OrderId::new();
-        let ids: Vec<ReservationId> = numbers.iter().map(|_| ReservationId::new()).collect();
-        let held_until = now + chrono_duration(rules.hold_ttl);
-        for (i, (number, id)) in numbers.iter().zip(&ids).enumerate() {
-            let seat = (concert_id, date, *number);
-            if !seats::take(conn, seat, user_id, id, held_until, now).await? {
-                // The seats before this one were free (this transaction took them).
-                return Err(why_not_taken(conn, concert_id, date, &numbers[i..]).await);
-            }
-        }
-        let written = take::write_order(
+        let taken = take::take_order(
             conn,
             NewOrder {
-                id: order,
                 user_id,
                 concert_id,
                 date,
                 numbers,
-                ids: &ids,
                 source: OrderSource::Turn,
-                held_until,
+                held_until: now + chrono_duration(rules.hold_ttl),
                 now,
             },
         )
         .await?;
+        let written = match taken {
+            Ok(order) => order,
+            // The seats before this one were free (this transaction took them).
+            Err(i) => return Err(why_not_taken(conn, concert_id, date, &numbers[i..]).await),
+        };
         // The turn is checked under lock, last in the lock order: a turn that ended since the
         // resolver's early check holds nothing.
         queue::lock_active(conn, queue_token, concert_id, user_id, rules).await?;

@@ -5,9 +5,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use super::take::{self, NewOrder};
 use super::{Order, OrderSource};
-use crate::db::ids::{ConcertId, OrderId, ReservationId, SeatNumber, UserId};
+use crate::db::ids::{ConcertId, OrderId, SeatNumber, UserId};
 use crate::db::models::WaitlistEntryRow;
 use crate::db::states::{SeatStatus, WaitlistStatus};
+use crate::db::waitlist::RowLock;
 use crate::db::{self, Conn, seats, waitlist};
 use crate::domain::accounts::lock_user;
 use crate::domain::error::{Error, Result};
@@ -82,6 +83,24 @@ pub async fn offer_rounds(services: &Services) -> Result<usize> {
     Ok(made)
 }
 
+/// Whether the date's waitlist waits: read in the transaction that freed seats, so a fan who
+/// frees seats of a date nobody waits for pays no further round trip.
+pub(super) async fn waitlist_waits(
+    conn: &mut Conn,
+    concert_id: &ConcertId,
+    date: NaiveDate,
+) -> Result<bool> {
+    Ok(waitlist::counters(conn, concert_id, date).await?.waiting > 0)
+}
+
+/// Seats given back go to the date's waitlist first, at once. The change is committed already:
+/// a failure here is logged, and the hold sweeper's next round offers them.
+pub(super) async fn pass_on(services: &Services, concert_id: &ConcertId, date: NaiveDate) {
+    if let Err(err) = offer_freed(services, concert_id, date).await {
+        tracing::warn!(error = ?err, "waitlist offer after freeing seats failed");
+    }
+}
+
 /// The entries (in join order) that `free` seats serve: each the first whose count still fits.
 fn plan(entries: &[WaitlistEntryRow], free: usize) -> Vec<&WaitlistEntryRow> {
     let mut left = free;
@@ -146,7 +165,7 @@ async fn offer_round(
         for user in users {
             lock_user(conn, user).await?;
         }
-        let mut counters = waitlist::lock_counters(conn, concert_id, date)
+        let mut counters = waitlist::locked_counters(conn, concert_id, date, RowLock::Exclusive)
             .await?
             .ok_or(Error::NotFound("concert date"))?;
         let waiting =
@@ -222,30 +241,23 @@ async fn offer(
     held_until: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Option<Order>> {
-    let order_id = OrderId::new();
-    let ids: Vec<ReservationId> = numbers.iter().map(|_| ReservationId::new()).collect();
-    for (number, id) in numbers.iter().zip(&ids) {
-        let seat = (&entry.concert_id, entry.date, *number);
-        if !seats::take(conn, seat, &entry.user_id, id, held_until, now).await? {
-            return Ok(None);
-        }
-    }
-    let order = take::write_order(
+    let taken = take::take_order(
         conn,
         NewOrder {
-            id: order_id.clone(),
             user_id: &entry.user_id,
             concert_id: &entry.concert_id,
             date: entry.date,
             numbers,
-            ids: &ids,
             source: OrderSource::Waitlist,
             held_until,
             now,
         },
     )
     .await?;
-    waitlist::set_offered(conn, &entry.id, &order_id, held_until, now).await?;
+    let Ok(order) = taken else {
+        return Ok(None);
+    };
+    waitlist::set_offered(conn, &entry.id, &order.id, held_until, now).await?;
     Ok(Some(order))
 }
 

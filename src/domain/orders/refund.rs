@@ -109,7 +109,7 @@ pub async fn refund(
         }
         // A seat is on sale again, unless its date's waitlist waits for it: a room closed as
         // sold out opens (last in the lock order).
-        let waits = super::release::waitlist_waits(conn, &seat.concert_id, seat.date).await?;
+        let waits = super::offers::waitlist_waits(conn, &seat.concert_id, seat.date).await?;
         if !waits {
             queue_rooms::reopen(conn, &seat.concert_id).await?;
         }
@@ -139,7 +139,7 @@ pub async fn refund(
         SeatStatus::Available,
     );
     if waits {
-        super::release::pass_on(services, &refunded.concert_id, refunded.date).await;
+        super::offers::pass_on(services, &refunded.concert_id, refunded.date).await;
     }
     Ok(refunded)
 }

@@ -4,11 +4,9 @@
 //! back as AVAILABLE seats and EXPIRED orders, which the clock has made them already.
 
 use super::{Action, Order, OrderSource, OrderStatus, Reservation, ReservationStatus, Transition};
-use chrono::NaiveDate;
-
-use crate::db::ids::{ConcertId, OrderId, ReservationId, SeatNumber, UserId};
+use crate::db::ids::{OrderId, ReservationId, SeatNumber, UserId};
 use crate::db::states::SeatStatus;
-use crate::db::{Conn, orders, reservations, seats, waitlist};
+use crate::db::{Conn, orders, reservations, seats};
 use crate::domain::error::{Error, Result};
 use crate::domain::services::Services;
 
@@ -53,7 +51,7 @@ pub async fn release_order(
         if row.source == OrderSource::Waitlist {
             super::offers::settle_offer(conn, order_id, false, now).await?;
         }
-        let waits = waitlist_waits(conn, &row.concert_id, row.date).await?;
+        let waits = super::offers::waitlist_waits(conn, &row.concert_id, row.date).await?;
         Ok((
             super::views::find_order(conn, order_id).await?,
             freed,
@@ -63,7 +61,7 @@ pub async fn release_order(
     .await?;
     note_freed(services, &order, &freed);
     if waits {
-        pass_on(services, &order.concert_id, order.date).await;
+        super::offers::pass_on(services, &order.concert_id, order.date).await;
     }
     Ok(order)
 }
@@ -98,24 +96,6 @@ pub async fn release_seat(
         .into_iter()
         .find(|seat| seat.id == *reservation_id)
         .ok_or(Error::NotFound("reservation"))
-}
-
-/// Whether the date's waitlist waits: read in the transaction that freed seats, so a fan who
-/// frees seats of a date nobody waits for pays no further round trip.
-pub(super) async fn waitlist_waits(
-    conn: &mut Conn,
-    concert_id: &ConcertId,
-    date: NaiveDate,
-) -> Result<bool> {
-    Ok(waitlist::counters(conn, concert_id, date).await?.waiting > 0)
-}
-
-/// Seats given back go to the date's waitlist first, at once. The change is committed already:
-/// a failure here is logged, and the hold sweeper's next round offers them.
-pub(super) async fn pass_on(services: &Services, concert_id: &ConcertId, date: NaiveDate) {
-    if let Err(err) = super::offers::offer_freed(services, concert_id, date).await {
-        tracing::warn!(error = ?err, "waitlist offer after freeing seats failed");
-    }
 }
 
 fn note_freed(services: &Services, order: &Order, freed: &[SeatNumber]) {

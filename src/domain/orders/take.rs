@@ -11,6 +11,7 @@ use super::{Order, OrderSource, OrderStatus, ReservationStatus, to_order};
 use crate::db::ids::{ConcertId, OrderId, ReservationId, SeatNumber, UserId};
 use crate::db::models::{OrderRow, ReservationRow};
 use crate::db::states::SeatStatus;
+use crate::db::waitlist::RowLock;
 use crate::db::{Conn, concerts, orders, reservations, seats, waitlist};
 use crate::domain::accounts::lock_user_at_now;
 use crate::domain::error::{Error, Result, Unavailable};
@@ -68,15 +69,6 @@ pub(crate) struct Terms {
     pub max_tickets_per_fan: Option<u32>,
 }
 
-/// How a hold meets the date's row (its waitlist counters): named holds read it shared, so
-/// they run side by side and a waitlist join waits for them; best-available choices lock it, so
-/// they take turns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DateTurn {
-    Shared,
-    Exclusive,
-}
-
 /// The date's terms: its rows and the concert's fair share.
 pub(crate) async fn terms(
     conn: &mut Conn,
@@ -102,7 +94,7 @@ pub(crate) async fn begin(
     user_id: &UserId,
     concert_id: &ConcertId,
     date: NaiveDate,
-    turn: DateTurn,
+    turn: RowLock,
 ) -> Result<(Terms, NaiveDateTime)> {
     let (terms, now) = begin_fan(conn, user_id, concert_id, date).await?;
     take_date_turn(conn, concert_id, date, turn).await?;
@@ -127,12 +119,9 @@ pub(crate) async fn take_date_turn(
     conn: &mut Conn,
     concert_id: &ConcertId,
     date: NaiveDate,
-    turn: DateTurn,
+    turn: RowLock,
 ) -> Result<()> {
-    let counters = match turn {
-        DateTurn::Shared => waitlist::counters_shared(conn, concert_id, date).await?,
-        DateTurn::Exclusive => waitlist::lock_counters(conn, concert_id, date).await?,
-    };
+    let counters = waitlist::locked_counters(conn, concert_id, date, turn).await?;
     if counters.is_some_and(|c| c.waiting > 0) {
         return Err(Error::SeatUnavailable(Unavailable::ForWaitlist));
     }
@@ -174,33 +163,49 @@ pub(crate) async fn check_share(
     Ok(())
 }
 
-/// An order about to be written: its seats are taken by this transaction already.
+/// An order to take: a fan's seats of one date (in number order), held until `held_until`.
 pub(crate) struct NewOrder<'a> {
-    pub id: OrderId,
     pub user_id: &'a UserId,
     pub concert_id: &'a ConcertId,
     pub date: NaiveDate,
     pub numbers: &'a [SeatNumber],
-    pub ids: &'a [ReservationId],
     pub source: OrderSource,
     pub held_until: NaiveDateTime,
     pub now: NaiveDateTime,
 }
 
+/// Takes the order's seats in number order (one conditional UPDATE each) and writes the order:
+/// `Err(i)` when its `i`-th seat was not free, after taking the ones before it, so the caller
+/// rolls the transaction back (and says why as its use case needs).
+pub(crate) async fn take_order(
+    conn: &mut Conn,
+    new: NewOrder<'_>,
+) -> Result<std::result::Result<Order, usize>> {
+    let ids: Vec<ReservationId> = new.numbers.iter().map(|_| ReservationId::new()).collect();
+    for (i, (number, id)) in new.numbers.iter().zip(&ids).enumerate() {
+        let seat = (new.concert_id, new.date, *number);
+        if !seats::take(conn, seat, new.user_id, id, new.held_until, new.now).await? {
+            return Ok(Err(i));
+        }
+    }
+    Ok(Ok(write_order(conn, &new, &ids).await?))
+}
+
 /// Writes an order and its seats' reservations for seats this transaction has just taken;
 /// lapsed holds of those seats are marked EXPIRED so their records say so.
-pub(crate) async fn write_order(conn: &mut Conn, new: NewOrder<'_>) -> Result<Order> {
+async fn write_order(conn: &mut Conn, new: &NewOrder<'_>, ids: &[ReservationId]) -> Result<Order> {
     for number in new.numbers {
         reservations::expire_lapsed_of_seat(conn, (new.concert_id, new.date, *number), new.now)
             .await?;
     }
+    let order_id = OrderId::new();
     let priced = seats::prices(conn, new.concert_id, new.date, new.numbers).await?;
     let rows: Vec<ReservationRow> = priced
         .into_iter()
-        .zip(new.ids)
+        .zip(ids)
         .map(|((number, price, tier), id)| ReservationRow {
             id: id.clone(),
-            order_id: new.id.clone(),
+            order_id: order_id.clone(),
             user_id: new.user_id.clone(),
             concert_id: new.concert_id.clone(),
             date: new.date,
@@ -218,7 +223,7 @@ pub(crate) async fn write_order(conn: &mut Conn, new: NewOrder<'_>) -> Result<Or
         .map(|r| Money::from_stored(r.price.clone()))
         .collect();
     let order = OrderRow {
-        id: new.id,
+        id: order_id,
         user_id: new.user_id.clone(),
         concert_id: new.concert_id.clone(),
         date: new.date,

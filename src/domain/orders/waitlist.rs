@@ -24,6 +24,7 @@ use super::take::{self, MAX_SEATS_PER_ORDER};
 use crate::db::ids::{ConcertId, OrderId, UserId, WaitlistEntryId};
 use crate::db::models::WaitlistEntryRow;
 use crate::db::states::WaitlistStatus;
+use crate::db::waitlist::RowLock;
 use crate::db::{self, Conn, seats, waitlist};
 use crate::domain::accounts::{lock_user, lock_user_at_now};
 use crate::domain::error::{Error, Result};
@@ -85,7 +86,7 @@ pub async fn join(
         if date < now.date() {
             return Err(Error::bad_input("this date has passed"));
         }
-        let mut counters = waitlist::lock_counters(conn, concert_id, date)
+        let mut counters = waitlist::locked_counters(conn, concert_id, date, RowLock::Exclusive)
             .await?
             .ok_or(Error::NotFound("concert date"))?;
         // Sold out means every seat sold: while seats are free or held, the queue serves them
@@ -131,9 +132,10 @@ pub async fn leave(
     let current = entry(services, user_id, entry_id).await?;
     let outcome = transaction!(services.db, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
-        let mut counters = waitlist::lock_counters(conn, &current.concert_id, current.date)
-            .await?
-            .ok_or(Error::NotFound("concert date"))?;
+        let mut counters =
+            waitlist::locked_counters(conn, &current.concert_id, current.date, RowLock::Exclusive)
+                .await?
+                .ok_or(Error::NotFound("concert date"))?;
         let locked = waitlist::lock(conn, entry_id)
             .await?
             .ok_or(Error::NotFound("waitlist entry"))?;
