@@ -68,7 +68,7 @@ async fn refund(client: &Client, operator: &Fan, reservation: &str) {
         .ok();
 }
 
-/// Fan `buyer` holds and pays every seat of the date; their reservation ids.
+/// Fan `buyer` holds and pays seats 1 to `seats` of the date; their reservation ids.
 async fn sell_out(
     app: &TestApp,
     buyer: &Fan,
@@ -76,9 +76,21 @@ async fn sell_out(
     date: NaiveDate,
     seats: i32,
 ) -> Vec<String> {
+    let numbers: Vec<i32> = (1..=seats).collect();
+    buy(app, buyer, concert, date, &numbers).await
+}
+
+/// Fan `buyer` (in a turn) tops up, holds `numbers` of the date as one order and pays it; the
+/// seats' reservation ids.
+async fn buy(
+    app: &TestApp,
+    buyer: &Fan,
+    concert: &str,
+    date: NaiveDate,
+    numbers: &[i32],
+) -> Vec<String> {
     let client = app.client();
     app.charge(buyer, "1000.00").await.ok();
-    let numbers: Vec<i32> = (1..=seats).collect();
     let held = client
         .gql(
             "mutation($c: ID!, $d: Date!, $s: [Int!]!) { holdSeats(concertId: $c, date: $d, seatNumbers: $s) { id seats { reservationId } } }",
@@ -306,30 +318,8 @@ async fn seats_refunded_at_once_are_each_offered_once_to_the_first_in_line() {
         app.admitted_fan(&concert).await,
         app.admitted_fan(&concert).await,
     );
-    app.charge(&one, "100.00").await.ok();
-    app.charge(&two, "100.00").await.ok();
-    let mut sold = Vec::new();
-    for (fan, seats) in [(&one, vec![1, 2, 3, 4, 5]), (&two, vec![6, 7, 8, 9, 10])] {
-        let held = client
-            .gql(
-                "mutation($c: ID!, $d: Date!, $s: [Int!]!) { holdSeats(concertId: $c, date: $d, seatNumbers: $s) { id seats { reservationId } } }",
-                json!({ "c": concert, "d": date.to_string(), "s": seats }),
-                &fan.auth(),
-            )
-            .await
-            .ok();
-        client
-            .gql(
-                "mutation($o: ID!) { payOrder(orderId: $o, idempotencyKey: \"buy\") { status } }",
-                json!({ "o": held["holdSeats"]["id"] }),
-                &fan.auth(),
-            )
-            .await
-            .ok();
-        for seat in held["holdSeats"]["seats"].as_array().expect("seats") {
-            sold.push(seat["reservationId"].as_str().expect("id").to_owned());
-        }
-    }
+    let mut sold = buy(&app, &one, &concert, date, &[1, 2, 3, 4, 5]).await;
+    sold.extend(buy(&app, &two, &concert, date, &[6, 7, 8, 9, 10]).await);
     let mut line = Vec::new();
     for _ in 0..12 {
         let fan = app.fan().await;
@@ -372,23 +362,7 @@ async fn a_fan_at_their_fair_share_leaves_the_line_instead_of_holding_seats_back
     let mine = sell_out(&app, &capped, &concert, date, 1).await;
     assert_eq!(mine.len(), 1);
     // The buyer takes seats 2 and 3.
-    app.charge(&buyer, "100.00").await.ok();
-    let held = client
-        .gql(
-            "mutation($c: ID!, $d: Date!) { holdSeats(concertId: $c, date: $d, seatNumbers: [2, 3]) { id seats { reservationId } } }",
-            json!({ "c": concert, "d": date.to_string() }),
-            &buyer.auth(),
-        )
-        .await
-        .ok();
-    client
-        .gql(
-            "mutation($o: ID!) { payOrder(orderId: $o, idempotencyKey: \"b\") { status } }",
-            json!({ "o": held["holdSeats"]["id"] }),
-            &buyer.auth(),
-        )
-        .await
-        .ok();
+    let bought = buy(&app, &buyer, &concert, date, &[2, 3]).await;
     // Sold out: the capped fan queues for one more, then a second fan behind them.
     join(&client, &capped, &concert, date, 1).await.ok();
     let behind = app.fan().await;
@@ -403,14 +377,7 @@ async fn a_fan_at_their_fair_share_leaves_the_line_instead_of_holding_seats_back
         .await
         .ok();
 
-    refund(
-        &client,
-        &operator,
-        held["holdSeats"]["seats"][0]["reservationId"]
-            .as_str()
-            .expect("id"),
-    )
-    .await;
+    refund(&client, &operator, &bought[0]).await;
     assert_eq!(my_waitlist(&client, &capped).await["status"], "EXPIRED");
     let served = my_waitlist(&client, &behind).await;
     assert_eq!(
