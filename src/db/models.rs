@@ -206,6 +206,8 @@ pub struct QueueRoomRow {
     pub rate_prior: Option<f64>,
     /// Admissions per second while people were waiting, smoothed over the last minutes.
     pub observed_rate: Option<f64>,
+    #[diesel(embed)]
+    pub turns: TurnsRow,
 }
 
 /// What a ticket's holder sees of its room: how far admission has walked, whether the room is
@@ -219,6 +221,35 @@ pub struct RoomGaugeRow {
     pub admit_per_sec: Option<u32>,
     pub active_limit: Option<u32>,
     pub observed_rate: Option<f64>,
+    #[diesel(embed)]
+    pub turns: TurnsRow,
+}
+
+/// The turns running in a room when its last admission step ended: how many, and the earliest and
+/// latest of their deadlines (the database clock). When places free up next comes from them.
+#[derive(Debug, Clone, Default, PartialEq, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = queue_rooms, check_for_backend(diesel::mysql::Mysql))]
+#[diesel(treat_none_as_null = true)]
+pub struct TurnsRow {
+    pub active_count: i32,
+    pub first_deadline: Option<NaiveDateTime>,
+    pub last_deadline: Option<NaiveDateTime>,
+}
+
+impl TurnsRow {
+    /// These turns and `admitted` more that began now, with `deadline`.
+    pub fn after_admitting(&self, admitted: usize, deadline: NaiveDateTime) -> Self {
+        if admitted == 0 {
+            return self.clone();
+        }
+        Self {
+            active_count: self
+                .active_count
+                .saturating_add(i32::try_from(admitted).unwrap_or(i32::MAX)),
+            first_deadline: Some(self.first_deadline.map_or(deadline, |d| d.min(deadline))),
+            last_deadline: Some(deadline),
+        }
+    }
 }
 
 impl QueueRoomRow {
@@ -230,6 +261,7 @@ impl QueueRoomRow {
             admit_per_sec: self.admit_per_sec,
             active_limit: self.active_limit,
             observed_rate: self.observed_rate,
+            turns: self.turns.clone(),
         }
     }
 }

@@ -10,7 +10,7 @@ use diesel_async::RunQueryDsl;
 use super::cached::Cached;
 
 use super::ids::ConcertId;
-use super::models::{QueueRoomRow, RoomGaugeRow, SaleRow};
+use super::models::{QueueRoomRow, RoomGaugeRow, SaleRow, TurnsRow};
 use super::schema::{queue_rooms, sales};
 use super::{Conn, utc_now};
 
@@ -135,6 +135,9 @@ pub struct Step {
     pub rate_sample_total: i64,
     pub rate_prior: Option<f64>,
     pub observed_rate: Option<f64>,
+    /// The turns running after the step.
+    #[diesel(embed)]
+    pub turns: TurnsRow,
 }
 
 pub async fn record_step(

@@ -8,7 +8,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::RunQueryDsl;
 
 use super::ids::{ConcertId, QueueToken, TicketId, UserId};
-use super::models::{QueueTicketRow, RoomGaugeRow};
+use super::models::{QueueTicketRow, RoomGaugeRow, TurnsRow};
 use super::schema::{queue_rooms, queue_tickets};
 use super::states::TicketStatus;
 use super::{Conn, utc_now};
@@ -212,13 +212,26 @@ pub async fn count_live_active(
         .await
 }
 
-pub async fn count_active(conn: &mut Conn, concert: &ConcertId) -> Result<i64, DieselError> {
-    queue_tickets::table
-        .filter(queue_tickets::concert_id.eq(concert))
-        .filter(queue_tickets::status.eq(TicketStatus::Active))
-        .count()
-        .get_result(conn)
-        .await
+/// The room's ACTIVE tickets: how many, and the earliest and latest deadline (one range of the
+/// `queue_tickets_active` index).
+pub async fn turns(conn: &mut Conn, concert: &ConcertId) -> Result<TurnsRow, DieselError> {
+    use diesel::dsl::{count_star, max, min};
+    let (count, first, last): (i64, Option<NaiveDateTime>, Option<NaiveDateTime>) =
+        queue_tickets::table
+            .filter(queue_tickets::concert_id.eq(concert))
+            .filter(queue_tickets::status.eq(TicketStatus::Active))
+            .select((
+                count_star(),
+                min(queue_tickets::expires_at),
+                max(queue_tickets::expires_at),
+            ))
+            .get_result(conn)
+            .await?;
+    Ok(TurnsRow {
+        active_count: i32::try_from(count).unwrap_or(i32::MAX),
+        first_deadline: first,
+        last_deadline: last,
+    })
 }
 
 /// What admission needs of a ticket in line.

@@ -192,6 +192,9 @@ diesel::table! {
         rate_sample_total -> Bigint,
         rate_prior -> Nullable<Double>,
         observed_rate -> Nullable<Double>,
+        active_count -> Integer,
+        first_deadline -> Nullable<Datetime>,
+        last_deadline -> Nullable<Datetime>,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::watch;
 use tokio_stream::wrappers::BroadcastStream;
@@ -20,8 +20,8 @@ use crate::domain::services::Services;
 
 use super::hub::{PresenceGuard, RoomSnapshot, SeatFeed};
 
-/// The `queueTicket` subscription: the ticket now, then every change of status, position or
-/// estimated wait; ends after EXPIRED or COMPLETED.
+/// The `queueTicket` subscription: the ticket now, then every change of status, position, pause
+/// or expected admission moment (see [`differs`]); ends after EXPIRED or COMPLETED.
 pub async fn watch_ticket(
     services: &Services,
     token: &QueueToken,
@@ -42,7 +42,7 @@ pub async fn watch_ticket(
         row,
         rx,
         rules,
-        last: first.clone(),
+        last: (first.clone(), now),
         done,
         _presence: presence,
     };
@@ -59,9 +59,9 @@ pub async fn watch_ticket(
                 s.row.seq = change.seq;
             }
             let next = queue::view(&s.row, &snapshot.room, snapshot.now, &s.rules);
-            if differs(&next, &s.last) {
+            if differs((&next, snapshot.now), (&s.last.0, s.last.1)) {
                 s.done = is_final(next.status);
-                s.last = next.clone();
+                s.last = (next.clone(), snapshot.now);
                 return Some((next, s));
             }
         }
@@ -73,7 +73,8 @@ struct TicketWatch {
     row: QueueTicketRow,
     rx: watch::Receiver<Arc<RoomSnapshot>>,
     rules: Arc<crate::domain::rules::Rules>,
-    last: QueueTicket,
+    /// The ticket last sent, and the database clock it was read at.
+    last: (QueueTicket, NaiveDateTime),
     done: bool,
     _presence: PresenceGuard,
 }
@@ -82,11 +83,19 @@ fn is_final(status: QueueStatus) -> bool {
     matches!(status, QueueStatus::Expired | QueueStatus::Completed)
 }
 
-fn differs(a: &QueueTicket, b: &QueueTicket) -> bool {
-    a.status != b.status
-        || a.position != b.position
-        || a.estimated_wait_seconds != b.estimated_wait_seconds
-        || a.paused != b.paused
+/// Whether `next` tells its holder something `last` did not (each with the clock it was read
+/// at): a new status, position or pause, or an expected admission moment (read time plus the
+/// estimated wait) that moved by more than two seconds or a tenth of the wait. A wait that
+/// counts down with the clock is no news: a client counts it down itself, and a line of
+/// thousands is not pushed every second for it.
+fn differs(next: (&QueueTicket, NaiveDateTime), last: (&QueueTicket, NaiveDateTime)) -> bool {
+    let ((a, a_at), (b, b_at)) = (next, last);
+    let moment = |t: &QueueTicket, at: NaiveDateTime| {
+        at.and_utc().timestamp_millis() + t.estimated_wait_seconds.saturating_mul(1000)
+    };
+    let moved = (moment(a, a_at) - moment(b, b_at)).abs();
+    let tolerance = (a.estimated_wait_seconds.saturating_mul(100)).max(2000);
+    a.status != b.status || a.position != b.position || a.paused != b.paused || moved > tolerance
 }
 
 /// The `queueStats` subscription (operators): the room's statistics now, then once per tick.
@@ -197,7 +206,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_status_position_or_wait_changes_are_sent() {
+    fn only_status_position_pause_or_a_moved_admission_moment_is_sent() {
         let t = QueueTicket {
             id: crate::db::ids::TicketId::new(),
             token: QueueToken::new(),
@@ -210,21 +219,45 @@ mod tests {
             paused: false,
             expires_at: None,
         };
-        assert!(!differs(&t, &t.clone()));
+        let at = |secs| {
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+                .and_then(|d| d.and_hms_opt(12, 0, secs))
+                .expect("valid time")
+        };
+        let wait = |secs| QueueTicket {
+            estimated_wait_seconds: secs,
+            ..t.clone()
+        };
+        assert!(!differs((&t, at(0)), (&t, at(0))));
         assert!(differs(
-            &QueueTicket {
-                position: 2,
-                ..t.clone()
-            },
-            &t
+            (
+                &QueueTicket {
+                    position: 2,
+                    ..t.clone()
+                },
+                at(0)
+            ),
+            (&t, at(0))
         ));
         assert!(differs(
-            &QueueTicket {
-                status: QueueStatus::Active,
-                ..t.clone()
-            },
-            &t
+            (
+                &QueueTicket {
+                    status: QueueStatus::Active,
+                    ..t.clone()
+                },
+                at(0)
+            ),
+            (&t, at(0))
         ));
+        // 60 s to wait, read 10 s later as 50 s: the same moment, nothing to send.
+        assert!(!differs((&wait(50), at(10)), (&wait(60), at(0))));
+        // Read as 55 s: the moment moved 5 s, within a tenth of the wait.
+        assert!(!differs((&wait(55), at(10)), (&wait(60), at(0))));
+        // Read as 62 s: 12 s later than promised.
+        assert!(differs((&wait(62), at(10)), (&wait(60), at(0))));
+        // Short waits move by two seconds before it is news.
+        assert!(!differs((&wait(4), at(1)), (&wait(3), at(0))));
+        assert!(differs((&wait(6), at(1)), (&wait(3), at(0))));
         assert!(is_final(QueueStatus::Completed) && is_final(QueueStatus::Expired));
         assert!(!is_final(QueueStatus::Active));
     }

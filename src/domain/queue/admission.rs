@@ -72,7 +72,8 @@ pub async fn advance(
         }
 
         let expired = queue_tickets::expire_lapsed(conn, concert_id, now).await?;
-        let active = queue_tickets::count_active(conn, concert_id).await?;
+        let turns = queue_tickets::turns(conn, concert_id).await?;
+        let active = i64::from(turns.active_count);
 
         let controls = super::controls::effective(&room, rules);
         let pace = Pace::new(controls.admit_per_sec);
@@ -129,8 +130,8 @@ pub async fn advance(
             }
         }
 
+        let expires_at = now + chrono_duration(rules.queue_active_ttl);
         if !admitted.is_empty() {
-            let expires_at = now + chrono_duration(rules.queue_active_ttl);
             queue_tickets::activate(conn, &admitted, now, expires_at).await?;
         }
         if !abandoned.is_empty() {
@@ -158,6 +159,7 @@ pub async fn advance(
             rate_sample_total: rate.sample_total,
             rate_prior: rate.prior,
             observed_rate: rate.observed,
+            turns: turns.after_admitting(admitted.len(), expires_at),
         };
         queue_rooms::record_step(conn, concert_id, &step).await?;
         Ok(AdmissionReport {
@@ -333,6 +335,7 @@ mod tests {
             rate_sample_total: 0,
             rate_prior: None,
             observed_rate: None,
+            turns: Default::default(),
         }
     }
 

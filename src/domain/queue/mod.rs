@@ -3,18 +3,20 @@
 //! - [`entry`]: the front door, writing the entries that arrive together in one transaction;
 //! - `gate`: the turn check that the seat map, holds and payment go through;
 //! - `admission`: the step that lets people in, at a rate and within a limit;
+//! - [`estimate`]: when admission will reach a fan in line;
 //! - [`challenge`]: the proof of work a room may ask of entrants.
 //!
 //! Each concert has one room (`queue_rooms`) with two counters: `issued`, the last sequence number
 //! handed out, and `admitted_seq`, how far admission has walked. A waiting ticket's position is
 //! `seq - admitted_seq - 1`: one row read, no scan, and it can only fall because `admitted_seq`
 //! only grows. This module turns a stored ticket and its room's gauge into what its holder sees
-//! (`view`), with a wait estimated from the admission rate the room actually achieved.
+//! (`view`), with the wait [`estimate`]d from the room's limit, its running turns and its pace.
 
 mod admission;
 pub mod challenge;
 pub mod controls;
 pub mod entry;
+pub mod estimate;
 mod gate;
 mod room;
 pub mod sale;
@@ -92,9 +94,9 @@ pub(crate) fn view(
     } else {
         0
     };
-    let rate = admission_rate(room, rules);
+    let outlook = estimate::Outlook::of(room, now, rules);
     let estimated_wait_seconds = if status == QueueStatus::Waiting {
-        estimated_wait(position, rate, rules.queue_tick)
+        outlook.wait(position)
     } else {
         0
     };
@@ -106,38 +108,13 @@ pub(crate) fn view(
         status,
         position,
         estimated_wait_seconds,
-        admission_rate: rate,
+        admission_rate: outlook.rate,
         paused: room.paused,
         expires_at: match status {
             QueueStatus::Active => row.expires_at.map(utc),
             _ => None,
         },
     }
-}
-
-/// The admission rate a wait is estimated from: the rate observed while people were waiting
-/// (it shows the active limit binding: turns end only so fast), never above the rate set and
-/// never below the slowest the room can go (every turn ends within `QUEUE_ACTIVE_TTL`, so the
-/// active limit frees at least that many places per turn length).
-pub fn admission_rate(room: &RoomGauge, rules: &Rules) -> f64 {
-    let set = f64::from(
-        room.admit_per_sec
-            .unwrap_or(rules.queue_admit_per_sec)
-            .max(1),
-    );
-    let limit = f64::from(room.active_limit.unwrap_or(rules.queue_active_limit).max(1));
-    let floor = (limit / rules.queue_active_ttl.as_secs_f64().max(1.0)).min(set);
-    match room.observed_rate {
-        Some(seen) if seen.is_finite() => seen.clamp(floor, set),
-        _ => set,
-    }
-}
-
-/// Seconds until a ticket with `position` people ahead is admitted at `per_sec`, at least one
-/// tick (admission happens on ticks).
-fn estimated_wait(position: i64, per_sec: f64, tick: std::time::Duration) -> i64 {
-    let seconds = ((position + 1) as f64 / per_sec.max(f64::MIN_POSITIVE)).ceil();
-    (seconds.min(i64::MAX as f64) as i64).max(tick.as_secs().max(1) as i64)
 }
 
 #[cfg(test)]
@@ -177,20 +154,21 @@ mod tests {
         assert_eq!(ticket.estimated_wait_seconds, 3);
         assert_eq!(ticket.expires_at, None);
 
-        // With the active limit binding, the rate observed (2 a second) makes the estimate.
+        // With the active limit binding (every place taken, turns ending 2 a second), the next
+        // places free up as the running turns end: not at the pace set.
+        let deadline = |secs| Some(now + chrono::TimeDelta::seconds(secs));
         let slow = RoomGauge {
             observed_rate: Some(2.0),
+            turns: crate::db::models::TurnsRow {
+                active_count: 100,
+                first_deadline: deadline(550),
+                last_deadline: deadline(600),
+            },
             ..room(20)
         };
-        assert_eq!(view(&row, &slow, now, &rules).estimated_wait_seconds, 11);
-        // A room where no turn ended lately is not stalled forever: every turn ends within the
-        // turn length, so the estimate never assumes fewer than limit / length admissions.
-        let stalled = RoomGauge {
-            observed_rate: Some(0.0),
-            ..room(20)
-        };
-        let floor = f64::from(rules.queue_active_limit) / rules.queue_active_ttl.as_secs_f64();
-        assert_eq!(admission_rate(&stalled, &rules), floor);
+        let ticket = view(&row, &slow, now, &rules);
+        assert_eq!(ticket.estimated_wait_seconds, 11);
+        assert_eq!(ticket.admission_rate, 2.0);
         let sold_out = RoomGauge {
             sold_out: true,
             ..room(20)

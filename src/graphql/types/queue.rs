@@ -62,10 +62,12 @@ pub struct QueueTicket {
     pub status: QueueStatus,
     /// People ahead of you; 0 once ACTIVE.
     pub position: i32,
-    /// From the admission rate the room has actually achieved lately (turns end only so fast),
-    /// never faster than the rate set.
+    /// When admission reaches you: places free under the active limit, then the running turns'
+    /// places as they end, one turn length per round after that (the longest a turn can be
+    /// until turns have ended, then what they actually last); never faster than the rate set.
     pub estimated_wait_seconds: i32,
-    /// Admissions per second the estimate assumes.
+    /// Admissions per second over the long run the estimate assumes: the rate set, or how fast
+    /// turns end when the active limit binds.
     pub admission_rate: f64,
     /// An operator paused admission; your place is kept.
     pub paused: bool,

@@ -114,17 +114,40 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
   );
 }
 
+/**
+ * The estimated wait counted down from when it arrived: the server sends a new one only when the
+ * expected moment moves (or the line does), not every second.
+ */
+function useWaitLeft(ticket: TicketFieldsFragment): number {
+  const [received, setReceived] = useState(() => Date.now());
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    setReceived(Date.now());
+    setNow(Date.now());
+  }, [ticket]);
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  // Admission happens on ticks: never below one second while waiting.
+  return Math.max(1, ticket.estimatedWaitSeconds - Math.floor((now - received) / 1000));
+}
+
 function TicketStatus({ ticket, onRejoin }: { ticket: TicketFieldsFragment; onRejoin: () => void }) {
-  const minutes = Math.floor(ticket.estimatedWaitSeconds / 60);
-  const seconds = ticket.estimatedWaitSeconds % 60;
+  const left = useWaitLeft(ticket);
+  const minutes = Math.floor(left / 60);
+  const seconds = left % 60;
   return (
     <div className="status" role="status" aria-live="polite" data-status={ticket.status}>
       {ticket.status === "PREQUEUED" && <p>You are in the pre-queue. Your place is drawn when the sale opens.</p>}
       {ticket.status === "WAITING" && (
         <p>
           <strong>{ticket.position}</strong> {ticket.position === 1 ? "person" : "people"} ahead of you · about{" "}
-          {minutes > 0 ? `${minutes} min ` : ""}
-          {seconds} s
+          {/* Counted down every second: announced only when the line moves, not each tick. */}
+          <span aria-live="off">
+            {minutes > 0 ? `${minutes} min ` : ""}
+            {seconds} s
+          </span>
           {ticket.paused && " · the sale is paused for a moment, your place is kept"}
         </p>
       )}
