@@ -5,7 +5,9 @@
 //! p50/p95/p99 latency and errors by `extensions.code`, then checks every money and seat
 //! invariant in SQL (`db::invariants`) and runs once more right after, to show a second run is as
 //! healthy as the first. Modes:
-//! - `enter`: `enterQueue` by fresh fans (each request a new fan);
+//! - `enter`: `enterQueue` by fresh fans (each request a new fan) into a room that admits them
+//!   as they enter (nobody waits: an idle room, or the first seconds of a sale with a high rate);
+//! - `enter-paced`: the same into a room where they wait (a line admitted one a second);
 //! - `poll`: `queueTicket` by waiting fans;
 //! - `seats`: the seat map of one date by admitted fans;
 //! - `charge`: every client tops up one and the same wallet;
@@ -56,6 +58,7 @@ pub enum Mode {
     /// Every fan the whole way: enter, wait, seat map, hold, pay (see `bench::flow`).
     Flow,
     Enter,
+    EnterPaced,
     Poll,
     Seats,
     Charge,
@@ -78,7 +81,7 @@ pub struct RushBench {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "flow,enter,poll,seats,charge,hold,race,pay,order4,single4"
+        default_value = "flow,enter,enter-paced,poll,seats,charge,hold,race,pay,order4,single4"
     )]
     pub modes: Vec<Mode>,
     /// Concurrent clients.
@@ -88,7 +91,7 @@ pub struct RushBench {
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
     /// Fans made before the runs (each `enter` request needs a fresh one).
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 400_000)]
     pub fans: usize,
     /// `flow`: fans who go the whole way at once.
     #[arg(long, default_value_t = 3_000)]
@@ -149,6 +152,8 @@ struct Stage {
     bases: Vec<String>,
     http: reqwest::Client,
     concert: String,
+    /// A concert whose room admits one fan a second, so entries wait in line (`enter-paced`).
+    paced_concert: String,
     date: String,
     signer: TokenSigner,
     /// Fans not used yet by `enter`.
@@ -216,10 +221,17 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
     let active = args.connections.max(1);
     let payers = 40_000.min(args.fans / 4);
     let (concert, dates) = prepare(&mut conn, args.fans, waiting, active + payers, DATES).await?;
+    let paced_concert = uuid::Uuid::now_v7().to_string();
+    super::seed_concert(&mut conn, &paced_concert, "Paced Night", 1, 0, 0).await?;
+    conn.batch_execute(&format!(
+        "UPDATE queue_rooms SET admit_per_sec = 1, active_limit = 1 WHERE concert_id = '{paced_concert}'"
+    ))
+    .await?;
     let stage = Arc::new(Stage {
         bases,
         http,
         concert,
+        paced_concert,
         date: dates[0].clone(),
         dates,
         next_date: (0..args.connections).map(|_| AtomicUsize::new(1)).collect(),
@@ -240,14 +252,16 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
         super::support::durability(&mut conn).await?
     );
     println!(
-        "{:<8} {:>4} {:>10} {:>9} {:>9} {:>9}  errors",
+        "{:<16} {:>3} {:>10} {:>9} {:>9} {:>9}  errors",
         "mode", "run", "req/s", "p50 ms", "p95 ms", "p99 ms"
     );
     let raw = raw_services(url)?;
     let mut ratios = Vec::new();
     let mut purchases: BTreeMap<String, f64> = BTreeMap::new();
     for mode in args.modes.iter().filter(|m| **m != Mode::Flow) {
-        let name = format!("{mode:?}").to_lowercase();
+        let name = mode
+            .to_possible_value()
+            .map_or_else(|| format!("{mode:?}"), |v| v.get_name().to_owned());
         let mut served = Vec::new();
         for round in 1..=2 {
             let figures = run_mode(&stage, *mode, args).await?;
@@ -259,7 +273,10 @@ async fn run(args: &RushBench, url: &str) -> anyhow::Result<()> {
             name.clone(),
             served.iter().sum::<f64>() / served.len() as f64,
         );
-        if !matches!(mode, Mode::Enter | Mode::Hold | Mode::Pay) {
+        if !matches!(
+            mode,
+            Mode::Enter | Mode::EnterPaced | Mode::Hold | Mode::Pay
+        ) {
             continue;
         }
         let mut baseline = Vec::new();
@@ -315,7 +332,7 @@ fn report(name: &str, round: usize, figures: &Figures, broken: &[(&str, Vec<Stri
         format!("  INVARIANTS BROKEN: {broken:?}")
     };
     println!(
-        "{:<9} {:>3} {:>10.0} {:>9.2} {:>9.2} {:>9.2}  {errors}{broken_note}",
+        "{:<16} {:>3} {:>10.0} {:>9.2} {:>9.2} {:>9.2}  {errors}{broken_note}",
         name, round, figures.per_sec, figures.p50, figures.p95, figures.p99,
     );
     figures.errors.is_empty() && broken.is_empty()
@@ -574,7 +591,11 @@ async fn run_raw(
 ) -> anyhow::Result<Figures> {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
-    let concert = ConcertId::parse(&stage.concert).context("bench concert id")?;
+    let concert = match mode {
+        Mode::EnterPaced => &stage.paced_concert,
+        _ => &stage.concert,
+    };
+    let concert = ConcertId::parse(concert).context("bench concert id")?;
     let workers = (0..args.connections).map(|worker| {
         let stage = Arc::clone(stage);
         let services = services.clone();
@@ -612,7 +633,7 @@ async fn raw_call(
     worker: usize,
 ) -> Option<(encore::domain::Result<()>, Duration)> {
     let sent = Instant::now();
-    if mode == Mode::Enter {
+    if matches!(mode, Mode::Enter | Mode::EnterPaced) {
         let i = stage.next_fresh.fetch_add(1, Ordering::Relaxed);
         (i < stage.fans).then_some(())?;
         let entry = Entry {
@@ -680,12 +701,16 @@ fn request(
     match mode {
         // Run on their own (bench::flow, buy_four), never one request at a time.
         Mode::Flow | Mode::Order4 | Mode::Single4 => None,
-        Mode::Enter => {
+        Mode::Enter | Mode::EnterPaced => {
             let i = stage.next_fresh.fetch_add(1, Ordering::Relaxed);
             (i < stage.fans).then_some(())?;
+            let concert = match mode {
+                Mode::EnterPaced => &stage.paced_concert,
+                _ => &stage.concert,
+            };
             Some((
                 "mutation($c: ID!) { enterQueue(concertId: $c) { status position } }",
-                json!({ "c": stage.concert }),
+                json!({ "c": concert }),
                 fan(i)?,
                 None,
             ))
@@ -811,6 +836,7 @@ async fn prepare(
         ))
         .await?;
     }
+    super::support::count_turns(conn, &concert).await?;
     // The admitted fans' wallets, through the ledger like any top-up.
     let funded = (waiting..waiting + active)
         .map(|i| {

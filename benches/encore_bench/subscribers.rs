@@ -287,6 +287,7 @@ async fn prepare(conn: &mut Conn, n: usize) -> anyhow::Result<String> {
         ))
         .await?;
     }
+    super::support::count_turns(conn, &concert).await?;
     Ok(concert)
 }
 

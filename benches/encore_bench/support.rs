@@ -46,6 +46,25 @@ pub async fn seed_concert(
     Ok(())
 }
 
+/// Counts the ACTIVE tickets a bench wrote by SQL into their room's running turns, as the
+/// migration that introduced the count did: admission keeps it from there (only a step makes a
+/// ticket ACTIVE), and an entry's step trusts it until it could keep someone out.
+pub async fn count_turns(conn: &mut encore::db::Conn, concert: &str) -> anyhow::Result<()> {
+    use diesel_async::SimpleAsyncConnection;
+    conn.batch_execute(&format!(
+        "UPDATE queue_rooms r SET
+           active_count = (SELECT COUNT(*) FROM queue_tickets t
+                           WHERE t.concert_id = r.concert_id AND t.status = 'ACTIVE'),
+           first_deadline = (SELECT MIN(t.expires_at) FROM queue_tickets t
+                             WHERE t.concert_id = r.concert_id AND t.status = 'ACTIVE'),
+           last_deadline = (SELECT MAX(t.expires_at) FROM queue_tickets t
+                            WHERE t.concert_id = r.concert_id AND t.status = 'ACTIVE')
+         WHERE r.concert_id = '{concert}'"
+    ))
+    .await?;
+    Ok(())
+}
+
 /// The p-th percentile (0..=1) of sorted `values`.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted

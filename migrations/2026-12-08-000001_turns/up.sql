@@ -7,3 +7,13 @@ ALTER TABLE queue_rooms
   ADD COLUMN active_count INT NOT NULL DEFAULT 0,
   ADD COLUMN first_deadline DATETIME(6) NULL,
   ADD COLUMN last_deadline DATETIME(6) NULL;
+
+-- Admission keeps active_count from here on (only an admission step makes a ticket ACTIVE); the
+-- turns running now are counted once.
+UPDATE queue_rooms r SET
+  active_count = (SELECT COUNT(*) FROM queue_tickets t
+                  WHERE t.concert_id = r.concert_id AND t.status = 'ACTIVE'),
+  first_deadline = (SELECT MIN(t.expires_at) FROM queue_tickets t
+                    WHERE t.concert_id = r.concert_id AND t.status = 'ACTIVE'),
+  last_deadline = (SELECT MAX(t.expires_at) FROM queue_tickets t
+                   WHERE t.concert_id = r.concert_id AND t.status = 'ACTIVE');

@@ -122,6 +122,9 @@ pub async fn set_issued(
 #[derive(Debug, Clone, PartialEq, AsChangeset)]
 #[diesel(table_name = queue_rooms, treat_none_as_null = true)]
 pub struct Step {
+    /// The last sequence number handed out, as the step's transaction saw it (an entry batch
+    /// that steps writes its new count here).
+    pub issued: i64,
     /// How far admission has walked.
     pub admitted_seq: i64,
     /// The pace clock.

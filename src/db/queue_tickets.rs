@@ -8,7 +8,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::RunQueryDsl;
 
 use super::ids::{ConcertId, QueueToken, TicketId, UserId};
-use super::models::{QueueTicketRow, RoomGaugeRow, TurnsRow};
+use super::models::{QueueTicketRow, RoomGaugeRow};
 use super::schema::{queue_rooms, queue_tickets};
 use super::states::TicketStatus;
 use super::{Conn, utc_now};
@@ -49,31 +49,37 @@ pub async fn lock_by_token(
         .optional()
 }
 
-/// Those of `users` that exist, each with the PREQUEUED, WAITING or ACTIVE tickets they hold for the
-/// concert (one row per ticket, or one without a ticket), in one statement. An ACTIVE ticket may
-/// have lapsed: the caller judges against its clock.
+/// Which of `users` exist, and their unfinished (PREQUEUED, WAITING, ACTIVE) tickets for
+/// `concert`, newest first. Two statements, each on one table by its own index (the primary key,
+/// `queue_tickets_user`): one join of the two was seen taking 7-17 ms per entry batch in the
+/// rush bench once the room's line was long, with the room locked meanwhile.
 pub async fn unfinished_of(
     conn: &mut Conn,
     users: &[UserId],
     concert: &ConcertId,
-) -> Result<Vec<(UserId, Option<QueueTicketRow>)>, DieselError> {
+) -> Result<(Vec<UserId>, Vec<QueueTicketRow>), DieselError> {
     use super::schema::users as u;
-    u::table
-        .left_join(
-            queue_tickets::table.on(queue_tickets::user_id
-                .eq(u::id)
-                .and(queue_tickets::concert_id.eq(concert))
-                .and(queue_tickets::status.eq_any([
-                    TicketStatus::Prequeued,
-                    TicketStatus::Waiting,
-                    TicketStatus::Active,
-                ]))),
-        )
+    let known: Vec<UserId> = u::table
         .filter(u::id.eq_any(users))
-        .order(queue_tickets::seq.desc())
-        .select((u::id, Option::<QueueTicketRow>::as_select()))
+        .select(u::id)
         .load(conn)
-        .await
+        .await?;
+    if known.is_empty() {
+        return Ok((known, Vec::new()));
+    }
+    let tickets = queue_tickets::table
+        .filter(queue_tickets::user_id.eq_any(&known))
+        .filter(queue_tickets::concert_id.eq(concert))
+        .filter(queue_tickets::status.eq_any([
+            TicketStatus::Prequeued,
+            TicketStatus::Waiting,
+            TicketStatus::Active,
+        ]))
+        .order(queue_tickets::seq.desc())
+        .select(QueueTicketRow::as_select())
+        .load(conn)
+        .await?;
+    Ok((known, tickets))
 }
 
 /// Writes `rows` in one statement. A sequence number taken meanwhile is a write conflict, retried
@@ -212,26 +218,32 @@ pub async fn count_live_active(
         .await
 }
 
-/// The room's ACTIVE tickets: how many, and the earliest and latest deadline (one range of the
-/// `queue_tickets_active` index).
-pub async fn turns(conn: &mut Conn, concert: &ConcertId) -> Result<TurnsRow, DieselError> {
-    use diesel::dsl::{count_star, max, min};
-    let (count, first, last): (i64, Option<NaiveDateTime>, Option<NaiveDateTime>) =
-        queue_tickets::table
-            .filter(queue_tickets::concert_id.eq(concert))
-            .filter(queue_tickets::status.eq(TicketStatus::Active))
-            .select((
-                count_star(),
-                min(queue_tickets::expires_at),
-                max(queue_tickets::expires_at),
-            ))
-            .get_result(conn)
-            .await?;
-    Ok(TurnsRow {
-        active_count: i32::try_from(count).unwrap_or(i32::MAX),
-        first_deadline: first,
-        last_deadline: last,
-    })
+/// The earliest and latest deadline of the room's ACTIVE tickets (None: none is ACTIVE): the
+/// two ends of a range of the `queue_tickets_active` index, not a scan of it.
+pub async fn deadlines(
+    conn: &mut Conn,
+    concert: &ConcertId,
+) -> Result<(Option<NaiveDateTime>, Option<NaiveDateTime>), DieselError> {
+    use diesel::dsl::{max, min};
+    queue_tickets::table
+        .filter(queue_tickets::concert_id.eq(concert))
+        .filter(queue_tickets::status.eq(TicketStatus::Active))
+        .select((
+            min(queue_tickets::expires_at),
+            max(queue_tickets::expires_at),
+        ))
+        .get_result(conn)
+        .await
+}
+
+/// How many of the room's tickets are ACTIVE (one index entry each).
+pub async fn count_active(conn: &mut Conn, concert: &ConcertId) -> Result<i64, DieselError> {
+    queue_tickets::table
+        .filter(queue_tickets::concert_id.eq(concert))
+        .filter(queue_tickets::status.eq(TicketStatus::Active))
+        .count()
+        .get_result(conn)
+        .await
 }
 
 /// What admission needs of a ticket in line.

@@ -16,11 +16,12 @@
 
 use chrono::{NaiveDateTime, TimeDelta};
 
-use super::TicketStatus;
+use super::{RoomGauge, TicketStatus};
 use crate::db::ids::{ConcertId, TicketId};
-use crate::db::models::QueueRoomRow;
-use crate::db::{self, Conn, queue_rooms, queue_tickets, seats};
+use crate::db::models::{QueueRoomRow, QueueTicketRow, TurnsRow};
+use crate::db::{Conn, queue_rooms, queue_tickets, seats};
 use crate::domain::error::Result;
+use crate::domain::rules::Rules;
 use crate::domain::services::Services;
 use crate::domain::time::chrono_duration;
 
@@ -48,10 +49,8 @@ pub enum Trigger {
     Entry,
 }
 
-/// One admission step for one room: expire lapsed ACTIVE tickets, skip abandoned ones, admit as
-/// many waiting tickets as the room's controls (paused, rate, active limit) and its seats allow,
-/// close the room when every seat is sold (and open it again when seats come back), and update
-/// the admission counters and the observed rate.
+/// One admission step for one room, in a transaction of its own: lock the room (skipping a
+/// ticker's step when another instance stepped it within half a tick), then [`step`].
 pub async fn advance(
     services: &Services,
     concert_id: &ConcertId,
@@ -59,10 +58,9 @@ pub async fn advance(
 ) -> Result<AdmissionReport> {
     let rules = &services.rules;
     let report = transaction!(services.db, async |conn: &mut Conn| {
-        let Some(room) = queue_rooms::lock(conn, concert_id).await? else {
+        let Some((room, now)) = queue_rooms::lock_at_now(conn, concert_id).await? else {
             return Ok(AdmissionReport::default());
         };
-        let now = db::now(conn).await?;
         let half_tick = chrono_duration(rules.queue_tick) / 2;
         if trigger == Trigger::Ticker && room.last_tick_at.is_some_and(|t| now - t < half_tick) {
             return Ok(AdmissionReport {
@@ -70,109 +68,217 @@ pub async fn advance(
                 ..Default::default()
             });
         }
+        Ok(step(conn, rules, &room, now, trigger, Line::Stored)
+            .await?
+            .report)
+    })
+    .await?;
+    report.count();
+    Ok(report)
+}
 
+impl AdmissionReport {
+    /// Counts a committed step in the metrics.
+    pub(super) fn count(&self) {
+        metrics::counter!("queue_admitted_total").increment(self.admitted as u64);
+        metrics::counter!("queue_abandoned_total").increment(self.abandoned as u64);
+    }
+}
+
+/// Where a step finds the line.
+pub(super) enum Line<'a> {
+    /// In the table, read in batches and locked.
+    Stored,
+    /// Exactly these tickets, which the caller's transaction just wrote behind an empty line
+    /// (an entry batch into an idle room): nothing to read back.
+    Fresh(&'a [QueueTicketRow]),
+}
+
+/// What a step did and the room it left.
+pub(super) struct Stepped {
+    pub report: AdmissionReport,
+    /// The room's gauge after the step.
+    pub room: RoomGauge,
+    /// The tickets made ACTIVE, and their deadline.
+    pub admitted: Vec<TicketId>,
+    pub expires_at: NaiveDateTime,
+}
+
+/// One admission step on `room`, which the caller's transaction has locked, at `now`: expire
+/// lapsed ACTIVE tickets, skip abandoned ones, admit as many waiting tickets as the room's
+/// controls (paused, rate, active limit) and its seats allow, close the room when every seat is
+/// sold (and open it again when seats come back), and update the admission counters, the
+/// observed rate and the turns running.
+pub(super) async fn step(
+    conn: &mut Conn,
+    rules: &Rules,
+    room: &QueueRoomRow,
+    now: NaiveDateTime,
+    trigger: Trigger,
+    line: Line<'_>,
+) -> Result<Stepped> {
+    let concert_id = &room.concert_id;
+    let controls = super::controls::effective(room, rules);
+    let pace = Pace::new(controls.admit_per_sec);
+    let clock = pace.clock(room.admit_clock, now);
+    let budget = pace.budget(clock, now);
+    let limit = i64::from(controls.active_limit);
+    // No turn can have lapsed before the earliest deadline the room knows (a step only adds
+    // later ones; turns that ended only move the true earliest later): an entry's step then
+    // keeps the turns as the room knows them, two statements fewer in the batch that holds the
+    // room, unless they could keep someone out.
+    let known = trigger == Trigger::Entry
+        && room.turns.first_deadline.is_some_and(|first| first > now)
+        && i64::from(room.turns.active_count).saturating_add(budget) < limit;
+    let (expired, turns) = if known {
+        (0, room.turns.clone())
+    } else {
         let expired = queue_tickets::expire_lapsed(conn, concert_id, now).await?;
-        let turns = queue_tickets::turns(conn, concert_id).await?;
-        let active = i64::from(turns.active_count);
-
-        let controls = super::controls::effective(&room, rules);
-        let pace = Pace::new(controls.admit_per_sec);
-        let clock = pace.clock(room.admit_clock, now);
-        let mut slots = pace
-            .budget(clock, now)
-            .min(i64::from(controls.active_limit) - active)
-            .max(0);
-        if controls.paused {
+        let recount = trigger == Trigger::Ticker;
+        let turns = running_turns(conn, room, expired, limit, budget, recount).await?;
+        (expired, turns)
+    };
+    let mut slots = budget.min(limit - i64::from(turns.active_count)).max(0);
+    if controls.paused {
+        slots = 0;
+    }
+    // Seats are looked at only when someone could be let in, or to reopen a closed room.
+    let someone_waits = room.admitted_seq < room.issued;
+    let mut sold_out = room.sold_out;
+    let mut no_free_seat = false;
+    if (slots > 0 && someone_waits) || room.sold_out {
+        let seats = seats::availability(conn, concert_id).await?;
+        // Closed only once every seat is sold (not when a concert's dates have all passed).
+        sold_out = !seats.free && !seats.held && seats.sold;
+        if !seats.free {
+            // Nothing to take now: nobody is let in to find every seat gone.
+            no_free_seat = true;
             slots = 0;
         }
-        // Seats are looked at only when someone could be let in, or to reopen a closed room.
-        let someone_waits = room.admitted_seq < room.issued;
-        let mut sold_out = room.sold_out;
-        let mut no_free_seat = false;
-        if (slots > 0 && someone_waits) || room.sold_out {
-            let seats = seats::availability(conn, concert_id).await?;
-            // Closed only once every seat is sold (not when a concert's dates have all passed).
-            sold_out = !seats.free && !seats.held && seats.sold;
-            if !seats.free {
-                // Nothing to take now: nobody is let in to find every seat gone.
-                no_free_seat = true;
-                slots = 0;
-            }
-        }
+    }
 
-        let stale_before = now - chrono_duration(rules.queue_abandon_after);
-        let mut cursor = room.admitted_seq;
-        let mut admitted: Vec<TicketId> = Vec::new();
-        let mut abandoned: Vec<TicketId> = Vec::new();
-        let mut stopped_at_someone = false;
-        'walk: for _ in 0..WALK_BATCHES {
-            if cursor >= room.issued {
-                break;
-            }
-            let batch =
-                queue_tickets::lock_next_in_line(conn, concert_id, cursor, WALK_BATCH).await?;
-            if batch.is_empty() {
-                break;
-            }
-            for (id, seq, status, last_seen_at) in batch {
-                if status != TicketStatus::Waiting {
-                    cursor = seq;
-                } else if last_seen_at < stale_before {
-                    abandoned.push(id);
-                    cursor = seq;
-                } else if (admitted.len() as i64) < slots {
-                    admitted.push(id);
-                    cursor = seq;
-                } else {
-                    stopped_at_someone = true;
-                    break 'walk;
-                }
-            }
+    let stale_before = now - chrono_duration(rules.queue_abandon_after);
+    let mut cursor = room.admitted_seq;
+    let mut admitted: Vec<TicketId> = Vec::new();
+    let mut abandoned: Vec<TicketId> = Vec::new();
+    let mut stopped_at_someone = false;
+    'walk: for round in 0..WALK_BATCHES {
+        if cursor >= room.issued {
+            break;
         }
-
-        let expires_at = now + chrono_duration(rules.queue_active_ttl);
-        if !admitted.is_empty() {
-            queue_tickets::activate(conn, &admitted, now, expires_at).await?;
-        }
-        if !abandoned.is_empty() {
-            queue_tickets::set_status(conn, &abandoned, TicketStatus::Abandoned, now).await?;
-        }
-        let admitted_total = room.admitted_total + admitted.len() as i64;
-        // The rate is observed only while people are left waiting and could be let in (not
-        // paused, a seat free): then admissions show how fast turns end, not how fast people
-        // arrive or how long a pause lasts.
-        let constrained = stopped_at_someone && !controls.paused && !no_free_seat;
-        let rate = observe_rate(&room, constrained, admitted_total, now);
-        let step = queue_rooms::Step {
-            admitted_seq: cursor,
-            admit_clock: pace.after(clock, admitted.len()),
-            // Only a ticker round claims the tick: an inline step after enterQueue must not make
-            // the next round skip.
-            last_tick_at: match trigger {
-                Trigger::Ticker => Some(now),
-                Trigger::Entry => room.last_tick_at,
-            },
-            sold_out,
-            admitted_total,
-            abandoned_total: room.abandoned_total + abandoned.len() as i64,
-            rate_sample_at: rate.sample_at,
-            rate_sample_total: rate.sample_total,
-            rate_prior: rate.prior,
-            observed_rate: rate.observed,
-            turns: turns.after_admitting(admitted.len(), expires_at),
+        let batch = match line {
+            Line::Fresh(rows) if round == 0 => rows
+                .iter()
+                .map(|row| (row.id.clone(), row.seq, row.status, row.last_seen_at))
+                .collect(),
+            Line::Fresh(_) => break,
+            Line::Stored => {
+                queue_tickets::lock_next_in_line(conn, concert_id, cursor, WALK_BATCH).await?
+            }
         };
-        queue_rooms::record_step(conn, concert_id, &step).await?;
-        Ok(AdmissionReport {
+        if batch.is_empty() {
+            break;
+        }
+        for (id, seq, status, last_seen_at) in batch {
+            if status != TicketStatus::Waiting {
+                cursor = seq;
+            } else if last_seen_at < stale_before {
+                abandoned.push(id);
+                cursor = seq;
+            } else if (admitted.len() as i64) < slots {
+                admitted.push(id);
+                cursor = seq;
+            } else {
+                stopped_at_someone = true;
+                break 'walk;
+            }
+        }
+    }
+
+    let expires_at = now + chrono_duration(rules.queue_active_ttl);
+    if !admitted.is_empty() {
+        queue_tickets::activate(conn, &admitted, now, expires_at).await?;
+    }
+    if !abandoned.is_empty() {
+        queue_tickets::set_status(conn, &abandoned, TicketStatus::Abandoned, now).await?;
+    }
+    let admitted_total = room.admitted_total + admitted.len() as i64;
+    // The rate is observed only while people are left waiting and could be let in (not
+    // paused, a seat free): then admissions show how fast turns end, not how fast people
+    // arrive or how long a pause lasts.
+    let constrained = stopped_at_someone && !controls.paused && !no_free_seat;
+    let rate = observe_rate(room, constrained, admitted_total, now);
+    let step = queue_rooms::Step {
+        issued: room.issued,
+        admitted_seq: cursor,
+        admit_clock: pace.after(clock, admitted.len()),
+        // Only a ticker round claims the tick: an inline step after enterQueue must not make
+        // the next round skip.
+        last_tick_at: match trigger {
+            Trigger::Ticker => Some(now),
+            Trigger::Entry => room.last_tick_at,
+        },
+        sold_out,
+        admitted_total,
+        abandoned_total: room.abandoned_total + abandoned.len() as i64,
+        rate_sample_at: rate.sample_at,
+        rate_sample_total: rate.sample_total,
+        rate_prior: rate.prior,
+        observed_rate: rate.observed,
+        turns: turns.after_admitting(admitted.len(), expires_at),
+    };
+    queue_rooms::record_step(conn, concert_id, &step).await?;
+    Ok(Stepped {
+        report: AdmissionReport {
             admitted: admitted.len(),
             abandoned: abandoned.len(),
             expired,
             skipped: false,
-        })
+        },
+        room: RoomGauge {
+            admitted_seq: step.admitted_seq,
+            sold_out: step.sold_out,
+            paused: room.paused,
+            admit_per_sec: room.admit_per_sec,
+            active_limit: room.active_limit,
+            observed_rate: step.observed_rate,
+            turns: step.turns,
+        },
+        admitted,
+        expires_at,
     })
-    .await?;
-    metrics::counter!("queue_admitted_total").increment(report.admitted as u64);
-    metrics::counter!("queue_abandoned_total").increment(report.abandoned as u64);
-    Ok(report)
+}
+
+/// The turns running before a step admits anyone. Their deadlines are two index lookups. Their
+/// number, at an entry's step, is the room's running count (kept by every step: only a step
+/// makes a ticket ACTIVE, so the count of the last step, less the turns this one expired, is
+/// never below the truth), counted again only when it could keep someone out (it and the places
+/// the pace allows reach the limit); a ticker's step (`recount`, once a tick) always counts, so
+/// a count made wrong outside admission (SQL by hand) heals within a tick. Counting every ACTIVE ticket at every entry batch would cost one index entry per
+/// running turn each time: with thousands admitted at once, more than the rest of the batch.
+async fn running_turns(
+    conn: &mut Conn,
+    room: &QueueRoomRow,
+    expired: usize,
+    limit: i64,
+    wanted: i64,
+    recount: bool,
+) -> Result<TurnsRow> {
+    let (first_deadline, last_deadline) = queue_tickets::deadlines(conn, &room.concert_id).await?;
+    if first_deadline.is_none() {
+        return Ok(TurnsRow::default());
+    }
+    let bound = (i64::from(room.turns.active_count) - expired as i64).max(0);
+    let active_count = if recount || bound.saturating_add(wanted) >= limit {
+        queue_tickets::count_active(conn, &room.concert_id).await?
+    } else {
+        bound
+    };
+    Ok(TurnsRow {
+        active_count: i32::try_from(active_count).unwrap_or(i32::MAX),
+        first_deadline,
+        last_deadline,
+    })
 }
 
 /// A sample window of the admission rate counts once it is this long, and lasts at most

@@ -20,12 +20,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeDelta};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio_util::task::TaskTracker;
 
+use super::admission::{Line, step};
 use super::challenge::{self, Answer};
 use super::room::{Door, lock_room_with_sale};
-use super::{QueueTicket, RoomGauge, TicketStatus, Trigger, advance, view};
+use super::{QueueTicket, TicketStatus, Trigger, view};
 use crate::db::ids::{ConcertId, QueueToken, TicketId, UserId};
 use crate::db::models::{QueueRoomRow, QueueTicketRow};
 use crate::db::{Conn, queue_challenges, queue_rooms, queue_tickets, sales};
@@ -52,6 +53,8 @@ struct Entrant {
 pub struct EntryDesk {
     /// Entries waiting for their room's next batch; a room is here while its batches run.
     rooms: Mutex<HashMap<ConcertId, Vec<Entrant>>>,
+    /// Told of every entry that joins a line already being written.
+    arrivals: Notify,
     batches: TaskTracker,
     batch: usize,
     backlog: usize,
@@ -63,6 +66,7 @@ impl EntryDesk {
     pub fn new(batch: usize, backlog: usize) -> Self {
         Self {
             rooms: Mutex::new(HashMap::new()),
+            arrivals: Notify::new(),
             batches: TaskTracker::new(),
             batch: batch.max(1),
             backlog: backlog.max(1),
@@ -107,6 +111,7 @@ pub(super) async fn enter(
                     });
                 }
                 line.get_mut().push(Entrant { entry, reply });
+                desk.arrivals.notify_waiters();
                 false
             }
             Slot::Vacant(slot) => {
@@ -131,7 +136,10 @@ async fn write_batches(services: Services, concert: ConcertId) {
         concert: &concert,
         done: false,
     };
+    // The crowd the last batch served: its entries and those already waiting when it ended.
+    let mut crowd = 0;
     loop {
+        gather(turn.desk, &concert, crowd).await;
         let batch: Vec<Entrant> = {
             let mut rooms = turn.desk.rooms();
             let Some(line) = rooms.get_mut(&concert) else {
@@ -148,8 +156,12 @@ async fn write_batches(services: Services, concert: ConcertId) {
         if batch.is_empty() {
             continue;
         }
+        let written = batch.len();
         let entries: Vec<Entry> = batch.iter().map(|e| e.entry.clone()).collect();
-        match write_batch(&services, &concert, &entries).await {
+        let written_batch = write_batch(&services, &concert, &entries).await;
+        // Counted before anyone is answered, so none of them is counted twice.
+        crowd = written + turn.desk.rooms().get(&concert).map_or(0, Vec::len);
+        match written_batch {
             Ok(tickets) => {
                 for (entrant, ticket) in batch.into_iter().zip(tickets) {
                     let _ = entrant.reply.send(ticket);
@@ -164,6 +176,35 @@ async fn write_batches(services: Services, concert: ConcertId) {
         }
     }
     turn.done = true;
+}
+
+/// How long a busy room's next batch waits for the fans of the last one to come back.
+const LINGER: Duration = Duration::from_millis(1);
+
+/// Under load, fans answered by one batch send their next request while the next batch is being
+/// written, so a room's crowd splits into two halves that take turns, each batch writing half
+/// of it. After a batch of several, the next one waits up to [`LINGER`] until the whole `crowd`
+/// of the last one (its entries and those already waiting when it ended) is in line again (a
+/// batch of one waits for nothing): each commit, which holds the room, then carries all of them.
+/// Group commit, with the batch as the group.
+async fn gather(desk: &EntryDesk, concert: &ConcertId, crowd: usize) {
+    if crowd < 2 {
+        return;
+    }
+    let target = crowd.min(desk.batch);
+    let deadline = tokio::time::Instant::now() + LINGER;
+    loop {
+        let arrival = desk.arrivals.notified();
+        tokio::pin!(arrival);
+        arrival.as_mut().enable();
+        let waiting = desk.rooms().get(concert).map_or(0, Vec::len);
+        if waiting >= target {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, arrival).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Frees the room if its batches stop without emptying the line (a panic): the entrants left
@@ -199,7 +240,8 @@ pub async fn write_batch(
     concert: &ConcertId,
     entries: &[Entry],
 ) -> Result<Vec<Result<QueueTicket>>> {
-    let (outcomes, gauge, now, at_head) = transaction!(services.db, async |conn: &mut Conn| {
+    let rules = &services.rules;
+    let (outcomes, gauge, now, stepped) = transaction!(services.db, async |conn: &mut Conn| {
         // The room lock comes first: every read after it sees every batch committed before.
         let (room, sale, now) = lock_room_with_sale(conn, concert).await?;
         let door = Door::of(sale.as_ref(), now);
@@ -252,61 +294,67 @@ pub async fn write_batch(
         }
         queue_challenges::spend_all(conn, &spent).await?;
         queue_tickets::insert_all(conn, &new_rows).await?;
-        match (&door, new_rows.len()) {
-            (_, 0) => {}
-            (Door::Prequeue { prequeued }, n) => {
-                sales::set_prequeued(conn, concert, prequeued + n as i64).await?;
-            }
-            _ => {
-                if let Some(last) = new_rows.last() {
-                    queue_rooms::set_issued(conn, concert, last.seq).await?;
-                }
-            }
-        }
         if !touched.is_empty() {
             queue_tickets::touch(conn, &touched).await?;
         }
-        let at_head = new_rows
-            .first()
-            .is_some_and(|row| row.seq == room.admitted_seq + 1);
-        Ok((outcomes, room.gauge(), now, at_head))
+        // The batch stands at the head of an idle room: the step the ticker runs admits it now,
+        // in this transaction (the room is locked already), from the rows just written, and
+        // writes the room's new count with its own. A room with a line keeps its order: the
+        // ticker admits the line first.
+        let at_head = matches!(door, Door::Open)
+            && new_rows
+                .first()
+                .is_some_and(|row| row.seq == room.admitted_seq + 1);
+        match (&door, new_rows.last()) {
+            (_, None) => {}
+            (Door::Prequeue { prequeued }, Some(_)) => {
+                sales::set_prequeued(conn, concert, prequeued + new_rows.len() as i64).await?;
+            }
+            (_, Some(last)) if !at_head => {
+                queue_rooms::set_issued(conn, concert, last.seq).await?;
+            }
+            (_, Some(_)) => {}
+        }
+        let Some(last) = new_rows.last().filter(|_| at_head) else {
+            return Ok((outcomes, room.gauge(), now, None));
+        };
+        let room = QueueRoomRow {
+            issued: last.seq,
+            ..room
+        };
+        let stepped = step(
+            conn,
+            rules,
+            &room,
+            now,
+            Trigger::Entry,
+            Line::Fresh(&new_rows),
+        )
+        .await?;
+        Ok((outcomes, stepped.room.clone(), now, Some(stepped)))
     })
     .await?;
     let written = outcomes.iter().filter(|o| o.is_ok()).count();
     metrics::counter!("queue_entries_total").increment(written as u64);
     metrics::histogram!("queue_entry_batch_size").record(entries.len() as f64);
 
-    let rules = &services.rules;
-    if !at_head {
-        return Ok(outcomes
-            .into_iter()
-            .map(|o| o.map(|row| view(&row, &gauge, now, rules)))
-            .collect());
-    }
-    // The first new ticket stands at the head of an idle room: the same step the ticker runs
-    // admits it now (a failure only delays admission to the next tick), then the batch's tickets
-    // are read again.
-    if let Err(err) = advance(services, concert, Trigger::Entry).await {
-        tracing::warn!(error = ?err, %concert, "admission after enterQueue failed");
-    }
-    let ids: Vec<TicketId> = outcomes
-        .iter()
-        .filter_map(|o| o.as_ref().ok().map(|row| row.id.clone()))
-        .collect();
-    let fresh: HashMap<TicketId, (QueueTicketRow, RoomGauge, NaiveDateTime)> =
-        with_conn!(services.db, async |conn: &mut Conn| {
-            Ok(queue_tickets::by_ids(conn, &ids).await?)
-        })
-        .await?
-        .into_iter()
-        .map(|read| (read.0.id.clone(), read))
-        .collect();
+    let admitted: HashSet<&TicketId> = match &stepped {
+        Some(stepped) => {
+            stepped.report.count();
+            stepped.admitted.iter().collect()
+        }
+        None => HashSet::new(),
+    };
     Ok(outcomes
         .into_iter()
         .map(|o| {
-            o.map(|row| match fresh.get(&row.id) {
-                Some((row, room, now)) => view(row, room, *now, rules),
-                None => view(&row, &gauge, now, rules),
+            o.map(|mut row| {
+                if let Some(stepped) = stepped.as_ref().filter(|_| admitted.contains(&row.id)) {
+                    row.status = TicketStatus::Active;
+                    row.activated_at = Some(now);
+                    row.expires_at = Some(stepped.expires_at);
+                }
+                view(&row, &gauge, now, rules)
             })
         })
         .collect())
@@ -325,18 +373,16 @@ async fn judge(
     let mut people: Vec<UserId> = entries.iter().map(|e| e.user.clone()).collect();
     people.sort();
     people.dedup();
-    let mut known: HashSet<UserId> = HashSet::new();
+    let (known, tickets) = queue_tickets::unfinished_of(conn, &people, concert).await?;
+    let known: HashSet<UserId> = known.into_iter().collect();
     let mut live: HashMap<UserId, QueueTicketRow> = HashMap::new();
     // Newest first: a fan's first live ticket found is the one kept.
-    for (user, ticket) in queue_tickets::unfinished_of(conn, &people, concert).await? {
-        if let Some(row) = ticket {
-            let is_live = matches!(row.status, TicketStatus::Waiting | TicketStatus::Prequeued)
-                || row.expires_at.is_some_and(|at| at > now);
-            if is_live && !live.contains_key(&user) {
-                live.insert(user.clone(), row);
-            }
+    for row in tickets {
+        let is_live = matches!(row.status, TicketStatus::Waiting | TicketStatus::Prequeued)
+            || row.expires_at.is_some_and(|at| at > now);
+        if is_live && !live.contains_key(&row.user_id) {
+            live.insert(row.user_id.clone(), row);
         }
-        known.insert(user);
     }
 
     let required = services.challenges.required(room.pow_difficulty);
