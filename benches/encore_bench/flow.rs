@@ -448,7 +448,7 @@ async fn database_timeline(
         "SELECT 'entries' AS series, {e} AS second, COUNT(*) AS n FROM queue_tickets WHERE concert_id = '{concert}' GROUP BY 2
          UNION ALL SELECT 'admissions', {a}, COUNT(*) FROM queue_tickets WHERE concert_id = '{concert}' AND activated_at IS NOT NULL GROUP BY 2
          UNION ALL SELECT 'holds', {h}, COUNT(*) FROM reservations WHERE concert_id = '{concert}' GROUP BY 2
-         UNION ALL SELECT 'payments', {p}, COUNT(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id
+         UNION ALL SELECT 'payments', {p}, COUNT(*) FROM payments p JOIN orders r ON r.id = p.order_id
                    WHERE r.concert_id = '{concert}' GROUP BY 2",
         e = sec("created_at"),
         a = sec("activated_at"),
@@ -479,7 +479,7 @@ async fn sold_out_after(conn: &mut Conn, concert: &str) -> anyhow::Result<Option
         "SELECT IF((SELECT COUNT(*) FROM seats WHERE concert_id = '{concert}' AND status <> 'SOLD') = 0,
                    TIMESTAMPDIFF(MICROSECOND,
                      (SELECT MIN(created_at) FROM queue_tickets WHERE concert_id = '{concert}'),
-                     (SELECT MAX(p.paid_at) FROM payments p JOIN reservations r ON r.id = p.reservation_id
+                     (SELECT MAX(p.paid_at) FROM payments p JOIN orders r ON r.id = p.order_id
                        WHERE r.concert_id = '{concert}')) / 1e6, NULL) AS s"
     ))
     .get_result(conn)

@@ -83,11 +83,19 @@ fn is_final(status: QueueStatus) -> bool {
     matches!(status, QueueStatus::Expired | QueueStatus::Completed)
 }
 
+/// Within this many of the front a fan hears of every step of the line.
+const NEAR_THE_FRONT: i64 = 100;
+/// Further back, a new position is news once it moved a twentieth of the way, or this long after
+/// the last push.
+const POSITION_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
 /// Whether `next` tells its holder something `last` did not (each with the clock it was read
-/// at): a new status, position or pause, or an expected admission moment (read time plus the
-/// estimated wait) that moved by more than two seconds or a tenth of the wait. A wait that
-/// counts down with the clock is no news: a client counts it down itself, and a line of
-/// thousands is not pushed every second for it.
+/// at): a new status or pause; a new position near the front, or far back once it moved a
+/// twentieth of the way or [`POSITION_EVERY`] passed; or an expected admission moment (read
+/// time plus the estimated wait) that moved by more than two seconds or a tenth of the wait. A
+/// wait that counts down with the clock is no news (a client counts it down itself), and a line
+/// of 19,000 is not pushed 19,000 new positions every tick: the turn of the one admitted would
+/// queue behind them.
 fn differs(next: (&QueueTicket, NaiveDateTime), last: (&QueueTicket, NaiveDateTime)) -> bool {
     let ((a, a_at), (b, b_at)) = (next, last);
     let moment = |t: &QueueTicket, at: NaiveDateTime| {
@@ -95,7 +103,11 @@ fn differs(next: (&QueueTicket, NaiveDateTime), last: (&QueueTicket, NaiveDateTi
     };
     let moved = (moment(a, a_at) - moment(b, b_at)).abs();
     let tolerance = (a.estimated_wait_seconds.saturating_mul(100)).max(2000);
-    a.status != b.status || a.position != b.position || a.paused != b.paused || moved > tolerance
+    let position = a.position != b.position
+        && (a.position < NEAR_THE_FRONT
+            || (b.position - a.position).abs().saturating_mul(20) >= b.position
+            || a_at - b_at >= POSITION_EVERY);
+    a.status != b.status || a.paused != b.paused || position || moved > tolerance
 }
 
 /// The `queueStats` subscription (operators): the room's statistics now, then once per tick.
@@ -255,6 +267,15 @@ mod tests {
         assert!(!differs((&wait(55), at(10)), (&wait(60), at(0))));
         // Read as 62 s: 12 s later than promised.
         assert!(differs((&wait(62), at(10)), (&wait(60), at(0))));
+        // Far back, one step is news only after a while or a twentieth of the way.
+        let far = |position, secs| QueueTicket {
+            position,
+            estimated_wait_seconds: secs,
+            ..t.clone()
+        };
+        assert!(!differs((&far(999, 99), at(1)), (&far(1000, 100), at(0))));
+        assert!(differs((&far(950, 95), at(1)), (&far(1000, 100), at(0))));
+        assert!(differs((&far(999, 95), at(5)), (&far(1000, 100), at(0))));
         // Short waits move by two seconds before it is news.
         assert!(!differs((&wait(4), at(1)), (&wait(3), at(0))));
         assert!(differs((&wait(6), at(1)), (&wait(3), at(0))));
