@@ -18,9 +18,12 @@ pub struct Subscription;
 
 #[Subscription]
 impl Subscription {
-    /// Your place in line, pushed: the ticket at once, then whenever status, position,
-    /// estimated wait or `paused` changes; completes after EXPIRED or COMPLETED. Needs `queueToken` in
-    /// `connection_init`. An open subscription counts as presence.
+    /// Your place in line, pushed: the ticket at once, then whenever status or `paused` changes,
+    /// the position moves (every step within 100 of the front; further back, a twentieth of the
+    /// way or 5 s after the last push) or the expected admission moment moves by more than 2 s or
+    /// a tenth of the wait (count the wait down yourself between pushes); completes after EXPIRED
+    /// or COMPLETED. Needs `queueToken` in `connection_init`. An open subscription counts as
+    /// presence.
     async fn queue_ticket(
         &self,
         ctx: &Context<'_>,
