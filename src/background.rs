@@ -104,12 +104,18 @@ async fn queue_ticker(
         .is_some()
     {
         let round = async {
+            // Each part timed: a slow admission round delays the live read behind it.
+            let began = std::time::Instant::now();
             if admission && let Err(err) = queue::admission_round(&services).await {
                 tracing::warn!(error = ?err, "admission round failed");
             }
+            let admitted = std::time::Instant::now();
+            metrics::histogram!("ticker_admission_seconds")
+                .record((admitted - began).as_secs_f64());
             if live && let Err(err) = live::publish_changes(&services).await {
                 tracing::warn!(error = ?err, "live read failed");
             }
+            metrics::histogram!("ticker_live_seconds").record(admitted.elapsed().as_secs_f64());
         };
         if shutdown.run_until_cancelled(round).await.is_none() {
             break;

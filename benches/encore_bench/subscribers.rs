@@ -221,6 +221,10 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
             f64::NAN
         }
     );
+    println!(
+        "ticker parts (whole run):  {}",
+        ticker_timing(&metrics_base).await?
+    );
     server.kill().await.ok();
     // A bench that measured nothing fails, whatever it printed.
     if pushed.len() < n {
@@ -348,16 +352,37 @@ async fn http_get(base: &str, path: &str) -> anyhow::Result<String> {
 /// (live_ticks_total, live_tick_statements_total) from the server's /metrics.
 async fn scrape(base: &str) -> anyhow::Result<(f64, f64)> {
     let text = http_get(base, "/metrics").await?;
-    let value = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
     Ok((
-        value("live_ticks_total"),
-        value("live_tick_statements_total"),
+        metric(&text, "live_ticks_total"),
+        metric(&text, "live_tick_statements_total"),
+    ))
+}
+
+/// One sample's value from a Prometheus text page (0 when absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// How long the ticker's parts took over the whole run: rounds, mean and longest, per part.
+async fn ticker_timing(base: &str) -> anyhow::Result<String> {
+    let text = http_get(base, "/metrics").await?;
+    let part = |name: &str| {
+        let count = metric(&text, &format!("{name}_count"));
+        let sum = metric(&text, &format!("{name}_sum"));
+        let max = metric(&text, &format!("{name}{{quantile=\"1\"}}"));
+        format!(
+            "{count:.0} rounds, mean {:.3}s, max {max:.3}s",
+            sum / count.max(1.0)
+        )
+    };
+    Ok(format!(
+        "admission {}; live read {}",
+        part("ticker_admission_seconds"),
+        part("ticker_live_seconds")
     ))
 }
 
