@@ -31,20 +31,6 @@ pub async fn insert_if_missing(conn: &mut Conn, concert: &ConcertId) -> Result<(
         .map(drop)
 }
 
-/// Locks the room row for the rest of the transaction.
-pub async fn lock(
-    conn: &mut Conn,
-    concert: &ConcertId,
-) -> Result<Option<QueueRoomRow>, DieselError> {
-    queue_rooms::table
-        .find(concert)
-        .select(QueueRoomRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
-
 /// [`lock_at_now`], with the concert's sale (if any) read, and locked, in the same statement:
 /// the entry batch's one read before it judges its entries.
 pub async fn lock_with_sale_at_now(
@@ -65,7 +51,7 @@ pub async fn lock_with_sale_at_now(
         .optional()
 }
 
-/// [`lock`], or None at once when another transaction holds the row (or there is no room).
+/// The room row locked, or None at once when another transaction holds the row (or there is no room).
 pub async fn try_lock(
     conn: &mut Conn,
     concert: &ConcertId,
@@ -80,7 +66,8 @@ pub async fn try_lock(
         .optional()
 }
 
-/// [`lock`], with the database clock read in the same statement.
+/// Locks the room row for the rest of the transaction, with the database clock read in the same
+/// statement.
 pub async fn lock_at_now(
     conn: &mut Conn,
     concert: &ConcertId,

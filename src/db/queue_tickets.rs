@@ -106,20 +106,6 @@ pub async fn insert_all(conn: &mut Conn, rows: &[QueueTicketRow]) -> Result<(), 
     }
 }
 
-/// The tickets `ids`, each with its room's gauge and the database clock.
-pub async fn by_ids(conn: &mut Conn, ids: &[TicketId]) -> Result<Vec<TicketInRoom>, DieselError> {
-    queue_tickets::table
-        .inner_join(queue_rooms::table.on(queue_rooms::concert_id.eq(queue_tickets::concert_id)))
-        .filter(queue_tickets::id.eq_any(ids))
-        .select((
-            QueueTicketRow::as_select(),
-            RoomGaugeRow::as_select(),
-            utc_now(),
-        ))
-        .load(conn)
-        .await
-}
-
 /// Records presence now for those of `ids` still waiting.
 pub async fn touch(conn: &mut Conn, ids: &[TicketId]) -> Result<(), DieselError> {
     diesel::update(queue_tickets::table.filter(queue_tickets::id.eq_any(ids)))

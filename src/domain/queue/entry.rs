@@ -23,7 +23,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 use tokio::sync::{Notify, oneshot};
 use tokio_util::task::TaskTracker;
 
-use super::admission::{Line, step};
+use super::admission::{Line, Stepped, step};
 use super::challenge::{self, Answer};
 use super::room::{Door, lock_room_with_sale};
 use super::{QueueTicket, TicketStatus, Trigger, view};
@@ -331,28 +331,35 @@ pub async fn write_batch(
             Line::Fresh(&new_rows),
         )
         .await?;
-        Ok((outcomes, stepped.room.clone(), now, Some(stepped)))
+        let Stepped {
+            report,
+            room,
+            admitted,
+            expires_at,
+        } = stepped;
+        Ok((outcomes, room, now, Some((report, admitted, expires_at))))
     })
     .await?;
     let written = outcomes.iter().filter(|o| o.is_ok()).count();
     metrics::counter!("queue_entries_total").increment(written as u64);
     metrics::histogram!("queue_entry_batch_size").record(entries.len() as f64);
 
-    let admitted: HashSet<&TicketId> = match &stepped {
-        Some(stepped) => {
-            stepped.report.count();
-            stepped.admitted.iter().collect()
+    // The tickets the batch's own step admitted, and their deadline.
+    let (admitted, expires_at): (HashSet<TicketId>, _) = match stepped {
+        Some((report, admitted, expires_at)) => {
+            report.count();
+            (admitted.into_iter().collect(), Some(expires_at))
         }
-        None => HashSet::new(),
+        None => (HashSet::new(), None),
     };
     Ok(outcomes
         .into_iter()
         .map(|o| {
             o.map(|mut row| {
-                if let Some(stepped) = stepped.as_ref().filter(|_| admitted.contains(&row.id)) {
+                if admitted.contains(&row.id) {
                     row.status = TicketStatus::Active;
                     row.activated_at = Some(now);
-                    row.expires_at = Some(stepped.expires_at);
+                    row.expires_at = expires_at;
                 }
                 view(&row, &gauge, now, rules)
             })
