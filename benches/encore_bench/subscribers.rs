@@ -94,6 +94,10 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
     let gate = Arc::new(Semaphore::new(args.ramp));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, NaiveDateTime)>();
     let connected = Arc::new(AtomicUsize::new(0));
+    // Every queueTicket message the fans receive, to tell the ACTIVE pushes' share of the traffic.
+    let received = Arc::new(AtomicUsize::new(0));
+    // ACTIVE messages beyond the first per fan: a turn is news once.
+    let repeated = Arc::new(AtomicUsize::new(0));
     for i in 0..n {
         let user = UserId::parse(&user_id(i)).context("bench user ids are UUIDs")?;
         let token = signer.issue(&user)?;
@@ -102,6 +106,8 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
         let gate = Arc::clone(&gate);
         let tx = tx.clone();
         let connected = Arc::clone(&connected);
+        let received = Arc::clone(&received);
+        let repeated = Arc::clone(&repeated);
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
             let Ok(mut ws) = open(&ws_url, &token, &queue_token).await else {
@@ -109,6 +115,7 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
             };
             connected.fetch_add(1, Ordering::Relaxed);
             drop(permit);
+            let mut told = false;
             while let Some(Ok(message)) = ws.next().await {
                 if let Message::Text(text) = message {
                     let Ok(msg) = serde_json::from_str::<Value>(&text) else {
@@ -119,8 +126,17 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
                             .send(Message::Text(json!({"type": "pong"}).to_string().into()))
                             .await;
                     }
-                    if msg["payload"]["data"]["queueTicket"]["status"] == "ACTIVE" {
-                        let _ = tx.send((i, Utc::now().naive_utc()));
+                    let ticket = &msg["payload"]["data"]["queueTicket"];
+                    if !ticket.is_null() {
+                        AtomicUsize::fetch_add(&received, 1, Ordering::Relaxed);
+                    }
+                    if ticket["status"] == "ACTIVE" {
+                        if told {
+                            AtomicUsize::fetch_add(&repeated, 1, Ordering::Relaxed);
+                        } else {
+                            told = true;
+                            let _ = tx.send((i, Utc::now().naive_utc()));
+                        }
                     }
                 }
             }
@@ -143,6 +159,7 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_connected = rss_kib(server_pid)?;
     let metrics_before = scrape(&metrics_base).await?;
+    let received_before = AtomicUsize::load(&received, Ordering::Relaxed);
 
     // Release admission: the blockers' turns end now.
     diesel::sql_query(
@@ -160,7 +177,11 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
             Err(_) => continue,
         }
     }
+    // A few ticks more: a turn told again would be told within them.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let metrics_after = scrape(&metrics_base).await?;
+    let repeated = AtomicUsize::load(&repeated, Ordering::Relaxed);
+    let received_during = AtomicUsize::load(&received, Ordering::Relaxed) - received_before;
     let rss_end = rss_kib(server_pid)?;
 
     // Delay per fan: push received (client clock) minus activated_at (database clock; both are
@@ -187,6 +208,16 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
                 .map(|a| (*at - *a).num_microseconds().unwrap_or(0) as f64 / 1e6)
         })
         .collect();
+    // The longest delay per admission round (fans admitted in the same second), in order: tells
+    // a tail that grows round by round (a backlog) from one slow round.
+    let mut rounds: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
+    for (i, at) in &pushed {
+        if let Some(a) = activated.get(&queue_token(*i)) {
+            let delay = (*at - *a).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            let round = rounds.entry(a.and_utc().timestamp()).or_insert(0.0);
+            *round = round.max(delay);
+        }
+    }
     delays.sort_by(f64::total_cmp);
     let pct = |p: f64| super::percentile(&delays, p);
     let ticks = metrics_after.0 - metrics_before.0;
@@ -202,6 +233,11 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
         AtomicUsize::load(&connected, Ordering::Relaxed)
     );
     println!("ACTIVE pushes received:  {} of {n}", pushed.len());
+    println!("fans told ACTIVE again:  {repeated}");
+    println!(
+        "messages while admitting: {received_during} ({:.1} per fan)",
+        received_during as f64 / n.max(1) as f64
+    );
     println!(
         "server RSS:              {:.1} MiB connected, {:.1} MiB at end",
         rss_connected as f64 / 1024.0,
@@ -212,6 +248,14 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
         pct(0.50),
         pct(0.99),
         delays.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "longest delay by round:  {}",
+        rounds
+            .values()
+            .map(|d| format!("{d:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "live ticker:             {ticks} ticks, {statements} statements, {:.1} per tick",
@@ -229,6 +273,9 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
     // A bench that measured nothing fails, whatever it printed.
     if pushed.len() < n {
         bail!("only {} of {n} ACTIVE pushes arrived", pushed.len());
+    }
+    if repeated > 0 {
+        bail!("{repeated} ACTIVE pushes repeated a turn the fan had already been told of");
     }
     if delays.len() < n || delays.iter().any(|d| !d.is_finite()) {
         bail!("push delays measured for {} of {n} fans", delays.len());

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::db::ids::{ConcertId, QueueToken, SeatNumber, TicketId, UserId};
 use crate::db::models::{QueueTicketRow, WaitlistEntryRow};
@@ -37,8 +37,8 @@ pub(super) struct HubState {
     /// Operators' room statistics, read once per tick per room while someone watches.
     pub(super) stats: HashMap<ConcertId, watch::Sender<Option<Arc<QueueStats>>>>,
     pub(super) dates: HashMap<(ConcertId, NaiveDate), SeatFeed>,
-    /// Watched ticket id -> number of open subscriptions on it.
-    pub(super) watched: HashMap<TicketId, usize>,
+    /// Tickets with an open `queueTicket` subscription on this instance.
+    pub(super) watched: HashMap<TicketId, Watched>,
     pub(super) last_presence: Option<Instant>,
     /// Tickets `queueTicket` polls are answered for from memory (`polls`), and their tokens.
     pub(super) polled: HashMap<TicketId, Polled>,
@@ -59,6 +59,13 @@ impl HubState {
         let waitlists: usize = self.waitlists.values().map(|f| f.receiver_count()).sum();
         rooms + dates + stats + waitlists
     }
+}
+
+/// A ticket's open subscriptions: how the tick wakes just them when the ticket's status changed
+/// (see [`Stage`]). One `Notify` per subscription, so one busy when woken keeps the permit.
+#[derive(Default)]
+pub(super) struct Watched {
+    pub(super) turns: Vec<Arc<Notify>>,
 }
 
 pub(super) struct RoomFeed {
@@ -96,12 +103,26 @@ impl SeatFeed {
 }
 
 /// What every subscriber of a room needs, read once per tick.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RoomSnapshot {
     pub room: RoomGauge,
     pub now: NaiveDateTime,
     /// Tickets of the room whose status changed recently.
-    pub changes: HashMap<TicketId, TicketChange>,
+    pub changes: Arc<HashMap<TicketId, TicketChange>>,
+    pub stage: Stage,
+}
+
+/// Who acts on a snapshot. Each tick publishes a room's read twice: first, without waking the
+/// room, to the tickets whose status changed (a turn that began or ended; each woken by its own
+/// [`Watched::turn`]), then to everyone (positions and waits), so the few pushes a fan must not
+/// wait for are not queued behind thousands of position updates.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Only tickets whose status changed act on it.
+    Turns,
+    /// Every ticket of the room acts on it.
+    #[default]
+    Line,
 }
 
 #[derive(Debug, Clone)]
@@ -187,10 +208,14 @@ impl LiveHub {
     }
 
     pub(super) fn watch_ticket(self: &Arc<Self>, ticket_id: &TicketId) -> PresenceGuard {
-        *self.lock().watched.entry(ticket_id.clone()).or_default() += 1;
+        let turn = Arc::new(Notify::new());
+        let mut state = self.lock();
+        let watched = state.watched.entry(ticket_id.clone()).or_default();
+        watched.turns.push(Arc::clone(&turn));
         PresenceGuard {
             hub: Arc::clone(self),
             ticket_id: ticket_id.clone(),
+            turn,
         }
     }
 }
@@ -199,14 +224,16 @@ impl LiveHub {
 pub(super) struct PresenceGuard {
     pub(super) hub: Arc<LiveHub>,
     pub(super) ticket_id: TicketId,
+    /// Woken when a tick reads a new status of the ticket.
+    pub(super) turn: Arc<Notify>,
 }
 
 impl Drop for PresenceGuard {
     fn drop(&mut self) {
         let mut state = self.hub.lock();
-        if let Some(n) = state.watched.get_mut(&self.ticket_id) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(watched) = state.watched.get_mut(&self.ticket_id) {
+            watched.turns.retain(|turn| !Arc::ptr_eq(turn, &self.turn));
+            if watched.turns.is_empty() {
                 state.watched.remove(&self.ticket_id);
             }
         }

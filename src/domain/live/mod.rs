@@ -28,7 +28,7 @@ mod seat_maps;
 mod streams;
 mod waitlists;
 
-pub use hub::{LiveHub, RoomSnapshot, TicketChange};
+pub use hub::{LiveHub, RoomSnapshot, Stage, TicketChange};
 pub use polls::{poll, require_turn};
 pub use publish::{LiveTickReport, publish_changes};
 pub use seat_maps::seat_map;

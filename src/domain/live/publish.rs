@@ -13,7 +13,7 @@ use crate::domain::error::Result;
 use crate::domain::queue;
 use crate::domain::services::Services;
 
-use super::hub::{LOOKBACK, RoomSnapshot, TicketChange};
+use super::hub::{LOOKBACK, RoomSnapshot, Stage, TicketChange};
 
 /// Watched tickets refreshed per presence statement.
 const PRESENCE_CHUNK: usize = 5000;
@@ -99,13 +99,15 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
     }
 
     let before = services.db.statements.get();
-    with_conn!(services.db, async |conn: &mut Conn| {
+    // Each room's read, published first to the tickets it changes (see `Stage`).
+    let mut read_rooms: Vec<(ConcertId, Arc<RoomSnapshot>)> = Vec::with_capacity(rooms.len());
+    let report = with_conn!(services.db, async |conn: &mut Conn| {
         let now = db::now(conn).await?;
         for (concert_id, cursor) in &rooms {
             let snapshot = read_room(conn, concert_id, *cursor, now).await?;
             let mut state = hub.lock();
             // Remembered tickets follow their changes (polls read them from memory).
-            for (id, change) in &snapshot.changes {
+            for (id, change) in snapshot.changes.iter() {
                 if let Some(polled) = state.polled.get_mut(id) {
                     polled.row.status = change.status;
                     polled.row.expires_at = change.expires_at;
@@ -113,8 +115,19 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
                 }
             }
             if let Some(feed) = state.rooms.get_mut(concert_id) {
-                feed.tx.send_replace(Arc::new(snapshot));
+                let snapshot = Arc::new(snapshot);
+                // Stored without waking the room; only the changed tickets are woken.
+                feed.tx.send_if_modified(|current| {
+                    *current = Arc::clone(&snapshot);
+                    false
+                });
                 feed.cursor = now - LOOKBACK;
+                for id in snapshot.changes.keys() {
+                    for turn in state.watched.get(id).into_iter().flat_map(|w| &w.turns) {
+                        turn.notify_one();
+                    }
+                }
+                read_rooms.push((concert_id.clone(), snapshot));
             }
         }
         for (key, cursor) in &dates {
@@ -159,8 +172,34 @@ pub async fn publish_changes(services: &Services) -> Result<LiveTickReport> {
             statements,
         })
     })
-    .await
+    .await?;
+    if !read_rooms.is_empty() {
+        // The turns' news gets a head start (the connection is back in the pool meanwhile).
+        tokio::time::sleep(TURNS_HEAD_START).await;
+        let state = hub.lock();
+        for (concert_id, read) in read_rooms {
+            if let Some(feed) = state.rooms.get(&concert_id) {
+                // Now the whole room: everyone's positions and waits.
+                feed.tx.send_if_modified(|current| {
+                    // A newer read (a later tick) is not replaced by this one.
+                    let same = Arc::ptr_eq(current, &read);
+                    if same {
+                        *current = Arc::new(RoomSnapshot {
+                            stage: Stage::Line,
+                            ..(*read).clone()
+                        });
+                    }
+                    same
+                });
+            }
+        }
+    }
+    Ok(report)
 }
+
+/// How long the tickets whose status changed have their room's read to themselves before
+/// everyone else's positions and waits are pushed.
+const TURNS_HEAD_START: Duration = Duration::from_millis(100);
 
 /// Presence is refreshed a few times per abandon window, and at least every 20 s.
 fn presence_interval(abandon_after: Duration) -> Duration {
@@ -190,7 +229,12 @@ async fn read_room(
             )
         })
         .collect();
-    Ok(RoomSnapshot { room, now, changes })
+    Ok(RoomSnapshot {
+        room,
+        now,
+        changes: Arc::new(changes),
+        stage: Stage::Turns,
+    })
 }
 
 #[cfg(test)]

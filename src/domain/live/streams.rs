@@ -18,7 +18,7 @@ use crate::domain::queue::stats::QueueStats;
 use crate::domain::queue::{self, QueueStatus, QueueTicket};
 use crate::domain::services::Services;
 
-use super::hub::{PresenceGuard, RoomSnapshot, SeatFeed};
+use super::hub::{PresenceGuard, RoomSnapshot, SeatFeed, Stage};
 
 /// The `queueTicket` subscription: the ticket now, then every change of status, position, pause
 /// or expected admission moment (see [`differs`]); ends after EXPIRED or COMPLETED.
@@ -44,16 +44,26 @@ pub async fn watch_ticket(
         rules,
         last: (first.clone(), now),
         done,
-        _presence: presence,
+        presence,
     };
     let rest = futures_util::stream::unfold(state, |mut s| async move {
         loop {
             if s.done {
                 return None;
             }
-            s.rx.changed().await.ok()?;
+            let turn = Arc::clone(&s.presence.turn);
+            tokio::select! {
+                biased;
+                () = turn.notified() => {}
+                changed = s.rx.changed() => changed.ok()?,
+            }
             let snapshot = Arc::clone(&s.rx.borrow_and_update());
-            if let Some(change) = snapshot.changes.get(&s.row.id) {
+            let change = snapshot.changes.get(&s.row.id);
+            if snapshot.stage == Stage::Turns && change.is_none_or(|c| c.status == s.row.status) {
+                // Not this ticket's news: it acts when the line's stage follows.
+                continue;
+            }
+            if let Some(change) = change {
                 s.row.status = change.status;
                 s.row.expires_at = change.expires_at;
                 s.row.seq = change.seq;
@@ -76,7 +86,8 @@ struct TicketWatch {
     /// The ticket last sent, and the database clock it was read at.
     last: (QueueTicket, NaiveDateTime),
     done: bool,
-    _presence: PresenceGuard,
+    /// Keeps the ticket's presence fresh, and wakes the stream when its status changes.
+    presence: PresenceGuard,
 }
 
 fn is_final(status: QueueStatus) -> bool {
@@ -101,7 +112,13 @@ fn differs(next: (&QueueTicket, NaiveDateTime), last: (&QueueTicket, NaiveDateTi
     let moment = |t: &QueueTicket, at: NaiveDateTime| {
         at.and_utc().timestamp_millis() + t.estimated_wait_seconds.saturating_mul(1000)
     };
-    let moved = (moment(a, a_at) - moment(b, b_at)).abs();
+    // Only a wait has a moment: an ACTIVE (or any other) ticket read again later is no news.
+    let waiting = a.status == QueueStatus::Waiting && b.status == QueueStatus::Waiting;
+    let moved = if waiting {
+        (moment(a, a_at) - moment(b, b_at)).abs()
+    } else {
+        0
+    };
     let tolerance = (a.estimated_wait_seconds.saturating_mul(100)).max(2000);
     let position = a.position != b.position
         && (a.position < NEAR_THE_FRONT
@@ -276,6 +293,14 @@ mod tests {
         assert!(!differs((&far(999, 99), at(1)), (&far(1000, 100), at(0))));
         assert!(differs((&far(950, 95), at(1)), (&far(1000, 100), at(0))));
         assert!(differs((&far(999, 95), at(5)), (&far(1000, 100), at(0))));
+        // A turn read again later is the same turn (its wait is 0 whenever it is read).
+        let active = QueueTicket {
+            status: QueueStatus::Active,
+            position: 0,
+            estimated_wait_seconds: 0,
+            ..t.clone()
+        };
+        assert!(!differs((&active, at(30)), (&active, at(0))));
         // Short waits move by two seconds before it is news.
         assert!(!differs((&wait(4), at(1)), (&wait(3), at(0))));
         assert!(differs((&wait(6), at(1)), (&wait(3), at(0))));
