@@ -8,6 +8,10 @@
 //! last tick (plus holds that lapsed since, which change status without a write). Every
 //! subscriber derives its own view from the shared snapshot in memory.
 //!
+//! Fan-out order: a room's read reaches first the subscriptions of tickets whose status changed
+//! (each woken alone), and the whole room only a moment later (`Stage`): with thousands
+//! watching, the turn that began is pushed before thousands of new positions.
+//!
 //! "Changed since the last tick" is read with a short lookback: a writer stamps `updated_at`
 //! with the time its transaction read, and commits a moment later, so a change can become
 //! visible with a stamp slightly older than the previous cursor. Re-reading the last few seconds
