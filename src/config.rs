@@ -17,7 +17,18 @@ pub struct DatabaseConfig {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
 
-    /// Connections in the pool of this instance.
+    /// Every node of a Galera cluster (comma-separated URLs like DATABASE_URL's, which names this
+    /// instance's own node): writes that serialise on one row (a room, a wallet) go to that
+    /// row's home node, and a node that cannot be reached is passed over. Empty: one server.
+    #[arg(
+        long,
+        env = "DATABASE_NODES",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub database_nodes: Vec<String>,
+
+    /// Connections in the pool of this instance (per node on a cluster).
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub database_pool_size: u16,

@@ -211,7 +211,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     server::raise_fd_limit();
     let url = &config.database.database_url;
     migrate(url).await?;
-    let database = Database::connect(url, &config.database.pool())?;
+    let nodes: Vec<String> = config
+        .database
+        .database_nodes
+        .iter()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| n.trim().to_owned())
+        .collect();
+    let database = Database::connect_nodes(url, &nodes, &config.database.pool())?;
     let services = Services::new(
         database,
         config.rules.clone(),

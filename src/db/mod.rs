@@ -18,6 +18,7 @@ pub mod cached;
 pub mod ids;
 pub mod invariants;
 pub mod models;
+mod nodes;
 pub mod pool;
 pub mod schema;
 pub mod states;
@@ -100,6 +101,8 @@ pub fn is_connection_error(err: &DieselError) -> bool {
                 "server has gone away",
                 "Lost connection",
                 "Query execution was interrupted",
+                // A Galera node that left the primary component (1047).
+                "WSREP has not yet prepared node",
             ]
             .iter()
             .any(|m| message.contains(m))

@@ -47,6 +47,7 @@ use diesel::connection::InstrumentationEvent;
 use diesel_async::{AsyncConnection, SimpleAsyncConnection, TransactionManager};
 use tokio::sync::Semaphore;
 
+use super::nodes::{self, Node};
 use super::{Conn, is_connection_error};
 
 /// Pool errors as callers see them.
@@ -55,6 +56,19 @@ type Object = deadpool::managed::Object<Manager>;
 type TransactionManagerOf = <Conn as AsyncConnection>::TransactionManager;
 
 const SESSION_SETUP: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
+/// Galera's `wsrep_sync_wait`: reads (1), UPDATE and DELETE (2), INSERT and REPLACE (4).
+const CAUSAL_READS: &str = "SET SESSION wsrep_sync_wait = 7";
+
+/// Whether a Galera node is ready for work (in the primary component): `ON`.
+const NODE_READY: &str = "SELECT VARIABLE_VALUE AS value FROM information_schema.GLOBAL_STATUS \
+     WHERE VARIABLE_NAME = 'WSREP_READY'";
+
+#[derive(diesel::QueryableByName)]
+struct NodeReady {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    value: String,
+}
 
 /// A connection unused for longer than this is pinged before it is handed out: the server may
 /// have restarted or closed it (`wait_timeout`) meanwhile. Busy connections are never pinged.
@@ -107,10 +121,13 @@ pub struct PoolStatus {
     pub waiting: usize,
 }
 
-/// A pool and what it shares with its connections. Cheap to clone.
+/// The pools of the database nodes this instance reaches (one for a single server), and the
+/// order units of work try them in (see `nodes`). Cheap to clone.
 #[derive(Clone)]
 pub struct Database {
-    pool: deadpool::managed::Pool<Manager>,
+    nodes: Arc<[Node]>,
+    /// Indexes into `nodes`, first choice first: the instance's own node, or a key's home.
+    order: Arc<[usize]>,
     pub statements: Counter,
     /// Leases handed out: the cost model of a request is "checkouts per operation".
     leases: Counter,
@@ -118,9 +135,6 @@ pub struct Database {
     /// The longest a checkout may take in all: waiting for a slot, then checking idle
     /// connections or opening one. deadpool bounds each step, not their sum.
     checkout_limit: Duration,
-    /// The last answer of a probe on a connection of its own, so a busy pool under a stream of
-    /// health checks opens at most one such connection at a time and about one a second.
-    direct_probe: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
 }
 
 /// Sends `KILL QUERY` for statements interrupted mid-flight, a few at a time.
@@ -132,22 +146,47 @@ struct Kills {
 impl Database {
     /// A pool of `config.size` connections to `url`, opened lazily.
     pub fn connect(url: &str, config: &PoolConfig) -> anyhow::Result<Self> {
+        Self::connect_nodes(url, &[], config)
+    }
+
+    /// Pools to `url` (this instance's own node, tried first for everything without a home) and
+    /// to every other node of its cluster in `others`, `config.size` connections each.
+    pub fn connect_nodes(
+        url: &str,
+        others: &[String],
+        config: &PoolConfig,
+    ) -> anyhow::Result<Self> {
         let statements = Counter::default();
-        let manager = Manager {
-            url: url.to_owned(),
-            statements: statements.clone(),
-            epoch: Arc::new(AtomicU64::new(0)),
-            connect_timeout: config.connect_timeout,
-        };
-        let pool = deadpool::managed::Pool::builder(manager)
-            .max_size(config.size)
-            .wait_timeout(Some(config.wait_timeout))
-            .create_timeout(Some(config.connect_timeout))
-            .recycle_timeout(Some(config.connect_timeout))
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()?;
+        let cluster = !others.is_empty();
+        let mut urls: Vec<&str> = vec![url];
+        for other in others {
+            let address = nodes::address_of(other);
+            if !urls.iter().any(|u| nodes::address_of(u) == address) {
+                urls.push(other);
+            }
+        }
+        let mut built = Vec::with_capacity(urls.len());
+        for url in urls {
+            let manager = Manager {
+                url: url.to_owned(),
+                statements: statements.clone(),
+                epoch: Arc::new(AtomicU64::new(0)),
+                connect_timeout: config.connect_timeout,
+                cluster,
+            };
+            let pool = deadpool::managed::Pool::builder(manager)
+                .max_size(config.size)
+                .wait_timeout(Some(config.wait_timeout))
+                .create_timeout(Some(config.connect_timeout))
+                .recycle_timeout(Some(config.connect_timeout))
+                .runtime(deadpool::Runtime::Tokio1)
+                .build()?;
+            built.push(Node::new(pool, url));
+        }
+        let order: Arc<[usize]> = (0..built.len()).collect();
         Ok(Self {
-            pool,
+            nodes: built.into(),
+            order,
             statements,
             leases: Counter::default(),
             kills: Arc::new(Kills {
@@ -155,18 +194,52 @@ impl Database {
                 connect_timeout: config.connect_timeout,
             }),
             checkout_limit: config.wait_timeout + config.connect_timeout,
-            direct_probe: Arc::default(),
         })
     }
 
+    /// The same pools, trying `key`'s home node first: for writes that serialise on the row
+    /// `key` names (a room, a wallet). With one node, the database itself.
+    pub fn home(&self, key: &[u8]) -> Self {
+        if self.nodes.len() < 2 {
+            return self.clone();
+        }
+        let addresses: Vec<&str> = self.nodes.iter().map(|n| n.address.as_str()).collect();
+        Self {
+            order: nodes::home_order(&addresses, key).into(),
+            ..self.clone()
+        }
+    }
+
+    /// Writes to a room (its counters, its tickets, its seats) go to the room's home node.
+    pub fn room_home(&self, concert: &super::ids::ConcertId) -> Self {
+        self.home(concert.as_str().as_bytes())
+    }
+
+    /// Writes to a fan's wallet (charges, payments, refunds) go to the wallet's home node.
+    pub fn wallet_home(&self, user: &super::ids::UserId) -> Self {
+        self.home(user.as_str().as_bytes())
+    }
+
     /// A connection for one unit of work. Call [`Lease::finish`] when the work has completed;
-    /// the domain's `with_conn!` and `transaction!` do.
+    /// the domain's `with_conn!` and `transaction!` do. Tries the nodes in order: a node that
+    /// cannot be connected to is marked down and the next one asked; a node whose pool is busy
+    /// answers with that (a busy node is not a lost one).
     pub async fn lease(&self) -> Result<Lease, PoolError> {
-        let result = tokio::time::timeout(self.checkout_limit, self.pool.get())
-            .await
-            .unwrap_or(Err(PoolError::Timeout(
-                deadpool::managed::TimeoutType::Wait,
-            )));
+        let mut result = Err(PoolError::Closed);
+        for index in nodes::candidates(&self.nodes, &self.order) {
+            let node = &self.nodes[index];
+            result = tokio::time::timeout(self.checkout_limit, node.pool.get())
+                .await
+                .unwrap_or(Err(PoolError::Timeout(
+                    deadpool::managed::TimeoutType::Wait,
+                )));
+            match &result {
+                Ok(_) | Err(PoolError::Timeout(deadpool::managed::TimeoutType::Wait)) => break,
+                Err(PoolError::Closed) => break,
+                Err(_) if self.nodes.len() > 1 => node.mark_down(),
+                Err(_) => {}
+            }
+        }
         if let Err(err) = &result {
             let kind = match err {
                 PoolError::Timeout(deadpool::managed::TimeoutType::Wait) => "wait_timeout",
@@ -196,20 +269,27 @@ impl Database {
 
     /// Whether the database answers within `limit`, without queueing behind a busy pool: it
     /// uses an idle pooled connection (or opens one) when it can, else a short-lived connection
-    /// of its own. So an exhausted pool does not read as a database outage.
+    /// of its own. So an exhausted pool does not read as a database outage. On a cluster, any
+    /// node answering will do.
     pub async fn probe(&self, limit: Duration) -> bool {
-        tokio::time::timeout(limit, self.probe_unbounded(limit))
-            .await
-            .unwrap_or(false)
+        let probes = async {
+            for index in nodes::candidates(&self.nodes, &self.order) {
+                if self.probe_node(&self.nodes[index], limit).await {
+                    return true;
+                }
+            }
+            false
+        };
+        tokio::time::timeout(limit, probes).await.unwrap_or(false)
     }
 
-    async fn probe_unbounded(&self, limit: Duration) -> bool {
+    async fn probe_node(&self, node: &Node, limit: Duration) -> bool {
         let no_wait = deadpool::managed::Timeouts {
             wait: Some(Duration::ZERO),
             create: Some(limit),
             recycle: Some(limit),
         };
-        match self.pool.timeout_get(&no_wait).await {
+        match node.pool.timeout_get(&no_wait).await {
             Ok(object) => {
                 let mut lease = self.wrap(object);
                 let ping =
@@ -221,13 +301,13 @@ impl Database {
                 up
             }
             Err(PoolError::Timeout(deadpool::managed::TimeoutType::Wait)) => {
-                let mut last = self.direct_probe.lock().await;
+                let mut last = node.direct_probe.lock().await;
                 if let Some((at, up)) = *last
                     && at.elapsed() < DIRECT_PROBE_REUSE
                 {
                     return up;
                 }
-                let url = &self.pool.manager().url;
+                let url = &node.pool.manager().url;
                 let direct = async {
                     let mut conn = Conn::establish(url).await.ok()?;
                     diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut conn)
@@ -243,19 +323,29 @@ impl Database {
         }
     }
 
+    /// The pools' sizes, added up over the nodes.
     pub fn status(&self) -> PoolStatus {
-        let status = self.pool.status();
-        PoolStatus {
-            size: status.size,
-            max: status.max_size,
-            idle: status.available,
-            waiting: status.waiting,
+        let mut total = PoolStatus {
+            size: 0,
+            max: 0,
+            idle: 0,
+            waiting: 0,
+        };
+        for node in self.nodes.iter() {
+            let status = node.pool.status();
+            total.size += status.size;
+            total.max += status.max_size;
+            total.idle += status.available;
+            total.waiting += status.waiting;
         }
+        total
     }
 
     /// Refuses new leases and closes idle connections; leases still out close when dropped.
     pub fn close(&self) {
-        self.pool.close();
+        for node in self.nodes.iter() {
+            node.pool.close();
+        }
     }
 }
 
@@ -370,6 +460,9 @@ pub struct Manager {
     /// are pinged before their next use, as the database may have restarted under all of them.
     epoch: Arc<AtomicU64>,
     connect_timeout: Duration,
+    /// A node of a Galera cluster: a new connection must find the node ready (in the primary
+    /// component, synced) or the node is passed over.
+    cluster: bool,
 }
 
 impl deadpool::managed::Manager for Manager {
@@ -383,6 +476,24 @@ impl deadpool::managed::Manager for Manager {
         conn.batch_execute(SESSION_SETUP)
             .await
             .map_err(ConnectionError::CouldntSetupConfiguration)?;
+        if self.cluster {
+            // Causal reads: a statement first waits until this node has applied every write the
+            // cluster committed before it began, so a fan whose hold was written on the room's
+            // home node finds it when paying through the wallet's.
+            conn.batch_execute(CAUSAL_READS)
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            // A node cut off from its cluster accepts connections but refuses work (1047).
+            let ready: Vec<NodeReady> =
+                diesel_async::RunQueryDsl::load(diesel::sql_query(NODE_READY), &mut conn)
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            if !ready.iter().any(|r| r.value.eq_ignore_ascii_case("ON")) {
+                return Err(ConnectionError::BadConnection(
+                    "the Galera node is not ready (wsrep_ready is not ON)".into(),
+                ));
+            }
+        }
         let state = Arc::new(ConnState::default());
         let events = Arc::clone(&state);
         let counter = self.statements.clone();

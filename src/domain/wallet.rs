@@ -55,7 +55,8 @@ pub async fn charge(
 ) -> Result<Wallet> {
     let amount = amount.positive_within(&services.rules.max_charge)?;
     let fingerprint = amount.to_string();
-    let balance = transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.wallet_home(user_id);
+    let balance = transaction!(home, async |conn: &mut Conn| {
         lock_user(conn, user_id).await?;
         if let Some(tx_id) =
             idempotency::replay(conn, user_id, &key, "charge", &fingerprint).await?

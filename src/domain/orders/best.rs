@@ -111,7 +111,8 @@ async fn best_available_round(
     queue_token: &QueueToken,
 ) -> Result<Order> {
     let rules = &services.rules;
-    transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.room_home(concert_id);
+    transaction!(home, async |conn: &mut Conn| {
         let (terms, now) = take::begin(conn, user_id, concert_id, date, RowLock::Exclusive).await?;
         take::check_share(
             conn,

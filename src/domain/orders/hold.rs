@@ -68,7 +68,8 @@ pub async fn hold_seats(
             .collect::<Vec<_>>()
             .join(",")
     );
-    let order = transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.room_home(concert_id);
+    let order = transaction!(home, async |conn: &mut Conn| {
         let (terms, now) = take::begin_fan(conn, user_id, concert_id, date).await?;
         if let Some(key) = &key
             && let Some(first) =

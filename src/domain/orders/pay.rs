@@ -94,7 +94,8 @@ async fn pay_in(
     keyed: Option<Keyed<'_>>,
 ) -> Result<Payment> {
     let rules = &services.rules;
-    let payment = transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.wallet_home(user_id);
+    let payment = transaction!(home, async |conn: &mut Conn| {
         let owner = orders::find(conn, order_id)
             .await?
             .ok_or(Error::NotFound("order"))?

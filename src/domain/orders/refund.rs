@@ -32,7 +32,8 @@ pub async fn refund(
     let current = super::views::reservation(services, reservation_id).await?;
     let owner = current.user_id.clone();
     let cutoff = chrono_duration(services.rules.refund_cutoff);
-    let (refunded, waits) = transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.wallet_home(&owner);
+    let (refunded, waits) = transaction!(home, async |conn: &mut Conn| {
         let role = users::role(conn, caller)
             .await?
             .ok_or_else(|| Error::Unauthenticated("unknown user".into()))?;

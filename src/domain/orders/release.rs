@@ -16,7 +16,8 @@ pub async fn release_order(
     user_id: &UserId,
     order_id: &OrderId,
 ) -> Result<Order> {
-    let (order, freed, waits) = transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.wallet_home(user_id);
+    let (order, freed, waits) = transaction!(home, async |conn: &mut Conn| {
         let owner = orders::find(conn, order_id)
             .await?
             .ok_or(Error::NotFound("order"))?

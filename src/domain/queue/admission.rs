@@ -57,7 +57,8 @@ pub async fn advance(
     trigger: Trigger,
 ) -> Result<AdmissionReport> {
     let rules = &services.rules;
-    let report = transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.room_home(concert_id);
+    let report = transaction!(home, async |conn: &mut Conn| {
         let Some((room, now)) = queue_rooms::lock_at_now(conn, concert_id).await? else {
             return Ok(AdmissionReport::default());
         };

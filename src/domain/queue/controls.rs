@@ -86,7 +86,8 @@ pub async fn set_controls(
     change: ControlsChange,
 ) -> Result<QueueControls> {
     let rules = &services.rules;
-    let controls = transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.room_home(concert_id);
+    let controls = transaction!(home, async |conn: &mut Conn| {
         require_operator(conn, operator).await?;
         let change = change.check()?;
         let (room, now) = super::room::lock_room(conn, concert_id).await?;

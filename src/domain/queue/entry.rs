@@ -241,7 +241,8 @@ pub async fn write_batch(
     entries: &[Entry],
 ) -> Result<Vec<Result<QueueTicket>>> {
     let rules = &services.rules;
-    let (outcomes, gauge, now, stepped) = transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.room_home(concert);
+    let (outcomes, gauge, now, stepped) = transaction!(home, async |conn: &mut Conn| {
         // The room lock comes first: every read after it sees every batch committed before.
         let (room, sale, now) = lock_room_with_sale(conn, concert).await?;
         let door = Door::of(sale.as_ref(), now);

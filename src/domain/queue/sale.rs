@@ -203,7 +203,8 @@ pub async fn draw_due(services: &Services) -> Result<usize> {
 /// in the README). Entries to the room wait for it on the room lock;
 /// other instances skip the room meanwhile rather than queue behind it.
 async fn draw(services: &Services, concert_id: &ConcertId) -> Result<Option<usize>> {
-    transaction!(services.db, async |conn: &mut Conn| {
+    let home = services.db.room_home(concert_id);
+    transaction!(home, async |conn: &mut Conn| {
         // The room lock first, as every entry batch takes it: no entry lands mid-draw. Held by
         // another transaction (another instance drawing, an entry batch): tried next tick.
         let Some(room) = queue_rooms::try_lock(conn, concert_id).await? else {
