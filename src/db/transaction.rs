@@ -21,6 +21,12 @@ pub const MAX_RETRIES: u32 = 8;
 pub trait Retryable {
     fn is_retryable(&self) -> bool;
 
+    /// The connection itself failed (see `db::is_connection_error`). Met in a transaction's body,
+    /// before `COMMIT` was sent, it is a rollback, and the transaction is run once more.
+    fn is_connection_lost(&self) -> bool {
+        false
+    }
+
     /// The error met by `COMMIT` itself, after the body succeeded. A connection lost there
     /// leaves the outcome unknown: the server may have committed before the link went. The
     /// error type says so, so the client learns to retry with its idempotency key rather than
@@ -79,9 +85,17 @@ macro_rules! retrying_transaction {
                     }
                     other => other,
                 };
+                // A connection lost in the body (COMMIT never sent): the server rolled it back,
+                // so it runs once more on a fresh lease, from another node on a cluster.
+                let lost_before_commit = attempt == 0
+                    && !committing.load(::std::sync::atomic::Ordering::Relaxed)
+                    && result
+                        .as_ref()
+                        .is_err_and($crate::db::transaction::Retryable::is_connection_lost);
                 match result {
                     Err(e)
-                        if $crate::db::transaction::Retryable::is_retryable(&e)
+                        if ($crate::db::transaction::Retryable::is_retryable(&e)
+                            || lost_before_commit)
                             && attempt < $crate::db::transaction::MAX_RETRIES =>
                     {
                         attempt += 1;

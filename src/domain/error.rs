@@ -203,6 +203,10 @@ impl db::Retryable for Error {
         }
     }
 
+    fn is_connection_lost(&self) -> bool {
+        matches!(self, Self::Database(err) if db::is_connection_error(err))
+    }
+
     /// An error met by `COMMIT` (see `Retryable::at_commit`). A conflict the server reports
     /// (deadlock, a cluster's certification failure) is a definite rollback and is retried;
     /// anything else there (the connection lost or killed, possibly after the server committed,
