@@ -60,9 +60,10 @@ const SESSION_SETUP: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMIT
 /// Galera's `wsrep_sync_wait`: reads (1), UPDATE and DELETE (2), INSERT and REPLACE (4).
 const CAUSAL_READS: &str = "SET SESSION wsrep_sync_wait = 7";
 
-/// Whether a Galera node is ready for work (in the primary component): `ON`.
-const NODE_READY: &str = "SELECT VARIABLE_VALUE AS value FROM information_schema.GLOBAL_STATUS \
-     WHERE VARIABLE_NAME = 'WSREP_READY'";
+/// Whether a Galera node is ready for work (in the primary component): `ON`; always `ON` for a
+/// server that does not replicate with wsrep (a plain server listed as a node).
+const NODE_READY: &str = "SELECT IF(@@wsrep_on, (SELECT VARIABLE_VALUE \
+     FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_READY'), 'ON') AS value";
 
 #[derive(diesel::QueryableByName)]
 struct NodeReady {

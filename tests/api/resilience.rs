@@ -954,3 +954,38 @@ async fn a_top_up_cut_off_at_commit_says_its_outcome_is_unknown_and_its_key_sett
 fn rand_ms(low: u64, high: u64) -> u64 {
     low + u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (high - low)
 }
+
+/// On a cluster a node that refuses connections is passed over: writes homed on it (a room's, a
+/// wallet's) go through the key's next node, and an instance whose own node is the lost one works
+/// through the others. (The node list here is this test's server and a port nothing listens on.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_node_that_refuses_connections_is_passed_over() {
+    let db = crate::common::TestDb::create().await;
+    let (head, rest) = db.url.rsplit_once('@').expect("a URL with credentials");
+    let path = &rest[rest.find('/').expect("a URL naming its database")..];
+    let lost = format!("{head}@127.0.0.1:1{path}");
+    let pool = PoolConfig {
+        size: 2,
+        wait_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
+    };
+    for (own, others) in [(&db.url, [lost.clone()]), (&lost, [db.url.clone()])] {
+        let database =
+            encore::db::Database::connect_nodes(own, &others, &pool).expect("pools of both nodes");
+        // Forty keys: about half are homed on the lost node.
+        for key in 0..40u32 {
+            let mut lease = database
+                .home(&key.to_be_bytes())
+                .lease()
+                .await
+                .expect("a lease from the node that answers");
+            diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut *lease)
+                .await
+                .expect("the statement runs");
+            lease.finish();
+        }
+        let lease = database.lease().await.expect("the own node or the next");
+        lease.finish();
+        database.close();
+    }
+}
