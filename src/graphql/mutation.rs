@@ -165,8 +165,9 @@ impl Mutation {
     }
 
     /// Pays a whole order from your wallet in one transaction: one ledger entry for its total,
-    /// every seat SOLD, or nothing. An order taken in a queue turn needs that turn's ACTIVE
-    /// `Queue-Token`; a waitlist offer needs none. The `idempotencyKey` makes a retry safe: a
+    /// every seat SOLD, or nothing. An order taken in a queue turn needs that turn's
+    /// `Queue-Token`, and stays payable until its hold lapses even when the turn ends first; a
+    /// waitlist offer needs none. The `idempotencyKey` makes a retry safe: a
     /// repeat returns the order as the first call left it.
     async fn pay_order(
         &self,
@@ -371,7 +372,8 @@ impl Mutation {
     }
 
     /// Pays for a hold from your wallet: the whole order the reservation belongs to (for a
-    /// `holdSeat`, that seat). Needs `Authorization` and an ACTIVE `Queue-Token`. With an
+    /// `holdSeat`, that seat). Needs `Authorization` and the `Queue-Token` of the turn the hold
+    /// was taken in (payable until the hold lapses, even when the turn ends first). With an
     /// `idempotencyKey`, a repeat returns the first payment.
     async fn pay(
         &self,

@@ -203,3 +203,36 @@ async fn a_fan_holding_two_seats_pays_for_both_in_one_turn() {
     assert_eq!(app.client().poll(&fan).await["status"], "COMPLETED");
     assert_eq!(app.balance(&fan).await, "0.00");
 }
+
+/// A hold taken in a turn is the fan's until the hold lapses, even when the turn ends first: the
+/// fan pays with the same Queue-Token after the turn is over (and the turn then ends COMPLETED),
+/// but a new hold needs a new turn.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hold_taken_in_a_turn_can_be_paid_after_the_turn_ends() {
+    let rules = Rules {
+        queue_active_ttl: Duration::from_secs(60),
+        hold_ttl: Duration::from_secs(600),
+        ..test_rules()
+    };
+    let app = TestApp::spawn_with(rules, Background::NONE).await;
+    let (concert, dates) = app.concert("10.00", 1).await;
+    let fan = app.admitted_fan(&concert).await;
+    app.charge(&fan, "100.00").await.ok();
+    let hold = app.hold(&fan, &concert, dates[0], 1).await.ok();
+    let reservation = hold["holdSeat"]["id"].as_str().expect("id").to_owned();
+
+    app.time_passes(Duration::from_secs(120)).await;
+    assert_eq!(app.client().poll(&fan).await["status"], "EXPIRED");
+    assert_eq!(
+        app.hold(&fan, &concert, dates[0], 2).await.code(),
+        "NOT_ADMITTED",
+        "a new hold needs a turn"
+    );
+
+    let paid = app.pay(&fan, &reservation).await.ok();
+    assert_eq!(paid["pay"]["reservation"]["status"], "PAID");
+    assert_eq!(app.balance(&fan).await, "90.00");
+    assert_eq!(app.count("seats", "status = 'SOLD'").await, 1);
+    assert_eq!(app.client().poll(&fan).await["status"], "COMPLETED");
+    app.assert_ledgers_balance().await;
+}

@@ -1,5 +1,6 @@
-//! Paying for an order, in one transaction: the order is the caller's and still HELD, its turn
-//! is ACTIVE (an order taken in a queue turn; a waitlist offer needs none), the balance covers
+//! Paying for an order, in one transaction: the order is the caller's and still HELD, it was
+//! taken in the caller's turn (still ACTIVE, or ended after the order was taken: a hold outlives
+//! its turn; a waitlist offer needs none), the balance covers
 //! the total; then balance down and one ledger row for the total, one payment row, every seat
 //! SOLD and its reservation PAID, the order PAID, and the queue ticket COMPLETED once the fan
 //! holds nothing else for the concert. Any failure rolls all of it back.
@@ -124,7 +125,18 @@ async fn pay_in(
                 let token = token.ok_or_else(|| {
                     Error::not_admitted("a Queue-Token header is required to pay for this order")
                 })?;
-                Some(queue::lock_active(conn, token, &row.concert_id, user_id, rules).await?)
+                // The hold outlives the turn it was taken in: payable until the hold lapses.
+                Some(
+                    queue::lock_turn_of_order(
+                        conn,
+                        token,
+                        &row.concert_id,
+                        user_id,
+                        row.created_at,
+                        rules,
+                    )
+                    .await?,
+                )
             }
             OrderSource::Waitlist => None,
         };

@@ -38,10 +38,20 @@ pub(crate) async fn lock_active(
     user_id: &UserId,
     rules: &Rules,
 ) -> Result<QueueTicketRow> {
+    let (row, room, now) = lock_ticket(conn, token).await?;
+    check_admitted(&row, &room, now, concert_id, Some(user_id), rules)?;
+    Ok(row)
+}
+
+/// Locks the ticket of `token`, with its room's gauge when it is waiting (the gauge only words
+/// the refusal of a waiting ticket: its position) and the database clock.
+async fn lock_ticket(
+    conn: &mut Conn,
+    token: &QueueToken,
+) -> Result<(QueueTicketRow, RoomGauge, NaiveDateTime)> {
     let (row, now) = queue_tickets::lock_by_token(conn, token)
         .await?
         .ok_or_else(Error::unknown_queue_token)?;
-    // The room's gauge only words the refusal of a waiting ticket (its position).
     let room = if row.status == TicketStatus::Waiting {
         queue_rooms::gauge(conn, &row.concert_id)
             .await?
@@ -49,8 +59,35 @@ pub(crate) async fn lock_active(
     } else {
         RoomGauge::default()
     };
-    check_admitted(&row, &room, now, concert_id, Some(user_id), rules)?;
-    Ok(row)
+    Ok((row, room, now))
+}
+
+/// Inside a transaction: locks the ticket an order taken at `held_at` was held in, for paying it.
+/// A live turn will do, as for [`lock_active`]; so will a turn that has ended (lapsed, or marked
+/// EXPIRED) if the order was taken during it: a hold taken in a turn can be paid until the hold
+/// itself lapses, even when the turn ends first. A turn that ended in a payment, one not begun,
+/// or one that began after the order (another turn) still refuses.
+pub(crate) async fn lock_turn_of_order(
+    conn: &mut Conn,
+    token: &QueueToken,
+    concert_id: &ConcertId,
+    user_id: &UserId,
+    held_at: NaiveDateTime,
+    rules: &Rules,
+) -> Result<QueueTicketRow> {
+    let (row, room, now) = lock_ticket(conn, token).await?;
+    let refused = match check_admitted(&row, &room, now, concert_id, Some(user_id), rules) {
+        Ok(()) => return Ok(row),
+        Err(refused) => refused,
+    };
+    let ended = matches!(row.status, TicketStatus::Active | TicketStatus::Expired);
+    let during = row.activated_at.is_some_and(|began| began <= held_at)
+        && row.expires_at.is_some_and(|ends| held_at <= ends);
+    if ended && during && row.user_id == *user_id && row.concert_id == *concert_id {
+        Ok(row)
+    } else {
+        Err(refused)
+    }
 }
 
 /// A successful payment ends the ticket's turn and frees its slot at once.

@@ -33,7 +33,7 @@ use crate::domain::rules::Rules;
 pub use admission::{AdmissionReport, Trigger, admission_round, advance};
 pub use entry::EntryDesk;
 pub use gate::require_active;
-pub(crate) use gate::{check_admitted, complete, lock_active};
+pub(crate) use gate::{check_admitted, complete, lock_active, lock_turn_of_order};
 pub(crate) use tickets::{check_owner, find_by_token, read_for_holder};
 pub use tickets::{check_token, enter, forget_spent_challenges, issue_challenge};
 

@@ -270,20 +270,21 @@ impl TestApp {
     }
 
     /// `d` passes on the database clock, without waiting: every stored deadline and presence time
-    /// (hold deadlines, turn deadlines and admissions, last-seen times, the admission pace) moves
-    /// back by `d`. Only the database clock decides expiry, so to the service this is the same
+    /// (hold deadlines, when orders were taken, turn deadlines and admissions, last-seen times,
+    /// the admission pace) moves back by `d`. Only the database clock decides expiry, so to the service this is the same
     /// as `d` going by. Write stamps (`updated_at`) stay, so live feeds still see changes.
     pub async fn time_passes(&self, d: Duration) {
         let us = d.as_micros();
         let back = |column: &str| format!("{column} = {column} - INTERVAL {us} MICROSECOND");
         let mut conn = self.conn().await;
         conn.batch_execute(&format!(
-            "UPDATE seats SET {}; UPDATE reservations SET {}; UPDATE orders SET {}; \
+            "UPDATE seats SET {}; UPDATE reservations SET {}; UPDATE orders SET {}, {}; \
              UPDATE waitlist_entries SET {}; \
              UPDATE queue_tickets SET {}, {}, {}; UPDATE queue_rooms SET {}, {};",
             back("held_until"),
             back("held_until"),
             back("held_until"),
+            back("created_at"),
             back("offer_expires_at"),
             back("last_seen_at"),
             back("activated_at"),
