@@ -91,6 +91,14 @@ try {
   const op = await person();
   await op.goto(`${base}/app/`);
   await op.getByLabel("Email").fill(process.env.OPERATOR_EMAIL);
+  // A mistyped password reads as one (not as an expired session).
+  await op.getByLabel("Password").fill("not-the-password");
+  await op.getByRole("button", { name: "Sign in" }).click();
+  await op.getByRole("alert").getByText("That e-mail and password do not match an account.").waitFor();
+  if ((await op.getByLabel("Password").getAttribute("autocomplete")) !== "current-password") {
+    fail("the password field does not say it takes the current password");
+  }
+  log("a wrong password reads as a wrong password");
   await op.getByLabel("Password").fill(process.env.OPERATOR_PASSWORD);
   await op.getByRole("button", { name: "Sign in" }).click();
   await op.getByRole("link", { name: "Operator" }).click();

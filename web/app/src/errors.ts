@@ -54,10 +54,13 @@ export function errorCode(error: unknown): ErrorCode | undefined {
   return undefined;
 }
 
-/** A human message for any error the API or the network gave. */
-export function humanError(error: unknown): string {
+/**
+ * A human message for any error the API or the network gave. `here` words codes that mean
+ * something else on one screen (on the sign-in form, UNAUTHENTICATED is a wrong password).
+ */
+export function humanError(error: unknown, here: Partial<Record<ErrorCode, string>> = {}): string {
   const code = errorCode(error);
-  const base = code ? MESSAGES[code] : "Something went wrong. Try again.";
+  const base = code ? (here[code] ?? MESSAGES[code]) : "Something went wrong. Try again.";
   if (error instanceof ApolloError && code === "BAD_USER_INPUT") {
     return `${base} (${error.graphQLErrors[0]?.message})`;
   }

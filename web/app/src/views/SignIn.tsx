@@ -5,6 +5,9 @@ import { SignInDocument, SignUpDocument } from "../gql/graphql";
 import { humanError } from "../errors";
 import { setSession } from "../session";
 
+/** On this form a refusal of the credentials is a wrong e-mail or password, not an expired session. */
+const CREDENTIALS = { UNAUTHENTICATED: "That e-mail and password do not match an account. Check them and try again." };
+
 export function SignIn() {
   const [mode, setMode] = useState<"in" | "up">("in");
   const [email, setEmail] = useState("");
@@ -38,18 +41,32 @@ export function SignIn() {
         {mode === "up" && (
           <label>
             Username
-            <input name="username" value={username} onChange={(e) => setUsername(e.target.value)} required />
+            <input name="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required />
           </label>
         )}
         <label>
           Email
-          <input name="email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} required />
+          <input
+            name="email"
+            type="email"
+            autoComplete={mode === "in" ? "username" : "email"}
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            required
+          />
         </label>
         <label>
           Password
-          <input name="password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+          <input
+            name="password"
+            type="password"
+            autoComplete={mode === "in" ? "current-password" : "new-password"}
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+          />
         </label>
-        {error && <p role="alert" className="error">{humanError(error)}</p>}
+        {error && <p role="alert" className="error">{humanError(error, CREDENTIALS)}</p>}
         <button type="submit">{mode === "in" ? "Sign in" : "Create account"}</button>
       </form>
       <button type="button" className="link" onClick={() => setMode(mode === "in" ? "up" : "in")}>
