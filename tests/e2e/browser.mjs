@@ -144,6 +144,10 @@ try {
   }
   await shot(loser, "seats-held-live");
   log(`fan ${won[0] ? "B" : "A"} got neither seat and saw fan ${won[0] ? "A" : "B"}'s pair held live`);
+  // A reload mid-hold brings the checkout back, timer and all, and it is paid from there.
+  await winner.reload();
+  await winner.getByRole("heading", { name: "Seats 2, 3 are yours for" }).waitFor({ timeout: 10_000 });
+  log("after a reload mid-hold the winner's checkout came back");
   await winner.getByRole("button", { name: /Top up/ }).click();
   await winner.getByRole("button", { name: /^Pay / }).click();
   await winner.getByRole("link", { name: "See my tickets" }).first().click();

@@ -4,6 +4,7 @@ import { useApolloClient, useMutation, useQuery, useSubscription } from "@apollo
 import {
   ConcertsDocument,
   EnterQueueDocument,
+  MyLiveOrdersDocument,
   PollTicketDocument,
   QueueChallengeDocument,
   WatchTicketDocument,
@@ -27,6 +28,13 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
   const [solving, setSolving] = useState(false);
   const [live, setLive] = useState(true);
   const [enterQueue] = useMutation(EnterQueueDocument);
+  // A hold of this concert still running (after a reload, or past the turn's end: a hold taken
+  // in a turn can be paid until it lapses): the checkout comes back with its timer.
+  const orders = useQuery(MyLiveOrdersDocument, { fetchPolicy: "network-only" });
+  const liveOrder =
+    orders.data?.myOrders.nodes.find(
+      (o) => o.concertId === concertId && o.status === "HELD" && Date.parse(o.heldUntil) > Date.now(),
+    ) ?? null;
 
   useEffect(() => {
     setActiveConcert(concertId);
@@ -98,12 +106,18 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
         </p>
       )}
       {solving && <p>Checking your browser…</p>}
-      {ticket && <TicketStatus ticket={ticket} onRejoin={() => void join()} />}
-      {ticket?.status === "ACTIVE" && concert && (
-        <SeatPicker concertId={concertId} dates={concert.dates} turnEndsAt={ticket.expiresAt ?? null} />
+      {ticket && <TicketStatus ticket={ticket} onRejoin={() => void join()} holding={liveOrder != null} />}
+      {ticket && (ticket.status === "ACTIVE" || liveOrder) && concert && (
+        <SeatPicker
+          concertId={concertId}
+          dates={concert.dates}
+          turnEndsAt={ticket.expiresAt ?? null}
+          restored={liveOrder}
+          onOrdersChanged={() => void orders.refetch()}
+        />
       )}
       {/* Only once the ticket (and its token) exists: the websocket's connection_init carries it. */}
-      {ticket && ticket.status !== "ACTIVE" && concert && (
+      {ticket && ticket.status !== "ACTIVE" && !liveOrder && concert && (
         <Waitlist
           concertId={concertId}
           dates={concert.dates}
@@ -133,7 +147,15 @@ function useWaitLeft(ticket: TicketFieldsFragment): number {
   return Math.max(1, ticket.estimatedWaitSeconds - Math.floor((now - received) / 1000));
 }
 
-function TicketStatus({ ticket, onRejoin }: { ticket: TicketFieldsFragment; onRejoin: () => void }) {
+function TicketStatus({
+  ticket,
+  onRejoin,
+  holding,
+}: {
+  ticket: TicketFieldsFragment;
+  onRejoin: () => void;
+  holding: boolean;
+}) {
   const left = useWaitLeft(ticket);
   const minutes = Math.floor(left / 60);
   const seconds = left % 60;
@@ -161,7 +183,10 @@ function TicketStatus({ ticket, onRejoin }: { ticket: TicketFieldsFragment; onRe
           </p>
         </>
       )}
-      {ticket.status === "EXPIRED" && (
+      {ticket.status === "EXPIRED" && holding && (
+        <p>Your turn has ended, but the seats you hold are yours until their timer runs out: pay below.</p>
+      )}
+      {ticket.status === "EXPIRED" && !holding && (
         <p>
           Your turn has ended. <button type="button" onClick={onRejoin}>Join the line again</button>
         </p>

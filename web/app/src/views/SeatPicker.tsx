@@ -17,10 +17,24 @@ import { Checkout } from "./Checkout";
  * The seat map of a date drawn as rows from the stage, kept current by `seatUpdates`; seats are
  * picked into a basket (or the best N together asked for) and held as one order, then paid.
  */
-export function SeatPicker(props: { concertId: string; dates: string[]; turnEndsAt: string | null }) {
+export function SeatPicker(props: {
+  concertId: string;
+  dates: string[];
+  turnEndsAt: string | null;
+  /** A live hold of this concert found on entering (a reload), shown as the checkout. */
+  restored?: OrderFieldsFragment | null;
+  /** Told after every hold and release, so the room knows whether the fan holds seats (they
+   * outlive the turn). */
+  onOrdersChanged?: () => void;
+}) {
   const { concertId, dates } = props;
   const [date, setDate] = useState(dates[0] ?? "");
-  const [order, setOrder] = useState<OrderFieldsFragment | null>(null);
+  const [order, setOrder] = useState<OrderFieldsFragment | null>(props.restored ?? null);
+  const restoredId = props.restored?.id;
+  useEffect(() => {
+    if (props.restored && !order) setOrder(props.restored);
+    // Keyed by the order's id: a newly found order, not every render of the same one.
+  }, [restoredId]);
   const [paid, setPaid] = useState<OrderFieldsFragment | null>(null);
   const [basket, setBasket] = useState<number[]>([]);
   const [bestCount, setBestCount] = useState(2);
@@ -78,6 +92,7 @@ export function SeatPicker(props: { concertId: string; dates: string[]; turnEnds
         onPaid={(o) => setPaid(o)}
         onLost={() => {
           setOrder(null);
+          props.onOrdersChanged?.();
           void seats.refetch();
           void allowance.refetch();
         }}
@@ -95,6 +110,7 @@ export function SeatPicker(props: { concertId: string; dates: string[]; turnEnds
   const held = (o: OrderFieldsFragment) => {
     setBasket([]);
     setOrder(o);
+    props.onOrdersChanged?.();
   };
   const takeBasket = async () => {
     const r = await holdSeats({ variables: { concertId, date, seatNumbers: basket } });
