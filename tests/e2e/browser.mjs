@@ -102,6 +102,11 @@ try {
   await op.getByLabel("Password").fill(process.env.OPERATOR_PASSWORD);
   await op.getByRole("button", { name: "Sign in" }).click();
   await op.getByRole("link", { name: "Operator" }).click();
+  // Each page has its own title, and focus lands on its heading (not on <body>).
+  await op.waitForFunction(() => document.title === "Operator · Encore", null, { timeout: 5_000 });
+  const focused = await op.evaluate(() => `${document.activeElement?.tagName} ${document.activeElement?.textContent}`);
+  if (focused !== "H1 Operator") fail(`after a route change focus is on ${focused}`);
+  log("a route change moves focus to the page heading and names the tab");
   await op.getByLabel("Concert to run").selectOption(concertId);
   const sold = op.locator('[data-stat="seatsSold"]');
   await sold.waitFor();

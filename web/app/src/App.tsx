@@ -20,9 +20,32 @@ function useRoute(): string[] {
   return hash.replace(/^#\/?/, "").split("/").filter(Boolean);
 }
 
+/**
+ * After every route change: focus moves to the new page's heading (so a screen reader announces
+ * it and Tab starts from the page, not from a link that is gone), and the tab's title follows
+ * the heading (a concert's title arrives with its data).
+ */
+function useArrival(route: string) {
+  useEffect(() => {
+    const heading = document.querySelector<HTMLElement>("main h1");
+    if (!heading) return;
+    heading.tabIndex = -1;
+    heading.focus();
+    const title = () => {
+      document.title = `${heading.textContent ?? ""} · Encore`;
+    };
+    title();
+    const watch = new MutationObserver(title);
+    watch.observe(heading, { childList: true, characterData: true, subtree: true });
+    return () => watch.disconnect();
+  }, [route]);
+}
+
 export function App() {
   const me = useSyncExternalStore(onSessionChange, session);
-  const [view, id] = useRoute();
+  const route = useRoute();
+  const [view, id] = route;
+  useArrival(me ? route.join("/") : "sign-in");
   if (!me) return <SignIn />;
   const signOut = () => {
     setSession(null);

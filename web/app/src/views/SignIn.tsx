@@ -36,7 +36,7 @@ export function SignIn() {
 
   return (
     <main className="narrow">
-      <h1>Encore</h1>
+      <h1>{mode === "in" ? "Sign in" : "Create an account"}</h1>
       <form onSubmit={(e) => void submit(e).catch(() => {})} aria-label={mode === "in" ? "Sign in" : "Sign up"}>
         {mode === "up" && (
           <label>
