@@ -200,20 +200,14 @@ async fn run(args: &SubscribersBench, url: &str) -> anyhow::Result<()> {
         .into_iter()
         .filter_map(|(t, a)| a.map(|a| (t, a)))
         .collect();
-    let mut delays: Vec<f64> = pushed
-        .iter()
-        .filter_map(|(i, at)| {
-            activated
-                .get(&queue_token(*i))
-                .map(|a| (*at - *a).num_microseconds().unwrap_or(0) as f64 / 1e6)
-        })
-        .collect();
-    // The longest delay per admission round (fans admitted in the same second), in order: tells
-    // a tail that grows round by round (a backlog) from one slow round.
+    // Each fan's delay, and the longest per admission round (fans admitted in the same second),
+    // in order: tells a tail that grows round by round (a backlog) from one slow round.
+    let mut delays: Vec<f64> = Vec::with_capacity(pushed.len());
     let mut rounds: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
     for (i, at) in &pushed {
         if let Some(a) = activated.get(&queue_token(*i)) {
             let delay = (*at - *a).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            delays.push(delay);
             let round = rounds.entry(a.and_utc().timestamp()).or_insert(0.0);
             *round = round.max(delay);
         }

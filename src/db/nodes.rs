@@ -55,15 +55,16 @@ impl Node {
     }
 }
 
-/// The nodes to try, in `order`, leaving out those down unless every one is.
-pub(super) fn candidates(nodes: &[Node], order: &[usize]) -> Vec<usize> {
+/// The nodes to try, in `order`, leaving out those down unless every one is (no allocation:
+/// every lease asks).
+pub(super) fn candidates<'a>(
+    nodes: &'a [Node],
+    order: &'a [usize],
+) -> impl Iterator<Item = usize> + 'a {
     let now = Instant::now();
-    let up: Vec<usize> = order
-        .iter()
-        .copied()
-        .filter(|&i| nodes.get(i).is_some_and(|n| !n.is_down(now)))
-        .collect();
-    if up.is_empty() { order.to_vec() } else { up }
+    let up = move |i: usize| nodes.get(i).is_some_and(|n| !n.is_down(now));
+    let any_up = order.iter().any(|&i| up(i));
+    order.iter().copied().filter(move |&i| !any_up || up(i))
 }
 
 /// The order in which `key`'s writes try the nodes: highest rendezvous score first.

@@ -51,10 +51,9 @@ pub async fn watch_ticket(
             if s.done {
                 return None;
             }
-            let turn = Arc::clone(&s.presence.turn);
             tokio::select! {
                 biased;
-                () = turn.notified() => {}
+                () = s.presence.turn.notified() => {}
                 changed = s.rx.changed() => changed.ok()?,
             }
             let snapshot = Arc::clone(&s.rx.borrow_and_update());
