@@ -122,6 +122,10 @@ pub struct Rules {
     #[arg(long, env = "REFUND_CUTOFF", default_value = "48h", value_parser = positive_duration)]
     pub refund_cutoff: Duration,
 
+    /// The ISO 4217 code of every amount (prices, balances): what the apps show next to them.
+    #[arg(long, env = "CURRENCY", default_value = "EUR", value_parser = currency_code)]
+    pub currency: String,
+
     #[command(flatten)]
     pub quotas: Quotas,
 }
@@ -150,6 +154,7 @@ impl Default for Rules {
             queue_entry_backlog: 20_000,
             max_seats_per_date: 2000,
             refund_cutoff: Duration::from_secs(48 * 60 * 60),
+            currency: "EUR".to_owned(),
             quotas: Quotas::default(),
         }
     }
@@ -172,6 +177,15 @@ fn default_hash_threads() -> u32 {
 fn positive_money(s: &str) -> Result<Money, String> {
     let cap: Money = "999999999999.99".parse().map_err(|e| format!("{e}"))?;
     Money::parse_positive(s, &cap).map_err(|e| e.to_string())
+}
+
+/// A currency as ISO 4217 writes it: three capital letters (EUR, USD, GBP).
+fn currency_code(s: &str) -> Result<String, String> {
+    if s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be an ISO 4217 code such as EUR or USD".into())
+    }
 }
 
 /// A duration flag such as `90s` or `5m`, greater than zero.

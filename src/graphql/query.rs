@@ -29,6 +29,12 @@ impl Query {
         Ok(accounts::user(services(ctx)?, user_id).await?.into())
     }
 
+    /// The ISO 4217 code every amount of this service is in (prices, balances, the ledger).
+    /// Public.
+    async fn currency(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(services(ctx)?.rules.currency.clone())
+    }
+
     /// Every concert with its dates. Public.
     async fn concerts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Concert>> {
         Ok(catalog::concerts(services(ctx)?)

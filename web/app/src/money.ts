@@ -15,3 +15,19 @@ export function fromCents(cents: bigint): string {
   const abs = cents < 0n ? -cents : cents;
   return `${sign}${abs / 100n}.${String(abs % 100n).padStart(2, "0")}`;
 }
+
+/**
+ * "150.00" in the service's currency, as the fan's locale writes it ("€150.00", "150,00 €").
+ * Intl formats a decimal string exactly (no Number in between); an amount Intl cannot read is
+ * shown as it came.
+ */
+export function formatMoney(amount: string, currency: string, locale?: string): string {
+  try {
+    // A string is formatted exactly since Intl.NumberFormat v3 (Chromium 106, Firefox 116).
+    return new Intl.NumberFormat(locale, { style: "currency", currency }).format(
+      amount as unknown as number,
+    );
+  } catch {
+    return `${amount} ${currency}`;
+  }
+}
