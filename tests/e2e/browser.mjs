@@ -156,7 +156,7 @@ try {
   await winner.getByRole("button", { name: /Top up/ }).click();
   await winner.getByRole("button", { name: /^Pay / }).click();
   await winner.getByRole("link", { name: "See my tickets" }).first().click();
-  await winner.locator('tr[data-status="PAID"]').nth(1).waitFor();
+  await winner.locator('[data-seat-status="PAID"]').nth(1).waitFor();
   await shot(winner, "my-tickets");
   log("the winner paid the order of two and sees both tickets");
   await loser.locator('.seatmap [data-seat="2"][data-status="SOLD"]').waitFor({ timeout: 10_000 });

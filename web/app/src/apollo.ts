@@ -13,10 +13,11 @@ const withCredentials = setContext((_, { headers }) => {
   const token = session()?.token;
   const queue = activeQueueToken();
   return {
+    // A queue token the operation names itself (paying an order with its turn's) wins.
     headers: {
-      ...headers,
       ...(token ? { authorization: `Bearer ${token}` } : {}),
       ...(queue ? { "queue-token": queue } : {}),
+      ...headers,
     },
   };
 });

@@ -31,6 +31,7 @@ export function session(): Session | null {
 export function setSession(next: Session | null): void {
   current = next;
   queueTokens.clear();
+  sessionStorage.removeItem(ORDER_TOKENS);
   if (next) sessionStorage.setItem(KEY, JSON.stringify(next));
   else sessionStorage.removeItem(KEY);
   listeners.forEach((l) => l());
@@ -57,4 +58,32 @@ export function setActiveConcert(concertId: string | null): void {
 }
 export function activeQueueToken(): string | undefined {
   return queueToken(activeConcert);
+}
+
+// The queue token each held order was taken with: an order is paid with the token of the turn it
+// was held in, even after that turn ended or the page reloaded (a new entry gets a new token).
+// Kept in sessionStorage like the session itself (this tab only), the last few orders.
+const ORDER_TOKENS = "encore.orderTokens";
+const KEPT_ORDER_TOKENS = 20;
+
+function orderTokens(): [string, string][] {
+  try {
+    const raw = sessionStorage.getItem(ORDER_TOKENS);
+    return raw ? (JSON.parse(raw) as [string, string][]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Remembers that `orderId` was held in the turn of `token`. */
+export function rememberOrderToken(orderId: string, token: string | undefined): void {
+  if (!token) return;
+  const kept = orderTokens().filter(([id]) => id !== orderId);
+  kept.push([orderId, token]);
+  sessionStorage.setItem(ORDER_TOKENS, JSON.stringify(kept.slice(-KEPT_ORDER_TOKENS)));
+}
+
+/** The queue token `orderId` was held with, when this tab held it. */
+export function orderToken(orderId: string): string | undefined {
+  return orderTokens().find(([id]) => id === orderId)?.[1];
 }

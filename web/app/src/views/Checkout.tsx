@@ -1,4 +1,3 @@
-import { useEffect, useState } from "react";
 import { useMutation, useQuery } from "@apollo/client";
 
 import {
@@ -9,6 +8,9 @@ import {
   type OrderFieldsFragment,
 } from "../gql/graphql";
 import { humanError } from "../errors";
+import { orderToken } from "../session";
+import { clock, dayWithWeekday, useCountdown } from "../clock";
+import { useMoney } from "../currency";
 import { fromCents, toCents } from "../money";
 
 /** One held order: its seats, one countdown, one Pay (after a top-up when short), Release. */
@@ -22,6 +24,7 @@ export function Checkout({
   onLost: () => void;
 }) {
   const left = useCountdown(order.heldUntil);
+  const money = useMoney();
   const me = useQuery(MeDocument, { fetchPolicy: "network-only" });
   const [charge, charging] = useMutation(ChargeDocument);
   const [pay, paying] = useMutation(PayOrderDocument);
@@ -34,12 +37,21 @@ export function Checkout({
   const numbers = order.seats.map((s) => s.number).join(", ");
   const many = order.seats.length > 1;
 
+  // Whatever the answer, the balance on screen is read again (a refusal may mean it moved).
   const topUp = async () => {
-    await charge({ variables: { amount: fromCents(missing), key: `top-up-${order.id}` } });
-    await me.refetch();
+    try {
+      await charge({ variables: { amount: fromCents(missing), key: `top-up-${order.id}` } });
+    } finally {
+      await me.refetch();
+    }
   };
   const buy = async () => {
-    const r = await pay({ variables: { orderId: order.id, key: `pay-${order.id}` } });
+    // With the queue token of the turn the order was held in (the turn may have ended since).
+    const token = orderToken(order.id);
+    const r = await pay({
+      variables: { orderId: order.id, key: `pay-${order.id}` },
+      context: token ? { headers: { "queue-token": token } } : undefined,
+    });
     if (r.data?.payOrder.status === "PAID") onPaid(r.data.payOrder);
   };
   const giveBack = async () => {
@@ -53,7 +65,7 @@ export function Checkout({
         Seat{many ? "s" : ""} {numbers} {many ? "are" : "is"} yours for
       </h2>
       <p className="countdown" role="timer" aria-live="off">
-        {left > 0 ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` : "0:00"}
+        {clock(left)}
       </p>
       {left > 0 && left <= 60 && <p role="alert">Less than a minute left to pay.</p>}
       {left <= 0 && (
@@ -64,12 +76,13 @@ export function Checkout({
       <ul>
         {order.seats.map((s) => (
           <li key={s.number}>
-            Seat {s.number} · {s.tier} · {s.price}
+            Seat {s.number} · {s.tier} · {money(s.price)}
           </li>
         ))}
       </ul>
       <p>
-        Total {order.total} · your balance {me.data?.me.balance ?? "…"}
+        {dayWithWeekday(order.date)} · total <strong>{money(order.total)}</strong> · your balance{" "}
+        <span data-balance={me.data?.me.balance}>{me.data ? money(me.data.me.balance) : "…"}</span>
       </p>
       {error && <p role="alert" className="error">{humanError(error)}</p>}
       <div className="inline">
@@ -79,7 +92,7 @@ export function Checkout({
             onClick={() => void topUp().catch(() => {})}
             disabled={charging.loading || left <= 0}
           >
-            Top up {fromCents(missing)}
+            Top up {money(fromCents(missing))}
           </button>
         ) : (
           <button
@@ -87,7 +100,7 @@ export function Checkout({
             onClick={() => void buy().catch(() => void me.refetch())}
             disabled={paying.loading || left <= 0}
           >
-            Pay {order.total}
+            Pay {money(order.total)}
           </button>
         )}
         <button
@@ -101,14 +114,4 @@ export function Checkout({
       </div>
     </div>
   );
-}
-
-export function useCountdown(until: string): number {
-  const end = new Date(until).getTime();
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(t);
-  }, []);
-  return Math.max(0, Math.round((end - now) / 1000));
 }

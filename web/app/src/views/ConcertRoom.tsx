@@ -7,12 +7,14 @@ import {
   MyLiveOrdersDocument,
   PollTicketDocument,
   QueueChallengeDocument,
+  SaleTimesDocument,
   WatchTicketDocument,
   type TicketFieldsFragment,
 } from "../gql/graphql";
 import { errorCode, humanError } from "../errors";
 import { setActiveConcert, setQueueToken } from "../session";
 import { websocketsFailed } from "../apollo";
+import { clock, useCountdown } from "../clock";
 import { SeatPicker } from "./SeatPicker";
 import { Waitlist } from "./Waitlist";
 
@@ -27,6 +29,8 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
   const [error, setError] = useState<unknown>(null);
   const [solving, setSolving] = useState(false);
   const [live, setLive] = useState(true);
+  // Before the line opens: when it does (the pre-queue, else the sale), to count down and join.
+  const [opensAt, setOpensAt] = useState<string | null>(null);
   const [enterQueue] = useMutation(EnterQueueDocument);
   // A hold of this concert still running (after a reload, or past the turn's end: a hold taken
   // in a turn can be paid until it lapses): the checkout comes back with its timer.
@@ -55,6 +59,14 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
       const r = await enterQueue({ variables: { concertId } });
       if (r.data) show(r.data.enterQueue);
     } catch (e) {
+      if (errorCode(e) === "SALE_NOT_OPEN") {
+        const sale = await apollo
+          .query({ query: SaleTimesDocument, variables: { concertId } })
+          .catch(() => null);
+        const s = sale?.data.sale;
+        const at = s?.prequeueOpensAt ?? s?.opensAt ?? null;
+        if (at) return setOpensAt(at);
+      }
       if (errorCode(e) !== "CHALLENGE_REQUIRED") return setError(e);
       // The room asks for a proof of work: solved in a web worker, then sent with the entry.
       setSolving(true);
@@ -77,6 +89,16 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
   useEffect(() => {
     void join();
   }, [join]);
+  // The line opens: join by ourselves, a moment after (spread, so not everyone at once).
+  useEffect(() => {
+    if (!opensAt) return;
+    const wait = Math.max(0, Date.parse(opensAt) - Date.now()) + 300 + Math.random() * 1500;
+    const t = setTimeout(() => {
+      setOpensAt(null);
+      void join();
+    }, Math.min(wait, 2 ** 31 - 1));
+    return () => clearTimeout(t);
+  }, [opensAt, join]);
 
   // Live over the websocket; polling every 2 s if websockets fail.
   useSubscription(WatchTicketDocument, {
@@ -106,6 +128,7 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
         </p>
       )}
       {solving && <p>Checking your browser…</p>}
+      {opensAt && !ticket && <NotOpenYet opensAt={opensAt} />}
       {ticket && <TicketStatus ticket={ticket} onRejoin={() => void join()} holding={liveOrder != null} />}
       {ticket && (ticket.status === "ACTIVE" || liveOrder) && concert && (
         <SeatPicker
@@ -157,20 +180,27 @@ function TicketStatus({
   holding: boolean;
 }) {
   const left = useWaitLeft(ticket);
-  const minutes = Math.floor(left / 60);
-  const seconds = left % 60;
   return (
     <div className="status" role="status" aria-live="polite" data-status={ticket.status}>
       {ticket.status === "PREQUEUED" && <p>You are in the pre-queue. Your place is drawn when the sale opens.</p>}
-      {ticket.status === "WAITING" && (
-        <p>
-          <strong>{ticket.position}</strong> {ticket.position === 1 ? "person" : "people"} ahead of you · about{" "}
-          {/* Counted down every second: announced only when the line moves, not each tick. */}
-          <span aria-live="off">
-            {minutes > 0 ? `${minutes} min ` : ""}
-            {seconds} s
-          </span>
-          {ticket.paused && " · the sale is paused for a moment, your place is kept"}
+      {ticket.status === "WAITING" && ticket.paused && (
+        <p data-queue="paused">
+          <strong>{ticket.position}</strong> {ticket.position === 1 ? "person" : "people"} ahead of you. The sale
+          is <strong>paused</strong> for a moment: your place is kept, and the line moves again when it
+          resumes.
+        </p>
+      )}
+      {ticket.status === "WAITING" && !ticket.paused && (
+        <p data-queue="waiting">
+          {ticket.position === 0 ? (
+            <strong>You are next.</strong>
+          ) : (
+            <>
+              <strong>{ticket.position}</strong> {ticket.position === 1 ? "person" : "people"} ahead of you
+            </>
+          )}{" "}
+          · {/* Counted down every second: announced only when the line moves, not each tick. */}
+          <span aria-live="off" data-wait={left}>{waitWords(left, ticket.position)}</span>
         </p>
       )}
       {ticket.status === "SOLD_OUT" && <p>Every seat is sold. Stay in line: seats can come back.</p>}
@@ -191,6 +221,34 @@ function TicketStatus({
           Your turn has ended. <button type="button" onClick={onRejoin}>Join the line again</button>
         </p>
       )}
+    </div>
+  );
+}
+
+/**
+ * The wait in words. Admissions come in ticks at a rate the operator may change, so the further
+ * back a fan is the wider the range: a point estimate only when it is under a minute.
+ */
+function waitWords(seconds: number, ahead: number): string {
+  if (seconds < 60) return "less than a minute";
+  const minutes = seconds / 60;
+  // Uncertain: the rate can change before a fan far back is reached.
+  const spread = ahead > 10 ? 0.3 : 0.15;
+  const low = Math.max(1, Math.floor(minutes * (1 - spread)));
+  const high = Math.max(low + 1, Math.ceil(minutes * (1 + spread)));
+  return `about ${low}–${high} min`;
+}
+
+/** The line is not open yet: when it opens, counted down; the app joins by itself then. */
+function NotOpenYet({ opensAt }: { opensAt: string }) {
+  const left = useCountdown(opensAt);
+  return (
+    <div className="status" role="status" data-status="NOT_OPEN">
+      <p>
+        The line opens {new Date(opensAt).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })}, in{" "}
+        <strong role="timer" aria-live="off">{clock(left)}</strong>.
+      </p>
+      <p>Keep this page open: we put you in line as soon as it opens.</p>
     </div>
   );
 }

@@ -1,36 +1,185 @@
-import { useQuery } from "@apollo/client";
+import { useState } from "react";
+import { useApolloClient, useMutation, useQuery } from "@apollo/client";
 
-import { MyTicketsDocument } from "../gql/graphql";
-import { humanError } from "../errors";
+import {
+  MyTicketOrdersDocument,
+  PayOrderDocument,
+  RefundDocument,
+  ReleaseOrderDocument,
+  type MyTicketOrdersQuery,
+} from "../gql/graphql";
+import { errorCode, humanError } from "../errors";
+import { dayWithWeekday, useCountdown, clock } from "../clock";
+import { useMoney } from "../currency";
+import { orderToken } from "../session";
+import { Confirm } from "./Confirm";
 
-/** My holds and purchases, newest first, a page at a time. */
+type Order = MyTicketOrdersQuery["myOrders"]["nodes"][number];
+type Seat = Order["seats"][number];
+
+const ORDER_WORDS: Record<Order["status"], string> = {
+  HELD: "Held for you, not paid yet",
+  PAID: "Paid",
+  REFUNDED: "Refunded",
+  EXPIRED: "Not paid in time: the seats went back on sale",
+  RELEASED: "Given back before paying",
+};
+const SEAT_WORDS: Record<Seat["status"], string> = {
+  HELD: "held",
+  PAID: "valid ticket",
+  REFUNDED: "refunded",
+  EXPIRED: "hold ran out",
+  CANCELLED: "given back",
+};
+
+/**
+ * The fan's ticket wallet: every order with its concert, venue, day, seats and tiers, newest
+ * first. A live hold can be paid or given back from here; a paid seat refunded after a
+ * confirmation (until the refund window closes, which the server decides).
+ */
 export function Tickets() {
-  const { data, error, fetchMore, loading } = useQuery(MyTicketsDocument, {
-    fetchPolicy: "cache-and-network",
-    notifyOnNetworkStatusChange: true,
-  });
-  const page = data?.myReservationsConnection;
-  // The cache appends the page (relayStylePagination in apollo.ts).
-  const more = () => fetchMore({ variables: { after: page?.pageInfo.endCursor } });
+  const apollo = useApolloClient();
+  const first = useQuery(MyTicketOrdersDocument, { fetchPolicy: "network-only" });
+  const [older, setOlder] = useState<Order[]>([]);
+  const [cursor, setCursor] = useState<string | null | undefined>(undefined);
+  const [loadingMore, setLoadingMore] = useState(false);
+  const page = first.data?.myOrders;
+  const orders = [...(page?.nodes ?? []), ...older.filter((o) => !page?.nodes.some((n) => n.id === o.id))];
+  const hasMore = cursor === undefined ? page?.pageInfo.hasNextPage : cursor !== null;
+  const more = async () => {
+    setLoadingMore(true);
+    try {
+      const r = await apollo.query({
+        query: MyTicketOrdersDocument,
+        variables: { after: cursor ?? page?.pageInfo.endCursor },
+      });
+      setOlder((o) => [...o, ...r.data.myOrders.nodes]);
+      setCursor(r.data.myOrders.pageInfo.hasNextPage ? r.data.myOrders.pageInfo.endCursor : null);
+    } finally {
+      setLoadingMore(false);
+    }
+  };
+  const changed = () => {
+    setOlder([]);
+    setCursor(undefined);
+    void first.refetch();
+  };
   return (
     <section aria-labelledby="tickets-title">
       <h1 id="tickets-title">My tickets</h1>
-      {error && <p role="alert" className="error">{humanError(error)}</p>}
-      <table>
-        <thead>
-          <tr><th scope="col">Date</th><th scope="col">Seat</th><th scope="col">Price</th><th scope="col">Status</th></tr>
-        </thead>
-        <tbody>
-          {page?.edges.map(({ node }) => (
-            <tr key={node.id} data-status={node.status}>
-              <td>{node.date}</td><td>{node.seatNumber}</td><td>{node.price}</td><td>{node.status}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {page?.pageInfo.hasNextPage && (
-        <button type="button" disabled={loading} onClick={() => void more()}>Show older</button>
+      {first.error && <p role="alert" className="error">{humanError(first.error)}</p>}
+      {page && orders.length === 0 && (
+        <p>
+          No tickets yet. <a href="#/concerts">Find a concert</a>
+        </p>
+      )}
+      <ul className="wallet">
+        {orders.map((o) => (
+          <li key={o.id}>
+            <OrderCard order={o} onChanged={changed} />
+          </li>
+        ))}
+      </ul>
+      {hasMore && (
+        <button type="button" disabled={loadingMore} onClick={() => void more().catch(() => {})}>
+          Show older
+        </button>
       )}
     </section>
+  );
+}
+
+function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }) {
+  const money = useMoney();
+  const left = useCountdown(order.heldUntil);
+  const live = order.status === "HELD" && left > 0;
+  const [pay, paying] = useMutation(PayOrderDocument);
+  const [release, releasing] = useMutation(ReleaseOrderDocument);
+  const [refund, refunding] = useMutation(RefundDocument);
+  const [asking, setAsking] = useState<Seat | null>(null);
+  const error = paying.error ?? releasing.error ?? refunding.error;
+  const token = orderToken(order.id);
+  const status = live ? `${ORDER_WORDS.HELD} · ${clock(left)} left` : order.status === "HELD" ? ORDER_WORDS.EXPIRED : ORDER_WORDS[order.status];
+
+  const payNow = async () => {
+    await pay({
+      variables: { orderId: order.id, key: `pay-${order.id}` },
+      context: { headers: { "queue-token": token } },
+    });
+    onChanged();
+  };
+  const giveBack = async () => {
+    await release({ variables: { orderId: order.id } });
+    onChanged();
+  };
+  const refundSeat = async (seat: Seat) => {
+    setAsking(null);
+    await refund({ variables: { reservationId: seat.reservationId, key: `refund-${seat.reservationId}` } });
+    onChanged();
+  };
+
+  return (
+    <article className="ticket" aria-labelledby={`order-${order.id}`} data-order-status={order.status}>
+      <h2 id={`order-${order.id}`}>{order.concert.title}</h2>
+      <p>
+        {order.concert.venue} · <time dateTime={order.date}>{dayWithWeekday(order.date)}</time>
+      </p>
+      <ul className="seats">
+        {order.seats.map((s) => (
+          <li key={s.reservationId} data-seat-status={s.status}>
+            <span>
+              Seat <strong>{s.number}</strong> · {s.tier} · {money(s.price)} · {SEAT_WORDS[s.status]}
+            </span>
+            {s.status === "PAID" && (
+              <button type="button" className="link" disabled={refunding.loading} onClick={() => setAsking(s)}>
+                Refund seat {s.number}
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      <p className="order-status">
+        <strong>{status}</strong> · total {money(order.total)}
+        {order.fromWaitlist && " · from the waitlist"}
+      </p>
+      {error && (
+        <p role="alert" className="error">
+          {humanError(error)}
+          {errorCode(error) === "INSUFFICIENT_BALANCE" && (
+            <> <a href="#/wallet">Top up in your wallet</a></>
+          )}
+        </p>
+      )}
+      {live && (
+        <div className="inline">
+          {token ? (
+            <button type="button" disabled={paying.loading} onClick={() => void payNow().catch(() => {})}>
+              Pay {money(order.total)}
+            </button>
+          ) : (
+            <a className="button" href={`#/concert/${order.concert.id}`}>
+              Pay in the checkout
+            </a>
+          )}
+          <button type="button" className="link" disabled={releasing.loading} onClick={() => void giveBack().catch(() => {})}>
+            Release
+          </button>
+        </div>
+      )}
+      {asking && (
+        <Confirm
+          title={`Refund seat ${asking.number}?`}
+          confirm={`Refund ${money(asking.price)}`}
+          cancel="Keep my ticket"
+          onConfirm={() => void refundSeat(asking).catch(() => {})}
+          onCancel={() => setAsking(null)}
+        >
+          <p>
+            {order.concert.title}, {dayWithWeekday(order.date)}, seat {asking.number} ({asking.tier}).{" "}
+            {money(asking.price)} goes back to your wallet and the seat goes back on sale. This cannot be undone.
+          </p>
+        </Confirm>
+      )}
+    </article>
   );
 }
