@@ -12,9 +12,9 @@ use diesel_async::RunQueryDsl;
 
 use super::Conn;
 use super::cached::{Cached, fixed_sql};
-use super::ids::{ConcertId, OrderId, ReservationId, UserId};
+use super::ids::{ConcertId, OrderId, ReservationId, SeatNumber, UserId};
 use super::models::ReservationRow;
-use super::schema::reservations;
+use super::schema::{orders, reservations, users};
 use super::states::ReservationStatus;
 
 fixed_sql!(
@@ -80,6 +80,79 @@ pub async fn page_of_user(
         .order((reservations::created_at.desc(), reservations::id.desc()))
         .limit(limit)
         .select((ReservationRow::as_select(), EffectiveStatus))
+        .load(conn)
+        .await
+}
+
+/// What an operator's ticket search matches; every filter given applies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TicketFilter<'a> {
+    /// Part of the fan's stored (normalised) e-mail, matched literally.
+    pub email_contains: Option<&'a str>,
+    pub seat: Option<SeatNumber>,
+    pub order: Option<&'a OrderId>,
+}
+
+/// A reservation found by a ticket search: with its effective status, its fan's e-mail and
+/// username, and its order's payment time.
+pub type TicketRow = (
+    ReservationRow,
+    ReservationStatus,
+    String,
+    String,
+    Option<NaiveDateTime>,
+);
+
+/// A `LIKE` pattern matching values that contain `fragment` literally: its `%`, `_` and `\`
+/// escaped with `\` (the statement names the escape character, so the server's `sql_mode`
+/// cannot change it).
+fn contains_pattern(fragment: &str) -> String {
+    let mut pattern = String::with_capacity(fragment.len() + 2);
+    pattern.push('%');
+    for c in fragment.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Up to `limit` reservations of a concert (every date, every status) matching `filter`, newest
+/// first, with what an operator needs to tell whose they are: one statement, the fan and the
+/// order joined in. Reads the concert's reservations through `reservations_seat` (its first
+/// column): a concert's history, not the whole table.
+pub async fn search_of_concert(
+    conn: &mut Conn,
+    concert: &ConcertId,
+    filter: TicketFilter<'_>,
+    limit: i64,
+) -> Result<Vec<TicketRow>, DieselError> {
+    let mut query = reservations::table
+        .inner_join(users::table.on(users::id.eq(reservations::user_id)))
+        .inner_join(orders::table.on(orders::id.eq(reservations::order_id)))
+        .filter(reservations::concert_id.eq(concert))
+        .into_boxed();
+    if let Some(fragment) = filter.email_contains {
+        query = query.filter(users::email.like(contains_pattern(fragment)).escape('\\'));
+    }
+    if let Some(seat) = filter.seat {
+        query = query.filter(reservations::seat_number.eq(seat));
+    }
+    if let Some(order) = filter.order {
+        query = query.filter(reservations::order_id.eq(order));
+    }
+    query
+        .order((reservations::created_at.desc(), reservations::id.desc()))
+        .limit(limit)
+        .select((
+            ReservationRow::as_select(),
+            EffectiveStatus,
+            users::email,
+            users::username,
+            orders::paid_at,
+        ))
         .load(conn)
         .await
 }
@@ -272,4 +345,15 @@ pub async fn sweep_lapsed(conn: &mut Conn, batch: u32) -> Result<usize, DieselEr
     .bind::<Unsigned<Integer>, _>(batch)
     .execute(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_in_a_fragment_match_only_themselves() {
+        assert_eq!(contains_pattern("ann"), "%ann%");
+        assert_eq!(contains_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
+    }
 }

@@ -41,7 +41,6 @@ impl Email {
     /// accent-insensitive collation once signed `áccount@…` in to `account@…`). Otherwise a
     /// deliberately modest check: one '@', a dot in the domain, no spaces, at most 254 bytes.
     pub fn parse(input: &str) -> Result<Self> {
-        use unicode_normalization::UnicodeNormalization;
         let invalid =
             || Error::bad_input(format!("{:?} is not a valid email address", short(input)));
         let trimmed = input.trim();
@@ -50,8 +49,7 @@ impl Email {
                 "an email address cannot contain invisible characters (such as a zero-width space)",
             ));
         }
-        let folded: String = trimmed.nfkc().collect::<String>().to_lowercase();
-        let email: String = folded.nfkc().collect();
+        let email = fold_email(trimmed);
         let valid = match email.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -69,6 +67,35 @@ impl Email {
             return Err(invalid());
         }
         Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Unicode NFKC, lower-cased (the full mapping), NFKC again: the one spelling of an address that
+/// accounts are stored under.
+fn fold_email(trimmed: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = trimmed.nfkc().collect::<String>().to_lowercase();
+    folded.nfkc().collect()
+}
+
+/// Part of an e-mail address to search accounts by: trimmed, 1 to 254 characters, folded as
+/// [`Email`] folds addresses, so it matches stored addresses whatever the case it was typed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailFragment(String);
+
+impl EmailFragment {
+    pub fn parse(input: &str) -> Result<Self> {
+        let trimmed = input.trim();
+        if !(1..=254).contains(&trimmed.chars().count()) {
+            return Err(Error::bad_input(
+                "email must be 1 to 254 characters of an address",
+            ));
+        }
+        Ok(Self(fold_email(trimmed)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -200,6 +227,15 @@ mod tests {
         assert!(Username::parse("ab").is_err());
         assert!(Username::parse("has space").is_err());
         assert!(Username::parse(&"x".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn an_email_fragment_is_folded_like_an_address_and_bounded() {
+        let folded = EmailFragment::parse(" ANN%@Ｆans ").map(|f| f.as_str().to_owned());
+        assert_eq!(folded.ok(), Some("ann%@fans".into()));
+        assert!(EmailFragment::parse("   ").is_err());
+        assert!(EmailFragment::parse(&"a".repeat(254)).is_ok());
+        assert!(EmailFragment::parse(&"a".repeat(255)).is_err());
     }
 
     #[test]

@@ -58,15 +58,22 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn parse(first: i32, after: Option<&str>) -> Result<Self> {
-        if !(1..=MAX_PAGE).contains(&first) {
-            return Err(Error::bad_input(format!(
-                "first must be between 1 and {MAX_PAGE}"
-            )));
-        }
         Ok(Self {
-            first: first.into(),
+            first: page_size(first)?,
             after: after.map(PageCursor::parse).transpose()?,
         })
+    }
+}
+
+/// A client's `first`: 1 to [`MAX_PAGE`] (`BAD_USER_INPUT` otherwise), for every list that is
+/// read a bounded number at a time.
+pub fn page_size(first: i32) -> Result<i64> {
+    if (1..=MAX_PAGE).contains(&first) {
+        Ok(first.into())
+    } else {
+        Err(Error::bad_input(format!(
+            "first must be between 1 and {MAX_PAGE}"
+        )))
     }
 }
 

@@ -10,10 +10,10 @@ use super::error::ApiResult;
 use super::paging::connection;
 use super::scalars::Date;
 use super::types::{
-    Concert, Order, QueueChallenge, QueueControlChange, QueueStats, QueueTicket, Reservation, Sale,
-    Seat, TicketAllowance, User, WaitlistEntry, Wallet,
+    Concert, ConcertTicket, Order, QueueChallenge, QueueControlChange, QueueStats, QueueTicket,
+    Reservation, Sale, Seat, TicketAllowance, User, WaitlistEntry, Wallet,
 };
-use crate::domain::orders::{self, views, waitlist};
+use crate::domain::orders::{self, search, views, waitlist};
 use crate::domain::paging::PageRequest;
 use crate::domain::{accounts, catalog, live, queue, wallet};
 use async_graphql::connection::Connection;
@@ -125,6 +125,38 @@ impl Query {
         let concert_id = parse_concert_id(&concert_id)?;
         let changes = queue::controls::changes(services(ctx)?, operator, &concert_id).await?;
         Ok(changes.into_iter().map(Into::into).collect())
+    }
+
+    /// OPERATOR. The concert's tickets (its reservations of every date, in any status) that match
+    /// every filter given, at least one of: `email`, part of the fan's e-mail in any case (1 to
+    /// 254 characters, trimmed; `%` and `_` match themselves); `seatNumber` (from 1), that seat
+    /// on any date; `orderId`, the seats of that order. Newest first (by when each was taken),
+    /// at most `first` (1 to 100). For finding the `reservationId` a `refund` takes.
+    /// `NOT_FOUND` for a concert that does not exist.
+    async fn ticket_search(
+        &self,
+        ctx: &Context<'_>,
+        concert_id: ID,
+        email: Option<String>,
+        seat_number: Option<i32>,
+        order_id: Option<ID>,
+        #[graphql(default = 50)] first: i32,
+    ) -> ApiResult<Vec<ConcertTicket>> {
+        // The operator's role is read in the use case's own unit of work.
+        let operator = claimed_viewer(ctx)?;
+        let concert_id = parse_concert_id(&concert_id)?;
+        let order_id = order_id.as_ref().map(parse_order_id).transpose()?;
+        let query = search::TicketSearch {
+            email,
+            seat_number,
+            order_id,
+            first,
+        };
+        Ok(search::search(services(ctx)?, operator, &concert_id, query)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Your orders, newest first, a page at a time: `first` (1 to 100) `after` a cursor from a

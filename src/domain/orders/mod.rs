@@ -3,10 +3,11 @@
 //! one seat, and `pay`, `releaseSeat`, `refund` act through the order their reservation is in).
 //!
 //! By job: `hold` takes the seats a fan names, `best` the best free ones, both through `take`
-//! (the fair share, writing the order); `pay` pays a whole order, `release` gives seats back and tidies lapsed orders, `refund` credits a paid
-//! seat back, `views` reads orders and reservations. Every transition of an existing order goes
-//! through [`lock`]: users (by id), then the order's seats (by number), then the order row; and
-//! every status change is decided by one table, [`transition`].
+//! (the fair share, writing the order); `pay` pays a whole order, `release` gives seats back and
+//! tidies lapsed orders, `refund` credits a paid seat back, `views` reads orders and
+//! reservations, `search` finds a concert's reservations for operators. Every transition of an
+//! existing order goes through [`lock`]: users (by id), then the order's seats (by number), then
+//! the order row; and every status change is decided by one table, [`transition`].
 //!
 //! A HELD order past `held_until` is EXPIRED by the database clock, before any sweeper writes
 //! it; so are its seats.
@@ -18,6 +19,7 @@ pub mod pay;
 pub mod refund;
 pub mod release;
 mod rows;
+pub mod search;
 mod take;
 pub mod views;
 pub mod waitlist;

@@ -11,7 +11,8 @@ mod wallet;
 pub use accounts::{AuthPayload, Role, User};
 pub use catalog::{Concert, PriceTier, Seat, SeatStatus};
 pub use orders::{
-    Order, OrderSeat, OrderStatus, Payment, Reservation, ReservationStatus, TicketAllowance,
+    ConcertTicket, Order, OrderSeat, OrderStatus, Payment, Reservation, ReservationStatus,
+    TicketAllowance,
 };
 pub use queue::{
     QueueChallenge, QueueChallengeAnswer, QueueControlChange, QueueControls, QueueStats,

@@ -9,7 +9,7 @@ use super::super::error::ApiResult;
 use super::super::scalars::{Date, Decimal};
 use super::catalog::Concert;
 use crate::domain::catalog;
-use crate::domain::orders::{self, pay};
+use crate::domain::orders::{self, pay, search};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "orders::ReservationStatus")]
@@ -62,6 +62,45 @@ impl From<orders::Reservation> for Reservation {
             price: r.price.into(),
             status: r.status.into(),
             held_until: r.held_until,
+        }
+    }
+}
+
+/// A reservation of a concert as an operator finds it (`ticketSearch`): the seat, whose it is,
+/// and the id `refund` takes.
+#[derive(SimpleObject)]
+pub struct ConcertTicket {
+    pub reservation_id: ID,
+    pub order_id: ID,
+    pub date: Date,
+    pub seat_number: i32,
+    /// The seat's price tier when it was taken.
+    pub tier: String,
+    pub price: Decimal,
+    pub status: ReservationStatus,
+    pub fan_email: String,
+    pub fan_username: String,
+    /// Until when it was (or is) held unpaid.
+    pub held_until: DateTime<Utc>,
+    /// When it was paid (its order's payment); null for a seat never paid.
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+impl From<search::ConcertTicket> for ConcertTicket {
+    fn from(t: search::ConcertTicket) -> Self {
+        let r = t.reservation;
+        Self {
+            reservation_id: ID(r.id.into()),
+            order_id: ID(r.order_id.into()),
+            date: Date(r.date),
+            seat_number: r.seat_number.as_i32(),
+            tier: r.tier,
+            price: r.price.into(),
+            status: r.status.into(),
+            fan_email: t.fan_email,
+            fan_username: t.fan_username,
+            held_until: r.held_until,
+            paid_at: t.paid_at,
         }
     }
 }
