@@ -10,70 +10,11 @@
 // buys the last seat; a fan who finds the date sold out joins its waitlist, is offered a seat
 // the winner refunds, live, and pays it; GraphiQL runs `{ concerts { title } }` offline.
 
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { base, fail, finish, log, paid, person, shot, signUp } from "./kit.mjs";
 
-const base = process.env.ENCORE_URL;
 const concertId = process.env.CONCERT_ID;
-const shots = process.env.SHOTS ?? "shots";
-mkdirSync(shots, { recursive: true });
-const deadline = setTimeout(() => fail("timed out"), 90_000);
 
-function fail(why) {
-  console.error(`browser e2e FAILED: ${why}`);
-  process.exit(1);
-}
-function log(step) {
-  console.log(`browser: ${step}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-const origin = new URL(base).origin;
-const refused = [];
-const pages = [];
-/** A browser context (its own storage: one person) whose requests may only reach the server. */
-async function person(viewport = { width: 1100, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  await context.route("**/*", (route) => {
-    const url = route.request().url();
-    if (url.startsWith(origin) || url.startsWith(origin.replace("http", "ws"))) return route.continue();
-    refused.push(url);
-    return route.abort();
-  });
-  const page = await context.newPage();
-  pages.push(page);
-  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
-  return page;
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
-  log(`screenshot ${name}.png`);
-}
-
-async function signUp(page, name) {
-  await page.goto(`${base}/app/`);
-  await page.getByRole("button", { name: "New here? Create an account" }).click();
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Email").fill(`${name}@fans.test`);
-  await page.getByLabel("Password").fill("password-123");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: "Concerts" }).waitFor();
-}
-
-try {
+await finish(async () => {
   // GraphiQL, offline: every asset from the server.
   const dev = await person();
   await dev.goto(`${base}/graphql`);
@@ -183,7 +124,7 @@ try {
   await c.getByRole("button", { name: /^Hold seat 1/ }).click();
   await c.getByRole("button", { name: /Top up/ }).click();
   await c.getByRole("button", { name: /^Pay / }).click();
-  await c.getByText(/^Paid: seat 1/).waitFor();
+  await paid(c, 1);
   log("a third fan bought the last seat");
 
   // A fan who finds it sold out joins the waitlist; a refund comes back to them, live.
@@ -212,18 +153,4 @@ try {
   await w.getByRole("button", { name: /^Pay / }).click();
   await w.getByText(/from the waitlist/).waitFor();
   log("a waitlisted fan was offered a refunded seat live and paid it");
-
-  const outside = refused.filter((u) => !u.startsWith("data:"));
-  if (outside.length > 0) log(`refused requests off the machine: ${outside.join(", ")}`);
-  clearTimeout(deadline);
-  await browser.close();
-  console.log("browser: OK");
-  process.exit(0);
-} catch (e) {
-  // What each page showed when it failed.
-  for (const [i, page] of pages.entries()) {
-    await page.screenshot({ path: `${shots}/failed-${i}.png`, fullPage: true }).catch(() => {});
-  }
-  await browser.close().catch(() => {});
-  fail(e.message ?? String(e));
-}
+});

@@ -1,3 +1,4 @@
+import { useEffect, useRef } from "react";
 import { useMutation, useQuery } from "@apollo/client";
 
 import {
@@ -34,6 +35,11 @@ export function Checkout({
   const shortBy = toCents(order.total) - balance;
   const missing = shortBy > 0n ? shortBy : 0n;
   const error = charging.error ?? paying.error ?? releasing.error;
+  const busy = charging.loading || paying.loading || me.loading;
+  // Arriving (a hold just taken, or restored): focus on the checkout's heading, so a keyboard or
+  // screen reader user lands on what changed rather than on the page's end.
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
   const numbers = order.seats.map((s) => s.number).join(", ");
   const many = order.seats.length > 1;
 
@@ -61,7 +67,7 @@ export function Checkout({
 
   return (
     <div className="checkout" aria-labelledby="checkout-title">
-      <h2 id="checkout-title">
+      <h2 id="checkout-title" ref={heading} tabIndex={-1}>
         Seat{many ? "s" : ""} {numbers} {many ? "are" : "is"} yours for
       </h2>
       <p className="countdown" role="timer" aria-live="off">
@@ -86,23 +92,21 @@ export function Checkout({
       </p>
       {error && <p role="alert" className="error">{humanError(error)}</p>}
       <div className="inline">
-        {missing > 0n ? (
-          <button
-            type="button"
-            onClick={() => void topUp().catch(() => {})}
-            disabled={charging.loading || left <= 0}
-          >
-            Top up {money(fromCents(missing))}
-          </button>
-        ) : (
-          <button
-            type="button"
-            onClick={() => void buy().catch(() => void me.refetch())}
-            disabled={paying.loading || left <= 0}
-          >
-            Pay {money(order.total)}
-          </button>
-        )}
+        {/* One button for both steps: a keyboard user's focus stays on it from top-up to pay
+            (busy is aria-disabled, not disabled, so focus is not dropped to the page). */}
+        <button
+          type="button"
+          data-step={missing > 0n ? "top-up" : "pay"}
+          aria-disabled={busy}
+          disabled={left <= 0}
+          onClick={() => {
+            if (busy) return;
+            if (missing > 0n) void topUp().catch(() => {});
+            else void buy().catch(() => void me.refetch());
+          }}
+        >
+          {missing > 0n ? `Top up ${money(fromCents(missing))}` : `Pay ${money(order.total)}`}
+        </button>
         <button
           type="button"
           className="link"
