@@ -162,10 +162,14 @@ async function venue() {
   await op.getByLabel("Concert to run").selectOption(concertId);
   await op.getByRole("button", { name: "Pause" }).click();
   await op.locator('[data-stat="state"]:text-is("paused")').waitFor({ timeout: 10_000 });
+  const first = await person();
+  await signUp(first, `first_${Date.now()}`);
+  await first.goto(`${base}/app/#/concert/${concertId}`);
+  await first.locator('[data-queue="paused"]').getByText("You are next in line.").waitFor({ timeout: 15_000 });
   const j = await person({ width: 390, height: 844 });
   await signUp(j, `joiner_${Date.now()}`);
   await j.goto(`${base}/app/#/concert/${concertId}`);
-  await j.locator('[data-queue="paused"]').waitFor({ timeout: 15_000 });
+  await j.locator('[data-queue="paused"]').getByText("1 person ahead of you.", { exact: false }).waitFor({ timeout: 15_000 });
   await shot(j, "queue-page");
   await accessible(j, "queue page (paused)");
   await op.getByRole("button", { name: "Resume" }).click();

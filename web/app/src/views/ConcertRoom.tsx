@@ -185,15 +185,21 @@ function TicketStatus({
       {ticket.status === "PREQUEUED" && <p>You are in the pre-queue. Your place is drawn when the sale opens.</p>}
       {ticket.status === "WAITING" && ticket.paused && (
         <p data-queue="paused">
-          <strong>{ticket.position}</strong> {ticket.position === 1 ? "person" : "people"} ahead of you. The sale
-          is <strong>paused</strong> for a moment: your place is kept, and the line moves again when it
-          resumes.
+          {ticket.position === 0 ? (
+            <strong>You are next in line.</strong>
+          ) : (
+            <>
+              <strong>{ticket.position}</strong> {ticket.position === 1 ? "person" : "people"} ahead of you.
+            </>
+          )}{" "}
+          The sale is <strong>paused</strong> for a moment: your place is kept, and the line moves again
+          when it resumes.
         </p>
       )}
       {ticket.status === "WAITING" && !ticket.paused && (
         <p data-queue="waiting">
           {ticket.position === 0 ? (
-            <strong>You are next.</strong>
+            <strong>You are next in line.</strong>
           ) : (
             <>
               <strong>{ticket.position}</strong> {ticket.position === 1 ? "person" : "people"} ahead of you
