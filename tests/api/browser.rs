@@ -215,12 +215,43 @@ async fn a_turn_that_ends_under_a_valid_hold_still_pays_in_a_real_browser() {
     let app = TestApp::spawn_with(rules, Background::ALL).await;
     let operator = app.operator().await;
     let concert = big_hall(&app, &operator).await;
+    // A sale that opens in 10 s: the fan waits on its countdown and is put in line by the app.
+    let date = (Utc::now().date_naive() + Days::new(60)).to_string();
+    let soon = app
+        .gql(
+            "mutation($i: CreateConcertInput!) { createConcert(input: $i) { id } }",
+            json!({ "i": { "title": "Soon", "venue": "Riverside", "dates": [date], "seatsPerDate": 4, "price": "30.00" } }),
+            &operator.auth(),
+        )
+        .await
+        .ok()["createConcert"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let opens = Utc::now() + chrono::TimeDelta::seconds(10);
+    app.gql(
+        "mutation($c: ID!, $o: DateTime!) { scheduleSale(concertId: $c, opensAt: $o) { opensAt } }",
+        json!({ "c": soon, "o": opens.to_rfc3339() }),
+        &operator.auth(),
+    )
+    .await
+    .ok();
     let stdout = run_node(
         &app,
         "venue.mjs",
-        &[("SCENARIO", "turn"), ("CONCERT_ID", &concert)],
+        &[
+            ("SCENARIO", "turn"),
+            ("CONCERT_ID", &concert),
+            ("SOON_ID", &soon),
+        ],
     )
     .await;
+    assert!(
+        stdout.contains(
+            "before the sale a countdown showed, and the app joined the line when it opened"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("after the turn ended and a reload, the held seat was paid"),
         "{stdout}"

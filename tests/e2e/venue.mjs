@@ -10,8 +10,9 @@
 //   in their basket is taken first, sees it greyed out as the refusal arrives; a fan joins a
 //   paused line; the operator finds the keyboard fan's ticket by e-mail and refunds it after a
 //   confirmation, which the fan's wallet shows.
-// - `turn`: turns last 8 s and holds 2 min; a fan holds a seat, the turn ends, the page reloads,
-//   and the seat is still paid.
+// - `turn`: turns last 8 s and holds 2 min; a fan opens a concert whose sale opens in a few
+//   seconds (SOON_ID), sees the countdown and is put in line by the app when it opens; then holds
+//   a seat, the turn ends, the page reloads, and the seat is still paid.
 
 import {
   accessible,
@@ -210,6 +211,12 @@ async function venue() {
 async function turn() {
   const f = await person({ width: 390, height: 844 });
   await signUp(f, `late_${Date.now()}`);
+  // Before the sale: a countdown, then the app joins the line by itself when it opens.
+  await f.goto(`${base}/app/#/concert/${process.env.SOON_ID}`);
+  await f.locator('[data-status="NOT_OPEN"]').getByText(/The line opens .* in 0:0\d/).waitFor({ timeout: 10_000 });
+  await accessible(f, "sale not open yet");
+  await f.getByText("It is your turn! Pick your seat.").waitFor({ timeout: 30_000 });
+  log("before the sale a countdown showed, and the app joined the line when it opened");
   await enterRoom(f);
   // The turn's clock shows while picking.
   await f.getByText(/Your turn: 0:0\d left to hold seats/).waitFor();
