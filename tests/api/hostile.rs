@@ -264,7 +264,7 @@ fn generated_hostile_documents_and_variables_get_coded_answers_and_the_server_li
                         .body(raw)
                         .send()
                         .await
-                        .map_err(|e| TestCaseError::fail(format!("no answer: {e}")))?;
+                        .map_err(|e| TestCaseError::fail(format!("no answer: {e:?}")))?;
                     let status = response.status().as_u16();
                     let body: Value = response
                         .json()

@@ -113,7 +113,7 @@ await finish(async () => {
   await c.routeWebSocket(/\/graphql\/ws/, (ws) => ws.close({ code: 1011, reason: "refused by the test" }));
   await signUp(c, `fan_c_${Date.now()}`);
   await c.goto(`${base}/app/#/concert/${concertId}`);
-  await c.getByText(/ahead of you/).waitFor();
+  await c.locator("[data-queue=\"paused\"]").waitFor();
   await op.getByRole("button", { name: "Resume" }).click();
   await op.locator('[data-stat="state"]:text-is("admitting")').waitFor({ timeout: 10_000 });
   await c.getByText("It is your turn! Pick your seat.").waitFor({ timeout: 30_000 });
