@@ -124,7 +124,33 @@ async fn fans_refund_their_own_tickets_within_the_window_and_operators_any() {
         .gql(REFUND, json!({ "r": reservation, "k": null }), &fan.auth())
         .await;
     assert_eq!(late.code(), "REFUND_WINDOW_CLOSED");
-    assert!(late.body["errors"][0]["extensions"]["closedAt"].is_string());
+    let closed_at = &late.body["errors"][0]["extensions"]["closedAt"];
+    assert!(closed_at.is_string());
+    // The fan's order said so beforehand: the same moment, 30 days before the date begins.
+    let mine = app
+        .gql(
+            "{ myOrders { nodes { date refundableUntil } } }",
+            json!({}),
+            &fan.auth(),
+        )
+        .await
+        .ok();
+    let order = &mine["myOrders"]["nodes"][0];
+    let until = chrono::DateTime::parse_from_rfc3339(
+        order["refundableUntil"].as_str().expect("refundableUntil"),
+    )
+    .expect("a time");
+    assert_eq!(
+        until,
+        chrono::DateTime::parse_from_rfc3339(closed_at.as_str().expect("closedAt"))
+            .expect("a time"),
+        "refundableUntil is when refunds close"
+    );
+    assert_eq!(
+        until.date_naive() + chrono::Days::new(30),
+        dates[0],
+        "{order}"
+    );
     let stranger = app.fan().await;
     let theirs = app
         .gql(

@@ -10,7 +10,7 @@
 // buys the last seat; a fan who finds the date sold out joins its waitlist, is offered a seat
 // the winner refunds, live, and pays it; GraphiQL runs `{ concerts { title } }` offline.
 
-import { base, fail, finish, log, paid, person, shot, signUp } from "./kit.mjs";
+import { accessible, base, fail, finish, log, paid, person, shot, signUp } from "./kit.mjs";
 
 const concertId = process.env.CONCERT_ID;
 
@@ -134,6 +134,7 @@ await finish(async () => {
   await w.getByRole("button", { name: "Join the waitlist" }).click({ timeout: 15_000 });
   await w.getByText(/ahead of you\. We hold seats for you/).waitFor();
   await shot(w, "waitlist-waiting");
+  await accessible(w, "waitlist (phone)");
   const refund = await winner.evaluate(async () => {
     const s = JSON.parse(sessionStorage.getItem("encore.session"));
     const ask = (query, variables) =>
@@ -149,6 +150,7 @@ await finish(async () => {
   if (refund.data?.refund.status !== "REFUNDED") fail(`refund: ${JSON.stringify(refund)}`);
   await w.getByText("Seats came back for you!").waitFor({ timeout: 15_000 });
   await shot(w, "waitlist-offer");
+  await accessible(w, "waitlist offer (phone)");
   await w.getByRole("button", { name: /Top up/ }).click();
   await w.getByRole("button", { name: /^Pay / }).click();
   await w.getByText(/from the waitlist/).waitFor();

@@ -133,6 +133,10 @@ async function venue() {
   await k.keyboard.press("Enter");
   await paid(k, 6);
   log(`a fan bought seat 6 with the keyboard only (${tabs} Tab presses to the map, arrows to the seat)`);
+  // The ticket in the wallet, with until when the fan may refund it themselves.
+  await k.getByRole("navigation").getByRole("link", { name: "My tickets" }).click();
+  await k.locator('[data-seat-status="PAID"]').waitFor();
+  await k.locator('[data-refundable="true"]').getByText(/You can refund these tickets yourself until/).waitFor();
 
   // P sees seat 6 go without websockets: the map is read again every few seconds.
   await p.locator('.seatmap [data-seat="6"]:not([data-status="AVAILABLE"])').waitFor({ timeout: 15_000 });
@@ -198,7 +202,7 @@ async function venue() {
   log("the operator found a fan's ticket by e-mail and refunded it with confirmation");
 
   // K's wallet says so.
-  await k.getByRole("navigation").getByRole("link", { name: "My tickets" }).click();
+  await k.reload();
   await k.locator('[data-seat-status="REFUNDED"]').waitFor();
   await shot(k, "my-tickets-wallet");
   await accessible(k, "my tickets");

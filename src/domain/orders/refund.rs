@@ -10,6 +10,8 @@
 //! crediting nothing), and an `idempotencyKey` replays the first answer and refuses reuse for
 //! another ticket. Rows are locked in the global order: users (by id), seats, order, room.
 
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
 use super::{Action, Reservation, ReservationStatus, Transition};
 use crate::db::ids::{ReservationId, UserId};
 use crate::db::states::SeatStatus;
@@ -22,6 +24,12 @@ use crate::domain::money::Money;
 use crate::domain::services::Services;
 use crate::domain::time::{chrono_duration, utc};
 use crate::domain::wallet::{self, LedgerFor, TransactionKind};
+
+/// When a fan's own refunds of a seat on `date` close: `cutoff` before the show's date begins
+/// (UTC). The one place the window is computed, for `refund` and for what the API shows.
+pub fn fan_refunds_close(date: NaiveDate, cutoff: chrono::TimeDelta) -> NaiveDateTime {
+    date.and_time(NaiveTime::MIN) - cutoff
+}
 
 pub async fn refund(
     services: &Services,
@@ -74,8 +82,7 @@ pub async fn refund(
         }
         let now = locked.now;
         if role != Role::Operator {
-            let show = seat.date.and_hms_opt(0, 0, 0).unwrap_or_default();
-            let closes = show - cutoff;
+            let closes = fan_refunds_close(seat.date, cutoff);
             if now >= closes {
                 return Err(Error::RefundWindowClosed {
                     closed_at: utc(closes),

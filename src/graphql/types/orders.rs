@@ -9,7 +9,8 @@ use super::super::error::ApiResult;
 use super::super::scalars::{Date, Decimal};
 use super::catalog::Concert;
 use crate::domain::catalog;
-use crate::domain::orders::{self, pay, search};
+use crate::domain::orders::{self, pay, refund, search};
+use crate::domain::time::{chrono_duration, utc};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "orders::ReservationStatus")]
@@ -147,6 +148,13 @@ impl Order {
         Ok(catalog::concert(services(ctx)?, &self.concert)
             .await?
             .into())
+    }
+
+    /// Until when you may `refund` its paid seats yourself: `REFUND_CUTOFF` before its date
+    /// begins (UTC); after that `REFUND_WINDOW_CLOSED` (an operator may refund any time).
+    async fn refundable_until(&self, ctx: &Context<'_>) -> ApiResult<DateTime<Utc>> {
+        let cutoff = chrono_duration(services(ctx)?.rules.refund_cutoff);
+        Ok(utc(refund::fan_refunds_close(self.date.0, cutoff)))
     }
 }
 

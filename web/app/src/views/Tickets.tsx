@@ -99,6 +99,16 @@ function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }
   const [asking, setAsking] = useState<Seat | null>(null);
   const error = paying.error ?? releasing.error ?? refunding.error;
   const token = orderToken(order.id);
+  // The fan's own refunds close REFUND_CUTOFF before the show (the server decides; this says when).
+  const refundsOpen = Date.parse(order.refundableUntil) > Date.now();
+  const refundsClose = new Date(order.refundableUntil).toLocaleString(undefined, {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  const anyPaid = order.seats.some((s) => s.status === "PAID");
   const status = live ? `${ORDER_WORDS.HELD} · ${clock(left)} left` : order.status === "HELD" ? ORDER_WORDS.EXPIRED : ORDER_WORDS[order.status];
 
   const payNow = async () => {
@@ -130,7 +140,7 @@ function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }
             <span>
               Seat <strong>{s.number}</strong> · {s.tier} · {money(s.price)} · {SEAT_WORDS[s.status]}
             </span>
-            {s.status === "PAID" && (
+            {s.status === "PAID" && refundsOpen && (
               <button type="button" className="link" disabled={refunding.loading} onClick={() => setAsking(s)}>
                 Refund seat {s.number}
               </button>
@@ -142,6 +152,13 @@ function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }
         <strong>{status}</strong> · total {money(order.total)}
         {order.fromWaitlist && " · from the waitlist"}
       </p>
+      {anyPaid && (
+        <p className="hint" data-refundable={refundsOpen}>
+          {refundsOpen
+            ? `You can refund these tickets yourself until ${refundsClose}.`
+            : `Refunds closed on ${refundsClose}; the organiser can still help.`}
+        </p>
+      )}
       {error && (
         <p role="alert" className="error">
           {humanError(error)}
