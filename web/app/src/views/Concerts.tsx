@@ -2,8 +2,11 @@ import { useQuery } from "@apollo/client";
 
 import { ConcertsDocument } from "../gql/graphql";
 import { humanError } from "../errors";
+import { dayWithWeekday } from "../clock";
+import { useMoney } from "../currency";
 
 export function Concerts() {
+  const money = useMoney();
   const { data, error, loading } = useQuery(ConcertsDocument);
   if (error) return <p role="alert" className="error">{humanError(error)}</p>;
   if (loading && !data) return <p>Loading concerts…</p>;
@@ -15,7 +18,10 @@ export function Concerts() {
           <li key={c.id} className="card">
             <h2>{c.title}</h2>
             <p>{c.venue}</p>
-            <p>From {c.price} · {c.dates.length} dates</p>
+            <p>
+              From {money(c.price)} ·{" "}
+              {c.dates.length === 1 ? dayWithWeekday(c.dates[0]) : `${c.dates.length} dates from ${dayWithWeekday(c.dates[0] ?? "")}`}
+            </p>
             {c.soldOut ? (
               <p className="badge">Sold out</p>
             ) : c.onSale ? (
