@@ -167,6 +167,7 @@ async fn a_venue_map_a_keyboard_a_paused_line_and_a_console_pass_in_a_real_brows
         "a seat taken by another fan greyed out as soon as the hold was refused",
         "a fan saw the paused line as a state",
         "the operator found a fan's ticket by e-mail and refunded it with confirmation",
+        "a live hold was released from My tickets and came back on the map",
         "axe-core found no serious or critical violation on 10 pages",
     ] {
         assert!(stdout.contains(step), "{step}: {stdout}");
@@ -189,17 +190,18 @@ async fn a_venue_map_a_keyboard_a_paused_line_and_a_console_pass_in_a_real_brows
         .await,
         1
     );
-    // Seat 6: paid by keyboard, refunded by the operator; seat 8 held by the taker only.
+    // Seat 6: paid by keyboard, refunded by the operator; seat 8 held by the taker, then released.
     assert_eq!(
         app.count("reservations", "seat_number = 6 AND status = 'REFUNDED'")
             .await,
         1
     );
     assert_eq!(
-        app.count("reservations", "seat_number = 8 AND status = 'HELD'")
+        app.count("reservations", "seat_number = 8 AND status = 'CANCELLED'")
             .await,
         1
     );
+    assert_eq!(app.count("orders", "status = 'RELEASED'").await, 1);
     assert_eq!(app.count("reservations", "seat_number = 7").await, 0);
     crate::common::assert_invariants(&app.db.url).await;
 }

@@ -162,6 +162,14 @@ async function venue() {
   await p.clock.resume();
   log("a seat taken by another fan greyed out as soon as the hold was refused");
   await shot(t, "venue-map-yours");
+  // T's live hold is in their wallet with Pay and Release; released there, P's map gets it back.
+  await t.getByRole("navigation").getByRole("link", { name: "My tickets" }).click();
+  const held = t.locator('article[data-order-status="HELD"]');
+  await held.getByRole("button", { name: "Pay €45.00" }).waitFor();
+  await held.getByRole("button", { name: "Release" }).click();
+  await t.locator('article[data-order-status="RELEASED"]').getByText("Given back before paying").waitFor();
+  await p.locator('.seatmap [data-seat="8"][data-status="AVAILABLE"]').waitFor({ timeout: 10_000 });
+  log("a live hold was released from My tickets and came back on the map");
 
   // A paused line: the queue page says so, with the place kept.
   await op.getByLabel("Concert to run").selectOption(concertId);
