@@ -217,7 +217,7 @@ async fn a_turn_that_ends_under_a_valid_hold_still_pays_in_a_real_browser() {
     let app = TestApp::spawn_with(rules, Background::ALL).await;
     let operator = app.operator().await;
     let concert = big_hall(&app, &operator).await;
-    // A sale that opens in 10 s: the fan waits on its countdown and is put in line by the app.
+    // A sale that opens in 20 s: the fan waits on its countdown and is put in line by the app.
     let date = (Utc::now().date_naive() + Days::new(60)).to_string();
     let soon = app
         .gql(
@@ -230,7 +230,7 @@ async fn a_turn_that_ends_under_a_valid_hold_still_pays_in_a_real_browser() {
         .as_str()
         .expect("id")
         .to_owned();
-    let opens = Utc::now() + chrono::TimeDelta::seconds(10);
+    let opens = Utc::now() + chrono::TimeDelta::seconds(20);
     app.gql(
         "mutation($c: ID!, $o: DateTime!) { scheduleSale(concertId: $c, opensAt: $o) { opensAt } }",
         json!({ "c": soon, "o": opens.to_rfc3339() }),
@@ -256,6 +256,10 @@ async fn a_turn_that_ends_under_a_valid_hold_still_pays_in_a_real_browser() {
     );
     assert!(
         stdout.contains("after the turn ended and a reload, the held seat was paid"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("after a turn ended unused, joining again showed the new turn live"),
         "{stdout}"
     );
     assert_eq!(

@@ -11,8 +11,9 @@
 //   paused line; the operator finds the keyboard fan's ticket by e-mail and refunds it after a
 //   confirmation, which the fan's wallet shows.
 // - `turn`: turns last 8 s and holds 2 min; a fan opens a concert whose sale opens in a few
-//   seconds (SOON_ID), sees the countdown and is put in line by the app when it opens; then holds
-//   a seat, the turn ends, the page reloads, and the seat is still paid.
+//   seconds (SOON_ID), sees the countdown and is put in line by the app when it opens, lets the
+//   turn end and joins again (the new turn shows live); then holds a seat in another concert,
+//   the turn ends, the page reloads, and the seat is still paid.
 
 import {
   accessible,
@@ -198,8 +199,13 @@ async function venue() {
   const dialog = op.getByRole("dialog", { name: "Refund seat 6?" });
   await dialog.waitFor();
   await accessible(op, "refund confirmation");
-  // Cancel first: nothing happens.
+  // Cancel first: nothing happens, and focus is back on the button that asked.
   await dialog.getByRole("button", { name: "Cancel" }).click();
+  await dialog.waitFor({ state: "hidden" });
+  const back = await op.evaluate(() => document.activeElement?.textContent);
+  if (back !== "Refund seat 6") fail(`after Cancel focus is on "${back}"`);
+  await op.getByRole("button", { name: "Find" }).click();
+  await op.getByText("1 ticket found.").waitFor();
   if ((await row.getAttribute("data-status")) !== "PAID") fail("cancelling the refund changed the ticket");
   await row.getByRole("button", { name: "Refund seat 6" }).click();
   await dialog.getByRole("button", { name: "Refund €45.00" }).click();
@@ -225,10 +231,16 @@ async function turn() {
   await signUp(f, `late_${Date.now()}`);
   // Before the sale: a countdown, then the app joins the line by itself when it opens.
   await f.goto(`${base}/app/#/concert/${process.env.SOON_ID}`);
-  await f.locator('[data-status="NOT_OPEN"]').getByText(/The line opens .* in 0:0\d/).waitFor({ timeout: 10_000 });
+  await f.locator('[data-status="NOT_OPEN"]').getByText(/The line opens .* in 0:[0-5]\d/).waitFor({ timeout: 10_000 });
   await accessible(f, "sale not open yet");
-  await f.getByText("It is your turn! Pick your seat.").waitFor({ timeout: 30_000 });
+  await f.getByText("It is your turn! Pick your seat.").waitFor({ timeout: 40_000 });
   log("before the sale a countdown showed, and the app joined the line when it opened");
+  // The turn ends unused; joining again watches the new turn (its token rides a new connection).
+  await f.getByRole("button", { name: "Join the line again" }).click({ timeout: 20_000 });
+  await f.getByText("It is your turn! Pick your seat.").waitFor({ timeout: 10_000 });
+  await f.waitForTimeout(1_500);
+  if (!(await f.getByText("It is your turn! Pick your seat.").isVisible())) fail("the new turn was replaced by the old one");
+  log("after a turn ended unused, joining again showed the new turn live");
   await enterRoom(f);
   // The turn's clock shows while picking.
   await f.getByText(/Your turn: 0:0\d left to hold seats/).waitFor();
@@ -242,7 +254,7 @@ async function turn() {
   await f.getByRole("heading", { name: "Seat 1 is yours for" }).waitFor({ timeout: 15_000 });
   await f.getByRole("button", { name: /^Top up/ }).click();
   await f.getByRole("button", { name: /^Pay / }).click();
-  await paid(f, 1);
+  await f.getByText(/^Paid: seat 1 on/).waitFor();
   log("after the turn ended and a reload, the held seat was paid");
 }
 

@@ -1,14 +1,24 @@
 // Apollo Client as an SPA builds it: HTTP for queries and mutations, graphql-ws for
 // subscriptions, credentials from the session store on every request and connection.
-import { ApolloClient, HttpLink, InMemoryCache, split } from "@apollo/client";
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, split } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { setContext } from "@apollo/client/link/context";
 import { getMainDefinition, relayStylePagination } from "@apollo/client/utilities";
 import { createClient, type Client } from "graphql-ws";
 
-import { activeQueueToken, session } from "./session";
+import { activeQueueToken, onQueueTokenChange, session } from "./session";
+import { noteServerDate } from "./clock";
 
 const http = new HttpLink({ uri: "/graphql" });
+// Every answer's Date header tells how far this device's clock is from the server's, which
+// decides when sales open and turns end (countdowns follow the server's clock).
+const serverClock = new ApolloLink((operation, forward) =>
+  forward(operation).map((result) => {
+    const response = operation.getContext().response as Response | undefined;
+    noteServerDate(response?.headers.get("date") ?? null);
+    return result;
+  }),
+);
 const withCredentials = setContext((_, { headers }) => {
   const token = session()?.token;
   const queue = activeQueueToken();
@@ -32,16 +42,26 @@ function wsUrl(): string {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql/ws`;
 }
 
-/** A websocket client whose connection carries the credentials of the moment it opens. */
+/**
+ * A websocket client whose connection carries the credentials of the moment it opens. The
+ * queue token rides on the connection, so when it changes (a new turn after the last ended,
+ * another concert) the open connection is dropped and the live subscriptions reconnect with it:
+ * otherwise a fan who joined the line again would keep watching the turn that ended.
+ */
 function websocket(): Client {
-  return createClient({
+  let carried: string | undefined;
+  let open = false;
+  const client = createClient({
     url: wsUrl(),
     lazy: true,
     retryAttempts: 3,
-    connectionParams: () => ({
-      authorization: session() ? `Bearer ${session()?.token}` : undefined,
-      queueToken: activeQueueToken(),
-    }),
+    connectionParams: () => {
+      carried = activeQueueToken();
+      return {
+        authorization: session() ? `Bearer ${session()?.token}` : undefined,
+        queueToken: carried,
+      };
+    },
     on: {
       closed: (event) => {
         const code = (event as CloseEvent | undefined)?.code;
@@ -52,6 +72,16 @@ function websocket(): Client {
       },
     },
   });
+  onQueueTokenChange(() => {
+    if (open && activeQueueToken() !== carried) client.terminate();
+  });
+  client.on("connected", () => {
+    open = true;
+  });
+  client.on("closed", () => {
+    open = false;
+  });
+  return client;
 }
 
 // Lazy: the connection opens with the first subscription and closes after the last, so a new
@@ -65,7 +95,7 @@ export const client = new ApolloClient({
       return d.kind === "OperationDefinition" && d.operation === "subscription";
     },
     wsLink,
-    withCredentials.concat(http),
+    ApolloLink.from([withCredentials, serverClock, http]),
   ),
   // Paged lists: each "Show older" page is appended to the cached connection.
   cache: new InMemoryCache({

@@ -2,12 +2,26 @@
 // the server named (its clock decides; the app only shows what is left).
 import { useEffect, useState } from "react";
 
-/** Whole seconds left until `until` (an ISO time), never below 0, ticking every second. */
+// How far the server's clock is ahead of this device's, in ms, from the last answer's Date
+// header (whole seconds: half a second is added, the middle of the second it names).
+let offset = 0;
+export function noteServerDate(header: string | null): void {
+  const server = header ? Date.parse(header) : Number.NaN;
+  if (!Number.isNaN(server)) offset = server + 500 - Date.now();
+}
+
+/** Now by the server's clock (this device's, corrected by the last answer's Date header). */
+export function serverNow(): number {
+  return Date.now() + offset;
+}
+
+/** Whole seconds left until `until` (an ISO time by the server's clock), never below 0, ticking
+ * every second. */
 export function useCountdown(until: string | null | undefined): number {
   const end = until ? Date.parse(until) : Number.NaN;
-  const [now, setNow] = useState(Date.now());
+  const [now, setNow] = useState(serverNow());
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 1000);
+    const t = setInterval(() => setNow(serverNow()), 1000);
     return () => clearInterval(t);
   }, []);
   return Number.isNaN(end) ? 0 : Math.max(0, Math.round((end - now) / 1000));

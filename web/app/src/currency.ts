@@ -8,6 +8,8 @@ import { formatMoney } from "./money";
 /** A formatter for amounts as the API sends them ("150.00" → "€150.00"). */
 export function useMoney(): (amount: string) => string {
   const { data } = useQuery(CurrencyDocument, { fetchPolicy: "cache-first" });
-  const currency = data?.currency ?? "EUR";
-  return (amount: string) => formatMoney(amount, currency);
+  // Until the server said which currency (or when it could not), amounts show as bare
+  // decimals rather than in a currency that may be wrong.
+  const currency = data?.currency;
+  return (amount: string) => (currency ? formatMoney(amount, currency) : amount);
 }

@@ -29,9 +29,10 @@ export function session(): Session | null {
 }
 
 export function setSession(next: Session | null): void {
+  // Another person's order tokens never stay in the tab; the same fan signing in again keeps them.
+  if (next?.userId !== current?.userId) sessionStorage.removeItem(ORDER_TOKENS);
   current = next;
   queueTokens.clear();
-  sessionStorage.removeItem(ORDER_TOKENS);
   if (next) sessionStorage.setItem(KEY, JSON.stringify(next));
   else sessionStorage.removeItem(KEY);
   listeners.forEach((l) => l());
@@ -48,13 +49,24 @@ export function queueToken(concertId: string | null): string | undefined {
 }
 
 export function setQueueToken(concertId: string, token: string): void {
+  const before = activeQueueToken();
   queueTokens.set(concertId, token);
+  if (activeQueueToken() !== before) tokenListeners.forEach((l) => l());
 }
 
 let activeConcert: string | null = null;
 /** Which concert's queue token requests carry (one concert at a time in this app). */
 export function setActiveConcert(concertId: string | null): void {
+  const before = activeQueueToken();
   activeConcert = concertId;
+  if (activeQueueToken() !== before) tokenListeners.forEach((l) => l());
+}
+
+const tokenListeners = new Set<() => void>();
+/** Told when the queue token requests carry changes (a new turn, another concert). */
+export function onQueueTokenChange(listener: () => void): () => void {
+  tokenListeners.add(listener);
+  return () => tokenListeners.delete(listener);
 }
 export function activeQueueToken(): string | undefined {
   return queueToken(activeConcert);

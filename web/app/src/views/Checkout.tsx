@@ -8,7 +8,7 @@ import {
   ReleaseOrderDocument,
   type OrderFieldsFragment,
 } from "../gql/graphql";
-import { humanError } from "../errors";
+import { errorCode, humanError } from "../errors";
 import { orderToken } from "../session";
 import { clock, dayWithWeekday, useCountdown } from "../clock";
 import { useMoney } from "../currency";
@@ -31,11 +31,16 @@ export function Checkout({
   const [pay, paying] = useMutation(PayOrderDocument);
   const [release, releasing] = useMutation(ReleaseOrderDocument);
   // Integer cents, never Number: 0.1 + 0.2 is not 0.3.
+  // Unknown until read: nothing is offered on a guess (a zero would ask to top up what is there).
+  const known = me.data !== undefined;
   const balance = toCents(me.data?.me.balance ?? "0");
   const shortBy = toCents(order.total) - balance;
   const missing = shortBy > 0n ? shortBy : 0n;
   const error = charging.error ?? paying.error ?? releasing.error;
-  const busy = charging.loading || paying.loading || me.loading;
+  const busy = charging.loading || paying.loading || releasing.loading || me.loading || !known;
+  // One key per top-up: kept across a retry of a failed or unconfirmed one (the server then does
+  // it at most once), a new one after it went through (a second top-up is a new one).
+  const topUpKey = useRef(crypto.randomUUID());
   // Arriving (a hold just taken, or restored): focus on the checkout's heading, so a keyboard or
   // screen reader user lands on what changed rather than on the page's end.
   const heading = useRef<HTMLHeadingElement>(null);
@@ -46,7 +51,8 @@ export function Checkout({
   // Whatever the answer, the balance on screen is read again (a refusal may mean it moved).
   const topUp = async () => {
     try {
-      await charge({ variables: { amount: fromCents(missing), key: `top-up-${order.id}` } });
+      await charge({ variables: { amount: fromCents(missing), key: topUpKey.current } });
+      topUpKey.current = crypto.randomUUID();
     } finally {
       await me.refetch();
     }
@@ -59,6 +65,12 @@ export function Checkout({
       context: token ? { headers: { "queue-token": token } } : undefined,
     });
     if (r.data?.payOrder.status === "PAID") onPaid(r.data.payOrder);
+  };
+  // A refusal that means the order is gone (lapsed, released elsewhere) ends this checkout.
+  const refused = (e: unknown) => {
+    const code = errorCode(e);
+    if (code === "HOLD_EXPIRED" || code === "NOT_FOUND") onLost();
+    else void me.refetch();
   };
   const giveBack = async () => {
     await release({ variables: { orderId: order.id } });
@@ -91,6 +103,11 @@ export function Checkout({
         <span data-balance={me.data?.me.balance}>{me.data ? money(me.data.me.balance) : "…"}</span>
       </p>
       {error && <p role="alert" className="error">{humanError(error)}</p>}
+      {me.error && (
+        <p role="alert" className="error">
+          We could not read your balance. <button type="button" className="link" onClick={() => void me.refetch()}>Try again</button>
+        </p>
+      )}
       <div className="inline">
         {/* One button for both steps: a keyboard user's focus stays on it from top-up to pay
             (busy is aria-disabled, not disabled, so focus is not dropped to the page). */}
@@ -102,16 +119,16 @@ export function Checkout({
           onClick={() => {
             if (busy) return;
             if (missing > 0n) void topUp().catch(() => {});
-            else void buy().catch(() => void me.refetch());
+            else void buy().catch(refused);
           }}
         >
-          {missing > 0n ? `Top up ${money(fromCents(missing))}` : `Pay ${money(order.total)}`}
+          {!known ? "Reading your balance…" : missing > 0n ? `Top up ${money(fromCents(missing))}` : `Pay ${money(order.total)}`}
         </button>
         <button
           type="button"
           className="link"
           onClick={() => void giveBack().catch(() => {})}
-          disabled={releasing.loading || left <= 0}
+          disabled={busy || left <= 0}
         >
           Release
         </button>

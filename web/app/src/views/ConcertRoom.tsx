@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { useApolloClient, useMutation, useQuery, useSubscription } from "@apollo/client";
 
 import {
@@ -9,12 +9,13 @@ import {
   QueueChallengeDocument,
   SaleTimesDocument,
   WatchTicketDocument,
+  type OrderFieldsFragment,
   type TicketFieldsFragment,
 } from "../gql/graphql";
 import { errorCode, humanError } from "../errors";
 import { setActiveConcert, setQueueToken } from "../session";
 import { websocketsFailed } from "../apollo";
-import { clock, useCountdown } from "../clock";
+import { clock, dayWithWeekday, serverNow, useCountdown } from "../clock";
 import { SeatPicker } from "./SeatPicker";
 import { Waitlist } from "./Waitlist";
 
@@ -35,10 +36,22 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
   // A hold of this concert still running (after a reload, or past the turn's end: a hold taken
   // in a turn can be paid until it lapses): the checkout comes back with its timer.
   const orders = useQuery(MyLiveOrdersDocument, { fetchPolicy: "network-only" });
+  const [, recheck] = useState(0);
   const liveOrder =
     orders.data?.myOrders.nodes.find(
-      (o) => o.concertId === concertId && o.status === "HELD" && Date.parse(o.heldUntil) > Date.now(),
+      (o) => o.concertId === concertId && o.status === "HELD" && Date.parse(o.heldUntil) > serverNow(),
     ) ?? null;
+  // A hold lapses at its time: looked at again then, so nothing says "pay below" after it.
+  const lapses = liveOrder ? Date.parse(liveOrder.heldUntil) - serverNow() : null;
+  useEffect(() => {
+    if (lapses === null) return;
+    const t = setTimeout(() => recheck((n) => n + 1), Math.min(lapses + 250, 2 ** 31 - 1));
+    return () => clearTimeout(t);
+  }, [lapses === null, liveOrder?.id]);
+  // Paid here: said by the room (the checkout that paid may be gone once the order is PAID).
+  const [paid, setPaid] = useState<OrderFieldsFragment | null>(null);
+  // SALE_NOT_OPEN answers in a row: a device whose clock is ahead backs off instead of hammering.
+  const early = useRef(0);
 
   useEffect(() => {
     setActiveConcert(concertId);
@@ -57,6 +70,7 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
     setError(null);
     try {
       const r = await enterQueue({ variables: { concertId } });
+      early.current = 0;
       if (r.data) show(r.data.enterQueue);
     } catch (e) {
       if (errorCode(e) === "SALE_NOT_OPEN") {
@@ -65,7 +79,10 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
           .catch(() => null);
         const s = sale?.data.sale;
         const at = s?.prequeueOpensAt ?? s?.opensAt ?? null;
-        if (at) return setOpensAt(at);
+        if (at) {
+          early.current += 1;
+          return setOpensAt(at);
+        }
       }
       if (errorCode(e) !== "CHALLENGE_REQUIRED") return setError(e);
       // The room asks for a proof of work: solved in a web worker, then sent with the entry.
@@ -92,7 +109,10 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
   // The line opens: join by ourselves, a moment after (spread, so not everyone at once).
   useEffect(() => {
     if (!opensAt) return;
-    const wait = Math.max(0, Date.parse(opensAt) - Date.now()) + 300 + Math.random() * 1500;
+    // By the server's clock, spread over 0.3–1.8 s so not everyone arrives in one instant; after
+    // an early try, 1 s more each time (up to 10 s).
+    const backoff = Math.min(10_000, Math.max(0, early.current - 1) * 1000);
+    const wait = Math.max(0, Date.parse(opensAt) - serverNow()) + 300 + Math.random() * 1500 + backoff;
     const t = setTimeout(() => {
       setOpensAt(null);
       void join();
@@ -111,7 +131,10 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
     const timer = setInterval(() => {
       apollo
         .query({ query: PollTicketDocument, fetchPolicy: "network-only" })
-        .then((r) => setTicket(r.data.queueTicket))
+        .then((r) => {
+          setTicket(r.data.queueTicket);
+          setError(null);
+        })
         .catch(setError);
     }, 2000);
     return () => clearInterval(timer);
@@ -129,10 +152,20 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
       )}
       {solving && <p>Checking your browser…</p>}
       {opensAt && !ticket && <NotOpenYet opensAt={opensAt} />}
-      {ticket && <TicketStatus ticket={ticket} onRejoin={() => void join()} holding={liveOrder != null} />}
-      {ticket && (ticket.status === "ACTIVE" || liveOrder) && concert && (
+      {paid && (
+        <div className="done" role="status">
+          <p>
+            Paid: seat{paid.seats.length > 1 ? "s" : ""} {paid.seats.map((s) => s.number).join(", ")} on{" "}
+            {dayWithWeekday(paid.date)}. <a href="#/tickets">See my tickets</a>
+          </p>
+        </div>
+      )}
+      {ticket && !paid && <TicketStatus ticket={ticket} onRejoin={() => void join()} holding={liveOrder != null} />}
+      {ticket && !paid && (ticket.status === "ACTIVE" || liveOrder) && concert && (
         <SeatPicker
           concertId={concertId}
+          admitted={ticket.status === "ACTIVE"}
+          onPaid={setPaid}
           dates={concert.dates}
           turnEndsAt={ticket.expiresAt ?? null}
           restored={liveOrder}
@@ -181,7 +214,11 @@ function TicketStatus({
 }) {
   const left = useWaitLeft(ticket);
   return (
-    <div className="status" role="status" aria-live="polite" data-status={ticket.status}>
+    <div className="status" data-status={ticket.status}>
+      {/* Announced when the state changes, not at every step of the line or tick of the clock. */}
+      <p role="status" className="visually-hidden">
+        {STATE_WORDS[ticket.status === "WAITING" && ticket.paused ? "PAUSED" : ticket.status] ?? ""}
+      </p>
       {ticket.status === "PREQUEUED" && <p>You are in the pre-queue. Your place is drawn when the sale opens.</p>}
       {ticket.status === "WAITING" && ticket.paused && (
         <p data-queue="paused">
@@ -230,6 +267,16 @@ function TicketStatus({
     </div>
   );
 }
+
+const STATE_WORDS: Record<string, string> = {
+  PREQUEUED: "You are in the pre-queue.",
+  WAITING: "You are in line.",
+  PAUSED: "The sale is paused; your place is kept.",
+  SOLD_OUT: "Every seat is sold for now.",
+  ACTIVE: "It is your turn.",
+  COMPLETED: "Your ticket is booked.",
+  EXPIRED: "Your turn has ended.",
+};
 
 /**
  * The wait in words. Admissions come in ticks at a rate the operator may change, so the further

@@ -19,6 +19,12 @@ export function Confirm(props: {
     if (d && !d.open) d.showModal();
     return () => d?.close();
   }, []);
+  // Closed while still in the page, so the browser returns focus to the button that opened it
+  // (a cleanup after React removed the element would leave focus on <body>).
+  const answer = (then: () => void) => () => {
+    dialog.current?.close();
+    then();
+  };
   return (
     <dialog
       ref={dialog}
@@ -26,16 +32,16 @@ export function Confirm(props: {
       aria-labelledby="confirm-title"
       onCancel={(e) => {
         e.preventDefault();
-        props.onCancel();
+        answer(props.onCancel)();
       }}
     >
       <h2 id="confirm-title">{props.title}</h2>
       <div>{props.children}</div>
       <div className="inline">
-        <button type="button" autoFocus className="secondary" onClick={props.onCancel}>
+        <button type="button" autoFocus className="secondary" onClick={answer(props.onCancel)}>
           {props.cancel}
         </button>
-        <button type="button" onClick={props.onConfirm}>
+        <button type="button" onClick={answer(props.onConfirm)}>
           {props.confirm}
         </button>
       </div>

@@ -35,6 +35,11 @@ export function SeatPicker(props: {
   concertId: string;
   dates: string[];
   turnEndsAt: string | null;
+  /** The fan's turn is on: the map and picking. Without it (the turn ended under a live hold)
+   * only the checkout shows, and the map is not asked for (it needs an ACTIVE turn). */
+  admitted: boolean;
+  /** Told when the order is paid (the room says so: this view may go once the order is PAID). */
+  onPaid: (order: OrderFieldsFragment) => void;
   /** A live hold of this concert found on entering (a reload), shown as the checkout. */
   restored?: OrderFieldsFragment | null;
   /** Told after every hold and release, so the room knows whether the fan holds seats (they
@@ -53,14 +58,15 @@ export function SeatPicker(props: {
     }
     // Keyed by the order's id: a newly found order, not every render of the same one.
   }, [restoredId]);
-  const [paid, setPaid] = useState<OrderFieldsFragment | null>(null);
   const [basket, setBasket] = useState<number[]>([]);
-  const [bestCount, setBestCount] = useState(2);
+  const [bestCount, setBestCount] = useState("2");
   const [bestTier, setBestTier] = useState("");
-  const seats = useQuery(SeatsDocument, { variables: { concertId, date }, skip: !date });
+  const admitted = props.admitted;
+  const seats = useQuery(SeatsDocument, { variables: { concertId, date }, skip: !date || !admitted });
   const allowance = useQuery(TicketAllowanceDocument, {
     variables: { concertId },
     fetchPolicy: "network-only",
+    skip: !admitted,
   });
   // Pushed changes since the map was last read; a fresh read supersedes them.
   const [statuses, setStatuses] = useState<Record<number, string>>({});
@@ -68,6 +74,11 @@ export function SeatPicker(props: {
   const [holdSeats, holding] = useMutation(HoldSeatsDocument);
   const [holdBest, holdingBest] = useMutation(HoldBestAvailableDocument);
   const turnLeft = useCountdown(props.turnEndsAt);
+  const left = allowance.data?.ticketAllowance.remaining;
+  // "The best 2" when only 1 more is allowed would be refused: offer what is allowed.
+  useEffect(() => {
+    if (left !== undefined && left >= 1 && Number(bestCount) > left) setBestCount(String(left));
+  }, [left]);
 
   useEffect(() => {
     setStatuses({});
@@ -76,7 +87,7 @@ export function SeatPicker(props: {
   useEffect(() => setStatuses({}), [seats.data]);
   useSubscription(SeatUpdatesDocument, {
     variables: { concertId, date },
-    skip: !date || !live,
+    skip: !date || !live || !admitted,
     onData: ({ data }) => {
       const seat = data.data?.seatUpdates;
       if (!seat) return;
@@ -91,12 +102,12 @@ export function SeatPicker(props: {
   const subscribed = useRef(live);
   subscribed.current = live;
   useEffect(() => {
-    if (!date) return;
+    if (!date || !admitted) return;
     const t = setInterval(() => {
       if (!subscribed.current || websocketsFailed()) void refetch.current().catch(() => {});
     }, POLL_MS);
     return () => clearInterval(t);
-  }, [date]);
+  }, [date, admitted]);
 
   const all = seats.data?.seats ?? [];
   const rows = useMemo(() => {
@@ -114,17 +125,6 @@ export function SeatPicker(props: {
     const free = new Set(all.filter((s) => s.status === "AVAILABLE").map((s) => s.number));
     setBasket((b) => (b.every((n) => free.has(n)) ? b : b.filter((n) => free.has(n))));
   }, [all]);
-
-  if (paid) {
-    return (
-      <div className="done" role="status">
-        <p>
-          Paid: seat{paid.seats.length > 1 ? "s" : ""} {paid.seats.map((s) => s.number).join(", ")} on{" "}
-          {dayWithWeekday(paid.date)}. <a href="#/tickets">See my tickets</a>
-        </p>
-      </div>
-    );
-  }
 
   const yours = new Set(order && order.date === date ? order.seats.map((s) => s.number) : []);
   const shown = (s: SeatRow): Shown => {
@@ -147,6 +147,7 @@ export function SeatPicker(props: {
   };
   // A refusal contradicts the map (a seat was taken): it is read again at once.
   const refused = () => {
+    if (!admitted) return;
     void seats.refetch();
     void allowance.refetch();
   };
@@ -156,20 +157,24 @@ export function SeatPicker(props: {
   };
   const takeBest = async () => {
     const r = await holdBest({
-      variables: { concertId, date, count: bestCount, tier: bestTier === "" ? null : bestTier },
+      variables: { concertId, date, count: best, tier: bestTier === "" ? null : bestTier },
     });
     if (r.data) held(r.data.holdBestAvailable);
   };
   const error = holding.error ?? holdingBest.error;
   const busy = holding.loading || holdingBest.loading;
-  const picking = !order;
+  const picking = !order && admitted;
+  // What the fair share still allows (unknown until read: the server decides then).
+  const room = remaining ?? Number.POSITIVE_INFINITY;
+  const best = Math.floor(Number(bestCount));
+  const bestValid = Number.isInteger(best) && best >= 1;
 
   return (
     <div>
       {order && (
         <Checkout
           order={order}
-          onPaid={(o) => setPaid(o)}
+          onPaid={props.onPaid}
           onLost={() => {
             setOrder(null);
             props.onOrdersChanged?.();
@@ -185,6 +190,8 @@ export function SeatPicker(props: {
           )}
         </p>
       )}
+      {!admitted ? null : (
+        <>
       <label>
         Date{" "}
         <select value={date} onChange={(e) => setDate(e.target.value)} disabled={!picking}>
@@ -230,13 +237,19 @@ export function SeatPicker(props: {
         <div className="basket inline">
           <button
             type="button"
-            disabled={basket.length === 0 || busy}
+            disabled={basket.length === 0 || busy || basket.length > room}
             onClick={() => void takeBasket().catch(refused)}
           >
             {basket.length === 0
               ? "Pick seats on the map"
               : `Hold seat${basket.length > 1 ? "s" : ""} ${basket.join(", ")} · ${money(fromCents(total))}`}
           </button>
+          {basket.length > room && (
+            <p className="error">
+              That is more than the {room} ticket{room === 1 ? "" : "s"} you may still take: unpick{" "}
+              {basket.length - room}.
+            </p>
+          )}
           <label>
             Or the best seats together
             <input
@@ -244,7 +257,8 @@ export function SeatPicker(props: {
               min={1}
               max={remaining ?? 6}
               value={bestCount}
-              onChange={(e) => setBestCount(Math.max(1, Number(e.target.value) || 1))}
+              aria-invalid={!bestValid || best > room}
+              onChange={(e) => setBestCount(e.target.value)}
             />
           </label>
           {tiers.length > 1 && (
@@ -260,10 +274,16 @@ export function SeatPicker(props: {
               </select>
             </label>
           )}
-          <button type="button" disabled={busy} onClick={() => void takeBest().catch(refused)}>
-            Hold the best {bestCount}
+          <button
+            type="button"
+            disabled={busy || !bestValid || best > room}
+            onClick={() => void takeBest().catch(refused)}
+          >
+            Hold the best {bestValid ? best : ""}
           </button>
         </div>
+      )}
+        </>
       )}
     </div>
   );

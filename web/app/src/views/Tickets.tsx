@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useRef, useState } from "react";
 import { useApolloClient, useMutation, useQuery } from "@apollo/client";
 
 import {
@@ -9,7 +9,7 @@ import {
   type MyTicketOrdersQuery,
 } from "../gql/graphql";
 import { errorCode, humanError } from "../errors";
-import { dayWithWeekday, useCountdown, clock } from "../clock";
+import { clock, dayWithWeekday, serverNow, useCountdown } from "../clock";
 import { useMoney } from "../currency";
 import { orderToken } from "../session";
 import { Confirm } from "./Confirm";
@@ -100,7 +100,7 @@ function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }
   const error = paying.error ?? releasing.error ?? refunding.error;
   const token = orderToken(order.id);
   // The fan's own refunds close REFUND_CUTOFF before the show (the server decides; this says when).
-  const refundsOpen = Date.parse(order.refundableUntil) > Date.now();
+  const refundsOpen = Date.parse(order.refundableUntil) > serverNow();
   const refundsClose = new Date(order.refundableUntil).toLocaleString(undefined, {
     weekday: "short",
     day: "numeric",
@@ -111,26 +111,35 @@ function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }
   const anyPaid = order.seats.some((s) => s.status === "PAID");
   const status = live ? `${ORDER_WORDS.HELD} · ${clock(left)} left` : order.status === "HELD" ? ORDER_WORDS.EXPIRED : ORDER_WORDS[order.status];
 
+  // After an action its button is gone: focus goes to the order's heading, which says what it is now.
+  const heading = useRef<HTMLHeadingElement>(null);
+  const done = () => {
+    onChanged();
+    heading.current?.focus();
+  };
   const payNow = async () => {
     await pay({
       variables: { orderId: order.id, key: `pay-${order.id}` },
-      context: { headers: { "queue-token": token } },
+      // A waitlist offer is paid without a turn; a hold with the token of the turn it was taken in.
+      context: token ? { headers: { "queue-token": token } } : undefined,
     });
-    onChanged();
+    done();
   };
   const giveBack = async () => {
     await release({ variables: { orderId: order.id } });
-    onChanged();
+    done();
   };
   const refundSeat = async (seat: Seat) => {
     setAsking(null);
     await refund({ variables: { reservationId: seat.reservationId, key: `refund-${seat.reservationId}` } });
-    onChanged();
+    done();
   };
 
   return (
     <article className="ticket" aria-labelledby={`order-${order.id}`} data-order-status={order.status}>
-      <h2 id={`order-${order.id}`}>{order.concert.title}</h2>
+      <h2 id={`order-${order.id}`} ref={heading} tabIndex={-1}>
+        {order.concert.title}
+      </h2>
       <p>
         {order.concert.venue} · <time dateTime={order.date}>{dayWithWeekday(order.date)}</time>
       </p>
@@ -169,7 +178,7 @@ function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }
       )}
       {live && (
         <div className="inline">
-          {token ? (
+          {token || order.fromWaitlist ? (
             <button type="button" disabled={paying.loading} onClick={() => void payNow().catch(() => {})}>
               Pay {money(order.total)}
             </button>

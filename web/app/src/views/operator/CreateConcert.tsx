@@ -13,7 +13,12 @@ interface TierRow {
   price: string;
 }
 
-const PRICE = /^\d{1,9}(\.\d{1,2})?$/;
+// The server's bounds (src/domain/lineup/request.rs): checked here as the operator types.
+const PRICE = /^\d{1,10}(\.\d{1,2})?$/;
+const MAX_TEXT = 200;
+const MAX_TIER_NAME = 64;
+const MAX_TIERS = 50;
+const positive = (price: string) => PRICE.test(price) && /[1-9]/.test(price);
 let nextKey = 1;
 const row = (name: string, from: number | string, to: number | string, price: string): TierRow => ({
   key: nextKey++,
@@ -36,12 +41,13 @@ export function tierProblems(tiers: TierRow[], seats: number): Map<number, strin
     const from = whole(t.from);
     const to = whole(t.to);
     if (t.name.trim() === "") problems.set(t.key, "Give the tier a name.");
-    else if (names.has(t.name.trim().toLowerCase())) problems.set(t.key, "Two tiers have this name.");
+    else if (t.name.trim().length > MAX_TIER_NAME) problems.set(t.key, `At most ${MAX_TIER_NAME} characters.`);
+    else if (names.has(t.name.trim())) problems.set(t.key, "Two tiers have this name.");
     else if (Number.isNaN(from) || Number.isNaN(to) || from < 1 || to < from)
       problems.set(t.key, "Seats go from a number to a number not below it.");
     else if (Number.isFinite(seats) && to > seats) problems.set(t.key, `The date has ${seats} seats.`);
-    else if (!PRICE.test(t.price.trim())) problems.set(t.key, "A price such as 80 or 80.50.");
-    names.add(t.name.trim().toLowerCase());
+    else if (!positive(t.price.trim())) problems.set(t.key, "A price above 0, such as 80 or 80.50.");
+    names.add(t.name.trim());
   }
   if (problems.size > 0 || !Number.isFinite(seats)) return problems;
   const sorted = [...tiers].sort((a, b) => whole(a.from) - whole(b.from));
@@ -83,7 +89,11 @@ export function CreateConcert({ onCreated }: { onCreated: (id: string) => void }
     // The largest a date may have is the server's MAX_SEATS_PER_DATE: it says so if exceeded.
     Number.isNaN(seatCount) || seatCount < 1 ? "Seats per date: a whole number, at least 1." : null;
   const rowProblem =
-    rowSize !== null && (Number.isNaN(rowSize) || rowSize < 1) ? "Seats per row: a whole number, at least 1." : null;
+    rowSize !== null && (Number.isNaN(rowSize) || rowSize < 1)
+      ? "Seats per row: a whole number, at least 1."
+      : rowSize !== null && !seatsProblem && rowSize > seatCount
+        ? "Seats per row cannot be more than seats per date."
+        : null;
   const picked = dates.filter((d) => d !== "");
   const datesProblem =
     picked.length === 0
@@ -144,10 +154,10 @@ export function CreateConcert({ onCreated }: { onCreated: (id: string) => void }
     <form onSubmit={(e) => void submit(e).catch(() => {})} aria-labelledby="create-title" className="panel" noValidate>
       <h2 id="create-title">New concert</h2>
       <label>
-        Title <input value={title} onChange={(e) => setTitle(e.target.value)} required />
+        Title <input value={title} maxLength={MAX_TEXT} onChange={(e) => setTitle(e.target.value)} required />
       </label>
       <label>
-        Venue <input value={venue} onChange={(e) => setVenue(e.target.value)} required />
+        Venue <input value={venue} maxLength={MAX_TEXT} onChange={(e) => setVenue(e.target.value)} required />
       </label>
       <fieldset>
         <legend>Dates</legend>
@@ -209,7 +219,7 @@ export function CreateConcert({ onCreated }: { onCreated: (id: string) => void }
             <div className="tier-row inline" key={t.key} data-tier-row={i + 1}>
               <label>
                 Tier {i + 1} name
-                <input value={t.name} onChange={(e) => setTier(t.key, { name: e.target.value })} aria-invalid={problem != null} aria-describedby={problem ? hint : undefined} />
+                <input value={t.name} maxLength={MAX_TIER_NAME} onChange={(e) => setTier(t.key, { name: e.target.value })} aria-invalid={problem != null} aria-describedby={problem ? hint : undefined} />
               </label>
               <label>
                 From seat
@@ -231,12 +241,12 @@ export function CreateConcert({ onCreated }: { onCreated: (id: string) => void }
               {problem ? (
                 <p id={hint} className="error">{problem}</p>
               ) : (
-                PRICE.test(t.price.trim()) && <p className="hint">{money(t.price.trim())} a seat</p>
+                positive(t.price.trim()) && <p className="hint">{money(t.price.trim())} a seat</p>
               )}
             </div>
           );
         })}
-        <button type="button" className="secondary" onClick={addTier}>
+        <button type="button" className="secondary" onClick={addTier} disabled={tiers.length >= MAX_TIERS}>
           Add a tier
         </button>
       </fieldset>

@@ -53,7 +53,11 @@ export function Dashboard({ concertId }: { concertId: string }) {
       {controlling.error && <p role="alert" className="error">{humanError(controlling.error)}</p>}
       {now ? (
         <>
-          <dl className="stats" aria-live="polite">
+          {/* The numbers change every tick: only the room's state is announced. */}
+          <p role="status" className="visually-hidden">
+            {now.soldOut ? "Sold out" : now.controls.paused ? "Paused" : "Admitting"}
+          </p>
+          <dl className="stats">
             <div><dt>Waiting</dt><dd data-stat="waiting">{now.waiting}</dd></div>
             <div><dt>Pre-queue</dt><dd data-stat="prequeued">{now.prequeued}</dd></div>
             <div><dt>Active</dt><dd data-stat="active">{now.active}</dd></div>

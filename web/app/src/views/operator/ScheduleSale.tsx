@@ -27,10 +27,13 @@ export function ScheduleSale({ concertId, onScheduled }: { concertId: string; on
       ? "The sale must open in the future."
       : prequeueAt !== null && (Number.isNaN(prequeueAt) || prequeueAt >= opensAt)
         ? "The pre-queue opens before the sale."
-        : null;
+        : prequeueAt !== null && prequeueAt <= Date.now()
+          ? "The pre-queue must open in the future (leave it empty to open it with the sale)."
+          : null;
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    if (problem) return;
+    // Checked again now: a form left open can have slipped into the past.
+    if (problem || opensAt <= Date.now() || (prequeueAt !== null && prequeueAt <= Date.now())) return;
     await schedule({
       variables: {
         concertId,

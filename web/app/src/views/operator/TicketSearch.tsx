@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { useLazyQuery, useMutation } from "@apollo/client";
 
 import { RefundDocument, TicketSearchDocument, type TicketSearchQuery } from "../../gql/graphql";
@@ -38,6 +38,7 @@ export function TicketSearch({ concertId }: { concertId: string }) {
   const [refund, refunding] = useMutation(RefundDocument);
   const [asking, setAsking] = useState<Found | null>(null);
   const [done, setDone] = useState<string | null>(null);
+  const doneRef = useRef<HTMLParagraphElement>(null);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     if (text.trim() === "") return;
@@ -49,6 +50,8 @@ export function TicketSearch({ concertId }: { concertId: string }) {
     await refund({ variables: { reservationId: t.reservationId, key: `refund-${t.reservationId}` } });
     setDone(`Refunded seat ${t.seatNumber} on ${dayWithWeekday(t.date)} to ${t.fanEmail}: ${money(t.price)} back in their wallet.`);
     await found.refetch();
+    // The button that was pressed is gone with the refund: focus goes to what happened.
+    doneRef.current?.focus();
   };
   const rows = found.data?.ticketSearch ?? [];
   return (
@@ -65,7 +68,11 @@ export function TicketSearch({ concertId }: { concertId: string }) {
       </form>
       {found.error && <p role="alert" className="error">{humanError(found.error)}</p>}
       {refunding.error && <p role="alert" className="error">{humanError(refunding.error)}</p>}
-      {done && <p role="status">{done}</p>}
+      {done && (
+        <p role="status" ref={doneRef} tabIndex={-1}>
+          {done}
+        </p>
+      )}
       {found.called && !found.loading && found.data && (
         <p role="status">
           {rows.length === 0 ? "No ticket matches." : `${rows.length} ticket${rows.length === 1 ? "" : "s"} found.`}
