@@ -111,6 +111,10 @@ async fn fans_race_for_the_last_seats_and_an_operator_steers_in_a_real_browser()
         stdout.contains("GraphiQL ran { concerts { title } } offline"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("the winner refunded a seat from My tickets after a confirmation"),
+        "{stdout}"
+    );
     // The winner's order of two, the last seat, the waitlist offer.
     assert_eq!(app.count("payments", "1=1").await, 3);
     assert_eq!(

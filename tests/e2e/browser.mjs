@@ -8,7 +8,8 @@
 // winner pays the order and sees the tickets; the operator watches the dashboard (seats sold
 // moves), pauses and resumes while a fan without websockets waits by polling, is admitted and
 // buys the last seat; a fan who finds the date sold out joins its waitlist, is offered a seat
-// the winner refunds, live, and pays it; GraphiQL runs `{ concerts { title } }` offline.
+// the winner refunds from My tickets (after a confirmation), live, and pays it; GraphiQL runs
+// `{ concerts { title } }` offline.
 
 import { accessible, base, fail, finish, log, paid, person, shot, signUp } from "./kit.mjs";
 
@@ -135,19 +136,13 @@ await finish(async () => {
   await w.getByText(/ahead of you\. We hold seats for you/).waitFor();
   await shot(w, "waitlist-waiting");
   await accessible(w, "waitlist (phone)");
-  const refund = await winner.evaluate(async () => {
-    const s = JSON.parse(sessionStorage.getItem("encore.session"));
-    const ask = (query, variables) =>
-      fetch("/graphql", {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${s.token}` },
-        body: JSON.stringify({ query, variables }),
-      }).then((r) => r.json());
-    const mine = await ask("{ myReservations { id seatNumber status } }");
-    const seat = mine.data.myReservations.find((r) => r.seatNumber === 2 && r.status === "PAID");
-    return ask("mutation($r: ID!) { refund(reservationId: $r) { status } }", { r: seat.id });
-  });
-  if (refund.data?.refund.status !== "REFUNDED") fail(`refund: ${JSON.stringify(refund)}`);
+  // The winner refunds seat 2 from My tickets, after a confirmation.
+  await winner.reload();
+  await winner.getByRole("button", { name: "Refund seat 2" }).click();
+  const confirm = winner.getByRole("dialog", { name: "Refund seat 2?" });
+  await confirm.getByRole("button", { name: "Refund €40.00" }).click();
+  await winner.locator('[data-seat-status="REFUNDED"]').waitFor();
+  log("the winner refunded a seat from My tickets after a confirmation");
   await w.getByText("Seats came back for you!").waitFor({ timeout: 15_000 });
   await shot(w, "waitlist-offer");
   await accessible(w, "waitlist offer (phone)");
