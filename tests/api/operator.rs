@@ -5,7 +5,7 @@
 use chrono::{Days, Utc};
 use serde_json::{Value, json};
 
-use crate::common::{Auth, Fan, TestApp};
+use crate::common::{Fan, TestApp};
 
 const CREATE: &str = "mutation($i: CreateConcertInput!) { createConcert(input: $i) { id title description price seatsPerDate dates saleOpensAt soldOut priceTiers { name fromSeat toSeat price } } }";
 
@@ -379,27 +379,7 @@ async fn ticket_search_refuses_fans_and_bad_filters_and_takes_wildcards_literall
     // One fan with a '%' in their address holds a seat, another fan holds one too.
     let name = format!("pct_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let email = format!("{}%{}@fans.test", &name[..3], &name[4..]);
-    let signed = app
-        .gql(
-            "mutation($u: String!, $e: String!, $p: String!) { signUp(username: $u, email: $e, password: $p) { token user { id } } }",
-            json!({ "u": name, "e": email, "p": "password-123" }),
-            &Auth::none(),
-        )
-        .await
-        .ok();
-    let mut percent = Fan {
-        username: name.clone(),
-        email: email.clone(),
-        token: signed["signUp"]["token"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
-        user_id: signed["signUp"]["user"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned(),
-        queue_token: None,
-    };
+    let mut percent = app.sign_up_with_email(&name, &email).await;
     let theirs = holds(&app, &mut percent, &concert, dates[0], 3).await;
     let mut plain = app.fan().await;
     holds(&app, &mut plain, &concert, dates[0], 4).await;

@@ -620,7 +620,13 @@ impl Client {
     }
 
     pub async fn sign_up(&self, name: &str) -> Fan {
-        let email = format!("{name}@fans.test");
+        self.sign_up_with_email(name, &format!("{name}@fans.test"))
+            .await
+    }
+
+    /// A fan whose address is not the usual `<name>@fans.test`.
+    pub async fn sign_up_with_email(&self, name: &str, email: &str) -> Fan {
+        let email = email.to_owned();
         let r = self
             .gql(
                 "mutation($u: String!, $e: String!, $p: String!) { signUp(username: $u, email: $e, password: $p) { token user { id } } }",
