@@ -64,22 +64,18 @@ function websocket(): Client {
     },
     on: {
       closed: (event) => {
+        open = false;
         const code = (event as CloseEvent | undefined)?.code;
         if (code === 1006 || code === 4403) wsFailed = true;
       },
       connected: () => {
+        open = true;
         wsFailed = false;
       },
     },
   });
   onQueueTokenChange(() => {
     if (open && activeQueueToken() !== carried) client.terminate();
-  });
-  client.on("connected", () => {
-    open = true;
-  });
-  client.on("closed", () => {
-    open = false;
   });
   return client;
 }

@@ -16,14 +16,17 @@ export function serverNow(): number {
 }
 
 /** Whole seconds left until `until` (an ISO time by the server's clock), never below 0, ticking
- * every second. */
+ * every second; 0 and no ticking without a time. */
 export function useCountdown(until: string | null | undefined): number {
   const end = until ? Date.parse(until) : Number.NaN;
   const [now, setNow] = useState(serverNow());
+  const ticking = !Number.isNaN(end);
   useEffect(() => {
+    if (!ticking) return;
+    setNow(serverNow());
     const t = setInterval(() => setNow(serverNow()), 1000);
     return () => clearInterval(t);
-  }, []);
+  }, [ticking]);
   return Number.isNaN(end) ? 0 : Math.max(0, Math.round((end - now) / 1000));
 }
 

@@ -49,16 +49,20 @@ export function queueToken(concertId: string | null): string | undefined {
 }
 
 export function setQueueToken(concertId: string, token: string): void {
-  const before = activeQueueToken();
-  queueTokens.set(concertId, token);
-  if (activeQueueToken() !== before) tokenListeners.forEach((l) => l());
+  tellIfTokenChanges(() => queueTokens.set(concertId, token));
 }
 
 let activeConcert: string | null = null;
 /** Which concert's queue token requests carry (one concert at a time in this app). */
 export function setActiveConcert(concertId: string | null): void {
+  tellIfTokenChanges(() => {
+    activeConcert = concertId;
+  });
+}
+
+function tellIfTokenChanges(change: () => void): void {
   const before = activeQueueToken();
-  activeConcert = concertId;
+  change();
   if (activeQueueToken() !== before) tokenListeners.forEach((l) => l());
 }
 

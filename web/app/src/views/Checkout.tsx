@@ -136,3 +136,16 @@ export function Checkout({
     </div>
   );
 }
+
+/** What a fan sees once an order is paid: its seats and day, and the way to the tickets. */
+export function PaidNote({ order, how = "" }: { order: OrderFieldsFragment; how?: string }) {
+  return (
+    <div className="done" role="status">
+      <p>
+        Paid: seat{order.seats.length > 1 ? "s" : ""} {order.seats.map((s) => s.number).join(", ")} on{" "}
+        {dayWithWeekday(order.date)}
+        {how}. <a href="#/tickets">See my tickets</a>
+      </p>
+    </div>
+  );
+}

@@ -14,8 +14,9 @@ import {
 } from "../gql/graphql";
 import { errorCode, humanError } from "../errors";
 import { setActiveConcert, setQueueToken } from "../session";
-import { websocketsFailed } from "../apollo";
-import { clock, dayWithWeekday, serverNow, useCountdown } from "../clock";
+import { usePollWhileOffline } from "../fallback";
+import { clock, serverNow, useCountdown } from "../clock";
+import { PaidNote } from "./Checkout";
 import { SeatPicker } from "./SeatPicker";
 import { Waitlist } from "./Waitlist";
 
@@ -42,12 +43,13 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
       (o) => o.concertId === concertId && o.status === "HELD" && Date.parse(o.heldUntil) > serverNow(),
     ) ?? null;
   // A hold lapses at its time: looked at again then, so nothing says "pay below" after it.
-  const lapses = liveOrder ? Date.parse(liveOrder.heldUntil) - serverNow() : null;
+  const heldUntil = liveOrder?.heldUntil;
   useEffect(() => {
-    if (lapses === null) return;
-    const t = setTimeout(() => recheck((n) => n + 1), Math.min(lapses + 250, 2 ** 31 - 1));
+    if (!heldUntil) return;
+    const lapses = Date.parse(heldUntil) - serverNow() + 250;
+    const t = setTimeout(() => recheck((n) => n + 1), Math.min(lapses, 2 ** 31 - 1));
     return () => clearTimeout(t);
-  }, [lapses === null, liveOrder?.id]);
+  }, [heldUntil]);
   // Paid here: said by the room (the checkout that paid may be gone once the order is PAID).
   const [paid, setPaid] = useState<OrderFieldsFragment | null>(null);
   // SALE_NOT_OPEN answers in a row: a device whose clock is ahead backs off instead of hammering.
@@ -126,19 +128,20 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
     onData: ({ data }) => data.data && setTicket(data.data.queueTicket),
     onError: () => setLive(false),
   });
-  useEffect(() => {
-    if (!ticket || FINAL.includes(ticket.status) || (live && !websocketsFailed())) return;
-    const timer = setInterval(() => {
-      apollo
+  const watching = ticket !== null && !FINAL.includes(ticket.status);
+  usePollWhileOffline(
+    () =>
+      void apollo
         .query({ query: PollTicketDocument, fetchPolicy: "network-only" })
         .then((r) => {
           setTicket(r.data.queueTicket);
           setError(null);
         })
-        .catch(setError);
-    }, 2000);
-    return () => clearInterval(timer);
-  }, [apollo, live, ticket]);
+        .catch(setError),
+    2000,
+    watching,
+    live,
+  );
 
   return (
     <section aria-labelledby="room-title">
@@ -152,14 +155,7 @@ export function ConcertRoom({ concertId }: { concertId: string }) {
       )}
       {solving && <p>Checking your browser…</p>}
       {opensAt && !ticket && <NotOpenYet opensAt={opensAt} />}
-      {paid && (
-        <div className="done" role="status">
-          <p>
-            Paid: seat{paid.seats.length > 1 ? "s" : ""} {paid.seats.map((s) => s.number).join(", ")} on{" "}
-            {dayWithWeekday(paid.date)}. <a href="#/tickets">See my tickets</a>
-          </p>
-        </div>
-      )}
+      {paid && <PaidNote order={paid} />}
       {ticket && !paid && <TicketStatus ticket={ticket} onRejoin={() => void join()} holding={liveOrder != null} />}
       {ticket && !paid && (ticket.status === "ACTIVE" || liveOrder) && concert && (
         <SeatPicker

@@ -11,7 +11,7 @@ import {
   type SeatsQuery,
 } from "../gql/graphql";
 import { humanError } from "../errors";
-import { websocketsFailed } from "../apollo";
+import { usePollWhileOffline } from "../fallback";
 import { activeQueueToken, rememberOrderToken } from "../session";
 import { clock, dayWithWeekday, useCountdown } from "../clock";
 import { useMoney } from "../currency";
@@ -74,11 +74,11 @@ export function SeatPicker(props: {
   const [holdSeats, holding] = useMutation(HoldSeatsDocument);
   const [holdBest, holdingBest] = useMutation(HoldBestAvailableDocument);
   const turnLeft = useCountdown(props.turnEndsAt);
-  const left = allowance.data?.ticketAllowance.remaining;
+  const remaining = allowance.data?.ticketAllowance.remaining;
   // "The best 2" when only 1 more is allowed would be refused: offer what is allowed.
   useEffect(() => {
-    if (left !== undefined && left >= 1 && Number(bestCount) > left) setBestCount(String(left));
-  }, [left]);
+    if (remaining !== undefined && remaining >= 1 && Number(bestCount) > remaining) setBestCount(String(remaining));
+  }, [remaining]);
 
   useEffect(() => {
     setStatuses({});
@@ -97,17 +97,7 @@ export function SeatPicker(props: {
     onError: () => setLive(false),
   });
   // Without websockets the map is read again every few seconds, so it still moves by itself.
-  const refetch = useRef(seats.refetch);
-  refetch.current = seats.refetch;
-  const subscribed = useRef(live);
-  subscribed.current = live;
-  useEffect(() => {
-    if (!date || !admitted) return;
-    const t = setInterval(() => {
-      if (!subscribed.current || websocketsFailed()) void refetch.current().catch(() => {});
-    }, POLL_MS);
-    return () => clearInterval(t);
-  }, [date, admitted]);
+  usePollWhileOffline(() => void seats.refetch().catch(() => {}), POLL_MS, date !== "" && admitted, live);
 
   const all = seats.data?.seats ?? [];
   const rows = useMemo(() => {
@@ -132,7 +122,6 @@ export function SeatPicker(props: {
     if (yours.has(s.number) && status !== "AVAILABLE") return "YOURS";
     return status === "AVAILABLE" || status === "HELD" ? status : "SOLD";
   };
-  const remaining = allowance.data?.ticketAllowance.remaining;
   const total = all
     .filter((s) => basket.includes(s.number))
     .reduce((sum, s) => sum + toCents(s.price), 0n);

@@ -2,6 +2,7 @@ import { useRef, useState } from "react";
 import { useApolloClient, useMutation, useQuery } from "@apollo/client";
 
 import {
+  ConcertsDocument,
   MyTicketOrdersDocument,
   PayOrderDocument,
   RefundDocument,
@@ -16,6 +17,7 @@ import { Confirm } from "./Confirm";
 
 type Order = MyTicketOrdersQuery["myOrders"]["nodes"][number];
 type Seat = Order["seats"][number];
+type Concert = { title: string; venue: string };
 
 const ORDER_WORDS: Record<Order["status"], string> = {
   HELD: "Held for you, not paid yet",
@@ -40,6 +42,11 @@ const SEAT_WORDS: Record<Seat["status"], string> = {
 export function Tickets() {
   const apollo = useApolloClient();
   const first = useQuery(MyTicketOrdersDocument, { fetchPolicy: "network-only" });
+  // Titles and venues from the concert list (one read, usually cached), not one concert read per
+  // order on the server.
+  const concerts = useQuery(ConcertsDocument);
+  const about = (id: string): Concert =>
+    concerts.data?.concerts.find((c) => c.id === id) ?? { title: "Concert", venue: "" };
   const [older, setOlder] = useState<Order[]>([]);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
   const [loadingMore, setLoadingMore] = useState(false);
@@ -76,7 +83,7 @@ export function Tickets() {
       <ul className="wallet">
         {orders.map((o) => (
           <li key={o.id}>
-            <OrderCard order={o} onChanged={changed} />
+            <OrderCard order={o} concert={about(o.concertId)} onChanged={changed} />
           </li>
         ))}
       </ul>
@@ -89,9 +96,10 @@ export function Tickets() {
   );
 }
 
-function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }) {
+function OrderCard({ order, concert, onChanged }: { order: Order; concert: Concert; onChanged: () => void }) {
   const money = useMoney();
-  const left = useCountdown(order.heldUntil);
+  // Only a hold has a clock worth ticking.
+  const left = useCountdown(order.status === "HELD" ? order.heldUntil : null);
   const live = order.status === "HELD" && left > 0;
   const [pay, paying] = useMutation(PayOrderDocument);
   const [release, releasing] = useMutation(ReleaseOrderDocument);
@@ -138,10 +146,10 @@ function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }
   return (
     <article className="ticket" aria-labelledby={`order-${order.id}`} data-order-status={order.status}>
       <h2 id={`order-${order.id}`} ref={heading} tabIndex={-1}>
-        {order.concert.title}
+        {concert.title}
       </h2>
       <p>
-        {order.concert.venue} · <time dateTime={order.date}>{dayWithWeekday(order.date)}</time>
+        {concert.venue} · <time dateTime={order.date}>{dayWithWeekday(order.date)}</time>
       </p>
       <ul className="seats">
         {order.seats.map((s) => (
@@ -183,7 +191,7 @@ function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }
               Pay {money(order.total)}
             </button>
           ) : (
-            <a className="button" href={`#/concert/${order.concert.id}`}>
+            <a className="button" href={`#/concert/${order.concertId}`}>
               Pay in the checkout
             </a>
           )}
@@ -201,7 +209,7 @@ function OrderCard({ order, onChanged }: { order: Order; onChanged: () => void }
           onCancel={() => setAsking(null)}
         >
           <p>
-            {order.concert.title}, {dayWithWeekday(order.date)}, seat {asking.number} ({asking.tier}).{" "}
+            {concert.title}, {dayWithWeekday(order.date)}, seat {asking.number} ({asking.tier}).{" "}
             {money(asking.price)} goes back to your wallet and the seat goes back on sale. This cannot be undone.
           </p>
         </Confirm>

@@ -10,8 +10,8 @@ import {
   type OrderFieldsFragment,
 } from "../gql/graphql";
 import { humanError } from "../errors";
-import { websocketsFailed } from "../apollo";
-import { Checkout } from "./Checkout";
+import { usePollWhileOffline } from "../fallback";
+import { Checkout, PaidNote } from "./Checkout";
 
 type Entry = MyWaitlistQuery["myWaitlist"][number];
 
@@ -48,32 +48,23 @@ export function Waitlist({
     onData: ({ data }) => data.data && setEntries(data.data.myWaitlist),
     onError: () => setLive(false),
   });
-  useEffect(() => {
-    if (live && !websocketsFailed()) return;
-    const timer = setInterval(() => {
-      apollo
+  usePollWhileOffline(
+    () =>
+      void apollo
         .query({ query: MyWaitlistDocument, fetchPolicy: "network-only" })
         .then((r) => setEntries(r.data.myWaitlist))
-        .catch(() => {});
-    }, 3000);
-    return () => clearInterval(timer);
-  }, [apollo, live]);
+        .catch(() => {}),
+    3000,
+    true,
+    live,
+  );
 
   const entry = entries.find(
     (e) => e.concertId === concertId && (e.status === "WAITING" || e.status === "OFFERED"),
   );
   const error = joining.error ?? leaving.error;
 
-  if (paid) {
-    return (
-      <div className="done" role="status">
-        <p>
-          Paid: seat{paid.seats.length > 1 ? "s" : ""} {paid.seats.map((s) => s.number).join(", ")} on{" "}
-          {paid.date}, from the waitlist. <a href="#/tickets">See my tickets</a>
-        </p>
-      </div>
-    );
-  }
+  if (paid) return <PaidNote order={paid} how=", from the waitlist" />;
   if (entry?.status === "OFFERED" && entry.offer) {
     return (
       <div className="offer" role="region" aria-label="Your waitlist offer">
