@@ -328,3 +328,73 @@ fn generated_hostile_documents_and_variables_get_coded_answers_and_the_server_li
     );
     runtime.block_on(async move { drop(app) });
 }
+
+/// `ticketSearch` (an operator's free-text e-mail, a seat number, an order id, a page size) with
+/// generated values, odd and huge among them: every answer is a list or a coded refusal
+/// (`BAD_USER_INPUT`), never a server error, and nothing in the database changes.
+#[test]
+fn generated_ticket_searches_get_a_list_or_a_coded_refusal_and_change_nothing() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let app = runtime.block_on(TestApp::spawn());
+    let operator = runtime.block_on(app.operator());
+    let (concert, _) = runtime.block_on(app.concert("40.00", 1));
+    let before = runtime.block_on(app.count("reservations", "1=1"));
+    let email = prop::option::of(prop_oneof![
+        "\\PC{0,300}",
+        "[%_\\\\@a]{1,40}",
+        " {0,3}[A-Za-z0-9.@+-]{1,30} {0,3}",
+    ]);
+    let order = prop::option::of(prop_oneof![
+        "\\PC{0,80}",
+        "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    ]);
+    let seat = prop::option::of(any::<i32>());
+    let first = prop_oneof![any::<i32>(), 1..=100i32];
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    // Both kinds of answer must have come, or the generator tested only one path.
+    let lists = std::sync::atomic::AtomicUsize::new(0);
+    let refusals = std::sync::atomic::AtomicUsize::new(0);
+    runner
+        .run(
+            &(email, order, seat, first),
+            |(email, order, seat, first)| {
+                let answer = runtime.block_on(app.gql(
+                    "query($c: ID!, $e: String, $s: Int, $o: ID, $f: Int!) { ticketSearch(concertId: $c, email: $e, seatNumber: $s, orderId: $o, first: $f) { reservationId fanEmail } }",
+                    json!({ "c": concert, "e": email, "s": seat, "o": order, "f": first }),
+                    &operator.auth(),
+                ));
+                let body = &answer.body;
+                match body["errors"].as_array() {
+                    Some(errors) => {
+                        refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        for error in errors {
+                            let code = error["extensions"]["code"].as_str().unwrap_or_default();
+                            prop_assert_eq!(code, "BAD_USER_INPUT", "{}", body);
+                        }
+                    }
+                    None => {
+                        lists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        prop_assert!(body["data"]["ticketSearch"].is_array(), "{}", body);
+                    }
+                }
+                Ok(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (lists, refusals) = (lists.into_inner(), refusals.into_inner());
+    println!("ticketSearch: {lists} lists, {refusals} coded refusals");
+    assert!(
+        lists > 0 && refusals > 0,
+        "{lists} lists, {refusals} refusals"
+    );
+    assert_eq!(runtime.block_on(app.count("reservations", "1=1")), before);
+    runtime.block_on(crate::common::assert_invariants(&app.db.url));
+}
